@@ -1,0 +1,44 @@
+# Every target builds its own virtual environment from the hash-pinned lock files.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+UV_COMPILE := uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 --no-header
+
+.PHONY: run test lint format lock migrate clean
+
+run: $(VENV)/.run-deps
+	$(BIN)/python -m bot
+
+test: $(VENV)/.dev-deps lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(VENV)/.dev-deps
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: $(VENV)/.run-deps
+	$(BIN)/alembic upgrade head
+
+lock:
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --extra dev -o requirements-dev.lock
+
+$(VENV)/bin/python:
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.run-deps: requirements.lock | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	touch $@
+
+$(VENV)/.dev-deps: requirements-dev.lock | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	touch $@ $(VENV)/.run-deps
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, engine, repositories, the unit of work and migrations."""

@@ -1,0 +1,44 @@
+"""Alembic environment: async engine, URL from the caller or from DATABASE_URL."""
+
+import asyncio
+import os
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from db.engine import DEFAULT_DATABASE_URL, create_engine
+from db.models import Base
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    url = context.config.attributes.get("url") or os.environ.get(
+        "DATABASE_URL", DEFAULT_DATABASE_URL
+    )
+    asyncio.run(_run_async(url))
+
+
+main()

@@ -1,0 +1,211 @@
+"""SQLAlchemy models. The dispatch invariants are enforced here too, not only in services."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from db.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class CourierStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+
+
+class OrderStatus(StrEnum):
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class StaffRole(StrEnum):
+    DISPATCHER = "dispatcher"
+    ADMIN = "admin"
+
+
+class OrderEventKind(StrEnum):
+    CREATED = "created"
+    ASSIGNED = "assigned"
+    REQUEUED = "requeued"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+def _partial(condition: str) -> dict[str, Any]:
+    """Keyword arguments that make an index partial on both SQLite and PostgreSQL."""
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+courier_districts = Table(
+    "courier_districts",
+    Base.metadata,
+    Column("courier_id", ForeignKey("couriers.id", ondelete="CASCADE"), primary_key=True),
+    Column("district_id", ForeignKey("districts.id", ondelete="CASCADE"), primary_key=True),
+    # Finding couriers of one district starts here.
+    Index("ix_courier_districts_district", "district_id", "courier_id"),
+)
+
+
+class District(Base):
+    __tablename__ = "districts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    # casefold() of the name: SQLite's lower() knows only ASCII, so uniqueness lives here.
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Courier(Base):
+    __tablename__ = "couriers"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'active', 'blocked')", name="status"),
+        # The free couriers, oldest-free first: the only rows assignment ever scans.
+        Index(
+            "ix_couriers_free",
+            "free_since",
+            "id",
+            **_partial("status = 'active' AND online AND free_since IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    online: Mapped[bool] = mapped_column(Boolean)
+    # NULL exactly while the courier carries an order; otherwise when they became free.
+    free_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locale: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(
+            "(status = 'queued' AND courier_id IS NULL AND assigned_at IS NULL"
+            " AND completed_at IS NULL AND cancelled_at IS NULL)"
+            " OR (status = 'assigned' AND courier_id IS NOT NULL AND assigned_at IS NOT NULL"
+            " AND completed_at IS NULL AND cancelled_at IS NULL)"
+            " OR (status = 'completed' AND courier_id IS NOT NULL AND assigned_at IS NOT NULL"
+            " AND completed_at IS NOT NULL AND cancelled_at IS NULL)"
+            " OR (status = 'cancelled' AND completed_at IS NULL AND cancelled_at IS NOT NULL)",
+            name="status_matches_timestamps",
+        ),
+        # One order in progress per courier, whatever the services do.
+        Index(
+            "uq_orders_one_in_progress",
+            "courier_id",
+            unique=True,
+            **_partial("status = 'assigned'"),
+        ),
+        # The queue of each district, oldest first; holds only waiting orders.
+        Index("ix_orders_queue", "district_id", "id", **_partial("status = 'queued'")),
+        Index(
+            "ix_orders_courier_completed",
+            "courier_id",
+            "completed_at",
+            **_partial("status = 'completed'"),
+        ),
+        Index("ix_orders_created_at", "created_at"),
+        Index("ix_orders_completed_at", "completed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"))
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    courier_id: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"))
+    dispatcher_id: Mapped[int] = mapped_column(BigInteger)
+    dispatcher_chat_id: Mapped[int] = mapped_column(BigInteger)
+    dispatcher_locale: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OrderEvent(Base):
+    """Append-only history of every order state change."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    courier_id: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StaffMember(Base):
+    __tablename__ = "staff"
+    __table_args__ = (CheckConstraint("role IN ('dispatcher', 'admin')", name="role"),)
+
+    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    locale: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Invite(Base):
+    """A one-time token that registers a courier without approval."""
+
+    __tablename__ = "invites"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"))
+
+
+class OutboxMessage(Base):
+    """A notification written in the same transaction as the change it reports."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "id", **_partial("sent_at IS NULL")),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    locale: Mapped[str | None] = mapped_column(String(8))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The Telegram message this row became, so later rows can edit it.
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,1 @@
+"""Repositories: queries and statements for one aggregate each. They never commit."""

@@ -1,0 +1,174 @@
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, true, update
+
+from db.models import Order, OrderEvent, OrderEventKind, OrderStatus
+from db.repositories.base import Repository
+
+_ACTIVE = (OrderStatus.QUEUED, OrderStatus.ASSIGNED)
+
+
+class OrderRepository(Repository):
+    async def add(
+        self,
+        district_id: int,
+        description: str,
+        dispatcher_id: int,
+        dispatcher_chat_id: int,
+        dispatcher_locale: str | None,
+        now: datetime,
+    ) -> Order:
+        order = Order(
+            district_id=district_id,
+            description=description,
+            status=OrderStatus.QUEUED,
+            dispatcher_id=dispatcher_id,
+            dispatcher_chat_id=dispatcher_chat_id,
+            dispatcher_locale=dispatcher_locale,
+            created_at=now,
+        )
+        self.session.add(order)
+        await self.session.flush()
+        await self.add_event(order.id, OrderEventKind.CREATED, None, now)
+        return order
+
+    async def get(self, order_id: int) -> Order | None:
+        return await self.session.get(Order, order_id, populate_existing=True)
+
+    async def add_event(
+        self, order_id: int, kind: OrderEventKind, courier_id: int | None, now: datetime
+    ) -> None:
+        self.session.add(OrderEvent(order_id=order_id, kind=kind, courier_id=courier_id, at=now))
+        await self.session.flush()
+
+    async def in_progress_for(self, courier_id: int) -> Order | None:
+        statement = select(Order).where(
+            Order.courier_id == courier_id, Order.status == OrderStatus.ASSIGNED
+        )
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def oldest_queued(
+        self, district_ids: Sequence[int], skip_order_id: int | None = None
+    ) -> int | None:
+        statement = (
+            select(Order.id)
+            .where(
+                Order.status == OrderStatus.QUEUED,
+                Order.district_id.in_(district_ids),
+                Order.id != skip_order_id if skip_order_id else true(),
+            )
+            .order_by(Order.id)
+            .limit(1)
+        )
+        return await self.session.scalar(statement)
+
+    async def queued(self, limit: int) -> list[Order]:
+        statement = (
+            select(Order).where(Order.status == OrderStatus.QUEUED).order_by(Order.id).limit(limit)
+        )
+        return list(await self.session.scalars(statement))
+
+    async def queue_position(self, order: Order) -> int:
+        """1 for the next order of its district's queue."""
+        statement = select(func.count()).where(
+            Order.status == OrderStatus.QUEUED,
+            Order.district_id == order.district_id,
+            Order.id <= order.id,
+        )
+        return (await self.session.scalar(statement)) or 0
+
+    async def assign(self, order_id: int, courier_id: int, now: datetime) -> bool:
+        """Give a queued order to a courier; False if it is no longer queued."""
+        changed = await self._compare_and_set(
+            update(Order)
+            .where(Order.id == order_id, Order.status == OrderStatus.QUEUED)
+            .values(status=OrderStatus.ASSIGNED, courier_id=courier_id, assigned_at=now)
+        )
+        if changed:
+            await self.add_event(order_id, OrderEventKind.ASSIGNED, courier_id, now)
+        return changed
+
+    async def complete(self, order_id: int, courier_id: int, now: datetime) -> bool:
+        changed = await self._compare_and_set(
+            update(Order)
+            .where(
+                Order.id == order_id,
+                Order.status == OrderStatus.ASSIGNED,
+                Order.courier_id == courier_id,
+            )
+            .values(status=OrderStatus.COMPLETED, completed_at=now)
+        )
+        if changed:
+            await self.add_event(order_id, OrderEventKind.COMPLETED, courier_id, now)
+        return changed
+
+    async def cancel(self, order: Order, now: datetime) -> bool:
+        """Cancel an order that is still in the state `order` was read in."""
+        changed = await self._compare_and_set(
+            update(Order)
+            .where(Order.id == order.id, Order.status == order.status, Order.status.in_(_ACTIVE))
+            .values(status=OrderStatus.CANCELLED, cancelled_at=now)
+        )
+        if changed:
+            await self.add_event(order.id, OrderEventKind.CANCELLED, order.courier_id, now)
+        return changed
+
+    async def requeue(self, order_id: int, courier_id: int, now: datetime) -> bool:
+        """Take an order back from its courier into the queue."""
+        changed = await self._compare_and_set(
+            update(Order)
+            .where(
+                Order.id == order_id,
+                Order.status == OrderStatus.ASSIGNED,
+                Order.courier_id == courier_id,
+            )
+            .values(status=OrderStatus.QUEUED, courier_id=None, assigned_at=None)
+        )
+        if changed:
+            await self.add_event(order_id, OrderEventKind.REQUEUED, courier_id, now)
+        return changed
+
+    async def active_page(self, offset: int, limit: int) -> list[Order]:
+        """Orders in progress first, then the queue, each oldest first."""
+        in_progress_first = (Order.status == OrderStatus.QUEUED).asc()
+        statement = (
+            select(Order)
+            .where(Order.status.in_(_ACTIVE))
+            .order_by(in_progress_first, Order.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(statement))
+
+    async def count_active(self) -> int:
+        statement = select(func.count()).where(Order.status.in_(_ACTIVE))
+        return (await self.session.scalar(statement)) or 0
+
+    async def completion_times(self, courier_id: int) -> list[tuple[datetime, datetime]]:
+        """(assigned_at, completed_at) of every order the courier completed."""
+        statement = select(Order.assigned_at, Order.completed_at).where(
+            Order.courier_id == courier_id, Order.status == OrderStatus.COMPLETED
+        )
+        return [(a, c) for a, c in await self.session.execute(statement) if a and c]
+
+    async def completed_between(self, start: datetime, end: datetime) -> list[Order]:
+        statement = select(Order).where(
+            Order.status == OrderStatus.COMPLETED,
+            Order.completed_at >= start,
+            Order.completed_at < end,
+        )
+        return list(await self.session.scalars(statement))
+
+    async def count_created_between(self, start: datetime, end: datetime) -> int:
+        statement = select(func.count()).where(Order.created_at >= start, Order.created_at < end)
+        return (await self.session.scalar(statement)) or 0
+
+    async def count_by_status(self) -> dict[OrderStatus, int]:
+        statement = (
+            select(Order.status, func.count())
+            .where(Order.status.in_(_ACTIVE))
+            .group_by(Order.status)
+        )
+        counts = {OrderStatus(status): n for status, n in await self.session.execute(statement)}
+        return {status: counts.get(status, 0) for status in _ACTIVE}

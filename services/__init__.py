@@ -1,0 +1,1 @@
+"""The dispatch domain. Use cases take plain ids and a unit of work and return plain data."""

@@ -1,0 +1,31 @@
+"""Who may do what. Every use case checks its actor here, whatever the chat layer showed."""
+
+from db.models import Courier, StaffRole
+from db.uow import UnitOfWork
+from services.errors import Forbidden
+
+
+async def staff_role(uow: UnitOfWork, telegram_id: int) -> StaffRole | None:
+    member = await uow.staff.get(telegram_id)
+    return StaffRole(member.role) if member else None
+
+
+async def require_dispatcher(uow: UnitOfWork, telegram_id: int) -> StaffRole:
+    """Dispatchers and admins pass."""
+    role = await staff_role(uow, telegram_id)
+    if role is None:
+        raise Forbidden("dispatcher_only")
+    return role
+
+
+async def require_admin(uow: UnitOfWork, telegram_id: int) -> None:
+    if await staff_role(uow, telegram_id) is not StaffRole.ADMIN:
+        raise Forbidden("admin_only")
+
+
+async def require_courier(uow: UnitOfWork, telegram_id: int) -> Courier:
+    """The courier registered under this Telegram user, in any state."""
+    courier = await uow.couriers.by_telegram_id(telegram_id)
+    if courier is None:
+        raise Forbidden("courier_only")
+    return courier

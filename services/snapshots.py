@@ -1,0 +1,67 @@
+"""Turn ORM rows into the plain views services return."""
+
+from collections.abc import Sequence
+
+from db.models import Courier, CourierStatus, District, Order, OrderStatus
+from db.uow import UnitOfWork
+from services.views import CourierView, OrderView
+
+
+def courier_view(courier: Courier, districts: Sequence[str]) -> CourierView:
+    return CourierView(
+        id=courier.id,
+        telegram_id=courier.telegram_id,
+        name=courier.name,
+        status=CourierStatus(courier.status),
+        online=courier.online,
+        busy=courier.free_since is None,
+        districts=tuple(districts),
+    )
+
+
+async def courier_views(uow: UnitOfWork, couriers: Sequence[Courier]) -> list[CourierView]:
+    names = await uow.couriers.district_names(c.id for c in couriers)
+    return [courier_view(c, names.get(c.id, [])) for c in couriers]
+
+
+async def load_courier_view(uow: UnitOfWork, courier: Courier) -> CourierView:
+    return (await courier_views(uow, [courier]))[0]
+
+
+def order_view(
+    order: Order, district: District, courier: Courier | None, position: int | None = None
+) -> OrderView:
+    return OrderView(
+        id=order.id,
+        district=district.name,
+        description=order.description,
+        status=OrderStatus(order.status),
+        courier_id=courier.id if courier else None,
+        courier_name=courier.name if courier else None,
+        courier_telegram_id=courier.telegram_id if courier else None,
+        dispatcher_chat_id=order.dispatcher_chat_id,
+        created_at=order.created_at,
+        assigned_at=order.assigned_at,
+        completed_at=order.completed_at,
+        cancelled_at=order.cancelled_at,
+        queue_position=position,
+    )
+
+
+async def order_views(uow: UnitOfWork, orders: Sequence[Order]) -> list[OrderView]:
+    """Views of several orders; queued ones carry their place in line."""
+    districts = {d.id: d for d in await uow.districts.by_ids([o.district_id for o in orders])}
+    couriers = await uow.couriers.by_ids(o.courier_id for o in orders if o.courier_id)
+    views = []
+    for order in orders:
+        position = None
+        if order.status == OrderStatus.QUEUED:
+            position = await uow.orders.queue_position(order)
+        courier = couriers.get(order.courier_id) if order.courier_id else None
+        views.append(order_view(order, districts[order.district_id], courier, position))
+    return views
+
+
+async def load_order_view(uow: UnitOfWork, order_id: int) -> OrderView | None:
+    order = await uow.orders.get(order_id)
+    return (await order_views(uow, [order]))[0] if order else None

@@ -1,0 +1,132 @@
+"""Plain, frozen data that services return. Never a live ORM row."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Generic, TypeVar
+
+from db.models import CourierStatus, OrderStatus, StaffRole
+
+__all__ = [
+    "CompletionResult",
+    "CourierCard",
+    "CourierStats",
+    "CourierStatus",
+    "CourierView",
+    "DistrictView",
+    "Identity",
+    "OrderStatus",
+    "OrderView",
+    "Page",
+    "StaffRole",
+    "StaffView",
+    "TodayStats",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class DistrictView:
+    id: int
+    name: str
+    couriers: int = 0
+    queued: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CourierView:
+    id: int
+    telegram_id: int
+    name: str
+    status: CourierStatus
+    online: bool
+    busy: bool
+    districts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    id: int
+    district: str
+    description: str
+    status: OrderStatus
+    courier_id: int | None
+    courier_name: str | None
+    courier_telegram_id: int | None
+    dispatcher_chat_id: int
+    created_at: datetime
+    assigned_at: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    queue_position: int | None = None
+
+    @property
+    def delivery_time(self) -> timedelta | None:
+        if self.assigned_at is None or self.completed_at is None:
+            return None
+        return self.completed_at - self.assigned_at
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionResult:
+    order: OrderView
+    already_completed: bool
+    next_order: OrderView | None
+
+
+@dataclass(frozen=True, slots=True)
+class CourierCard:
+    courier: CourierView
+    active_order: OrderView | None
+    total_completed: int
+    average_delivery: timedelta | None
+    average_per_day: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CourierStats:
+    courier_id: int
+    name: str
+    completed: int
+    average_delivery: timedelta | None
+
+
+@dataclass(frozen=True, slots=True)
+class TodayStats:
+    day: date
+    posted: int
+    completed: int
+    queued: int
+    in_progress: int
+    average_delivery: timedelta | None
+    couriers: tuple[CourierStats, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StaffView:
+    telegram_id: int
+    role: StaffRole
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a Telegram user is to the bot; one person may be staff and a courier."""
+
+    telegram_id: int
+    role: StaffRole | None
+    courier: CourierView | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is StaffRole.ADMIN
+
+    @property
+    def is_dispatcher(self) -> bool:
+        return self.role is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    offset: int
+    total: int
