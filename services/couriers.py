@@ -7,7 +7,7 @@ from db.models import Courier, CourierStatus
 from db.uow import UnitOfWork
 from services import dispatching, notifications
 from services.access import require_courier, require_dispatcher
-from services.clock import utcnow
+from services import clock
 from services.errors import Conflict, InvalidInput, NotFound
 from services.snapshots import courier_views, load_courier_view, load_order_view
 from services.statistics import mean_duration
@@ -30,7 +30,7 @@ async def register_courier(
     district_ids = await _existing_districts(uow, district_ids)
     if await uow.couriers.by_telegram_id(telegram_id):
         raise Conflict("already_registered")
-    now = utcnow()
+    now = clock.utcnow()
     active = not approval_required or invite_token is not None
     status = CourierStatus.ACTIVE if active else CourierStatus.PENDING
     await uow.lock_districts(district_ids)
@@ -60,7 +60,7 @@ async def decide_registration(
     courier = await _get(uow, courier_id)
     notifications.registration_decided(uow, courier, approve)
     if approve:
-        await dispatching.serve_courier(uow, courier_id, utcnow())
+        await dispatching.serve_courier(uow, courier_id, clock.utcnow())
     view = await load_courier_view(uow, courier)
     await uow.commit()
     return view
@@ -74,7 +74,7 @@ async def set_online(
     if courier.status != CourierStatus.ACTIVE:
         raise Conflict(f"courier_{courier.status}")
     if courier.online != online:
-        now = utcnow()
+        now = clock.utcnow()
         await uow.lock_districts(await uow.couriers.district_ids(courier.id))
         await uow.couriers.set_online(courier.id, online, now)
         if online:
@@ -95,7 +95,7 @@ async def set_districts(
     old = await uow.couriers.district_ids(courier.id)
     await uow.lock_districts([*old, *district_ids])
     await uow.couriers.set_districts(courier.id, district_ids)
-    await dispatching.serve_courier(uow, courier.id, utcnow())
+    await dispatching.serve_courier(uow, courier.id, clock.utcnow())
     view = await load_courier_view(uow, await _get(uow, courier.id))
     await uow.commit()
     return view

@@ -3,7 +3,7 @@
 from db.models import District
 from db.uow import UnitOfWork
 from services.access import require_dispatcher
-from services.clock import utcnow
+from services import clock
 from services.errors import Conflict, NotFound
 from services.validation import clean_name, name_key
 from services.views import DistrictView
@@ -12,7 +12,7 @@ from services.views import DistrictView
 async def add_district(uow: UnitOfWork, actor_id: int, name: str) -> DistrictView:
     await require_dispatcher(uow, actor_id)
     name = clean_name(name, "district_name")
-    district_id = await uow.districts.add(name, name_key(name), utcnow())
+    district_id = await uow.districts.add(name, name_key(name), clock.utcnow())
     if district_id is None:
         raise Conflict("district_exists", name=name)
     await uow.commit()

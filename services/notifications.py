@@ -9,7 +9,7 @@ from typing import Any
 
 from db.models import Courier, Order
 from db.uow import UnitOfWork
-from services.clock import utcnow
+from services import clock
 
 
 class Notice(StrEnum):
@@ -42,7 +42,7 @@ def _write(
     """One outbox row; an order's rows carry its id in the payload too, for rendering."""
     if order_id is not None:
         payload["order_id"] = order_id
-    uow.outbox.add(chat_id, notice, payload, locale, order_id, utcnow())
+    uow.outbox.add(chat_id, notice, payload, locale, order_id, clock.utcnow())
 
 
 def order_assigned(uow: UnitOfWork, order: Order, courier: Courier, district: str) -> None:

@@ -4,7 +4,7 @@ from db.models import Order, OrderStatus
 from db.uow import UnitOfWork
 from services import dispatching, notifications
 from services.access import require_courier, require_dispatcher
-from services.clock import utcnow
+from services import clock
 from services.districts import match_district_prefix
 from services.errors import Conflict, Forbidden, NotFound
 from services.notifications import WithdrawReason
@@ -48,7 +48,7 @@ async def complete_order(uow: UnitOfWork, actor_id: int, order_id: int) -> Compl
         return CompletionResult(await _view(uow, order_id), True, None)
     if order.status != OrderStatus.ASSIGNED:
         raise Conflict("order_cancelled", order_id=order_id)
-    now = utcnow()
+    now = clock.utcnow()
     await uow.lock_districts(await uow.couriers.district_ids(courier.id))
     if not await uow.orders.complete(order_id, courier.id, now):
         raise Conflict("order_changed", order_id=order_id)
@@ -74,7 +74,7 @@ async def cancel_order(uow: UnitOfWork, actor_id: int, order_id: int) -> OrderVi
     _require_active(order)
     courier_id = order.courier_id
     await _lock_for(uow, order, courier_id)
-    now = utcnow()
+    now = clock.utcnow()
     if not await uow.orders.cancel(order, now):
         raise Conflict("order_changed", order_id=order_id)
     if courier_id is not None:
@@ -98,7 +98,7 @@ async def reassign_order(
     if courier_id == previous_id:
         raise Conflict("already_assigned_to", order_id=order_id, courier_id=courier_id)
     await _lock_for(uow, order, previous_id, courier_id)
-    now = utcnow()
+    now = clock.utcnow()
     if not await uow.orders.requeue(order_id, previous_id, now):
         raise Conflict("order_changed", order_id=order_id)
     order = await _get(uow, order_id)
@@ -136,7 +136,7 @@ async def active_orders(uow: UnitOfWork, actor_id: int, offset: int, limit: int)
 
 async def sweep_queue(uow: UnitOfWork) -> int:
     """The safety net: assign whatever queued order a free courier can take. For the scheduler."""
-    assigned = await dispatching.sweep(uow, utcnow())
+    assigned = await dispatching.sweep(uow, clock.utcnow())
     await uow.commit()
     return assigned
 
@@ -150,7 +150,7 @@ async def _post(
     locale: str | None,
 ) -> OrderView:
     description = clean_description(description)
-    now = utcnow()
+    now = clock.utcnow()
     await uow.lock_districts([district_id])
     order = await uow.orders.add(district_id, description, actor_id, chat_id, locale, now)
     await dispatching.assign_free_courier(uow, order, now, tell_dispatcher=False)
@@ -197,7 +197,10 @@ async def _withdraw(uow: UnitOfWork, order: Order, courier_id: int, reason: With
 
 async def _requeue(uow: UnitOfWork, order: Order) -> None:
     """Back to the queue: another free courier takes it now, or the dispatcher hears its place."""
-    if await dispatching.assign_free_courier(uow, order, utcnow(), tell_dispatcher=True) is None:
+    if (
+        await dispatching.assign_free_courier(uow, order, clock.utcnow(), tell_dispatcher=True)
+        is None
+    ):
         notifications.dispatch_requeued(uow, order, await uow.orders.queue_position(order))
 
 
@@ -207,10 +210,12 @@ async def _assign_to(uow: UnitOfWork, order: Order, courier_id: int) -> None:
         raise NotFound("courier_not_found", courier_id=courier_id)
     if not await uow.couriers.claim(courier_id):
         raise Conflict("courier_unavailable", courier_id=courier_id, name=courier.name)
-    await dispatching.hand_over(uow, order.id, courier_id, utcnow(), tell_dispatcher=True)
+    await dispatching.hand_over(uow, order.id, courier_id, clock.utcnow(), tell_dispatcher=True)
 
 
 async def _serve_if_available(
     uow: UnitOfWork, courier_id: int, skip_order_id: int | None = None
 ) -> Order | None:
-    return await dispatching.serve_courier(uow, courier_id, utcnow(), skip_order_id=skip_order_id)
+    return await dispatching.serve_courier(
+        uow, courier_id, clock.utcnow(), skip_order_id=skip_order_id
+    )

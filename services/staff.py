@@ -5,7 +5,7 @@ from collections.abc import Collection
 from db.models import StaffRole
 from db.uow import UnitOfWork
 from services.access import require_admin, staff_role
-from services.clock import utcnow
+from services import clock
 from services.errors import Conflict, NotFound
 from services.snapshots import load_courier_view
 from services.views import Identity, StaffView
@@ -13,7 +13,7 @@ from services.views import Identity, StaffView
 
 async def sync_admins(uow: UnitOfWork, admin_ids: Collection[int]) -> None:
     """Make the database agree with ADMIN_IDS; run once at start-up."""
-    now = utcnow()
+    now = clock.utcnow()
     await uow.staff.demote_admins_except(admin_ids)
     for telegram_id in admin_ids:
         await uow.staff.upsert(telegram_id, StaffRole.ADMIN, now)
@@ -25,7 +25,7 @@ async def grant_dispatcher(uow: UnitOfWork, actor_id: int, telegram_id: int) -> 
     role = await staff_role(uow, telegram_id)
     if role is not None:
         raise Conflict("already_staff", telegram_id=telegram_id, role=role)
-    await uow.staff.upsert(telegram_id, StaffRole.DISPATCHER, utcnow())
+    await uow.staff.upsert(telegram_id, StaffRole.DISPATCHER, clock.utcnow())
     await uow.commit()
     return StaffView(telegram_id, StaffRole.DISPATCHER)
 

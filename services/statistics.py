@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from db.models import OrderStatus
 from db.uow import UnitOfWork
 from services.access import require_dispatcher
-from services.clock import utcnow
+from services import clock
 from services.views import CourierStats, TodayStats
 
 
@@ -18,7 +18,7 @@ def mean_duration(durations: list[timedelta]) -> timedelta | None:
 
 async def today(uow: UnitOfWork, actor_id: int, timezone: ZoneInfo) -> TodayStats:
     await require_dispatcher(uow, actor_id)
-    day = utcnow().astimezone(timezone).date()
+    day = clock.utcnow().astimezone(timezone).date()
     start = datetime.combine(day, time(), timezone)
     end = datetime.combine(day + timedelta(days=1), time(), timezone)
     completed = await uow.orders.completed_between(start, end)

@@ -1,0 +1,89 @@
+"""Test databases: a fresh SQLite file per test; PostgreSQL too when TEST_POSTGRES_URL is set."""
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.engine import create_engine, create_session_factory
+from db.migrate import alembic_config
+from db.uow import UnitOfWorkFactory
+from services import clock
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+NO_POSTGRES = "TEST_POSTGRES_URL is not set; PostgreSQL tests need a real server (.ci/run sets it)"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+TABLES = "outbox, order_events, invites, orders, courier_districts, couriers, staff, districts"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated database file; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "dispatch.sqlite3"
+    command.upgrade(alembic_config(sqlite_url(path)), "head")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test database, rebuilt from the migrations once per run."""
+    if not POSTGRES_URL:
+        pytest.skip(NO_POSTGRES)
+    config = alembic_config(POSTGRES_URL)
+    command.downgrade(config, "base")
+    command.upgrade(config, "head")
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    path = tmp_path / "dispatch.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return sqlite_url(path)
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(db_url)
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def uow_factory(engine: AsyncEngine) -> UnitOfWorkFactory:
+    return UnitOfWorkFactory(create_session_factory(engine))
+
+
+class FakeClock:
+    """Stands in for services.clock.utcnow; moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(clock, "utcnow", fake)
+    return fake
