@@ -5,9 +5,8 @@ from zoneinfo import ZoneInfo
 
 from db.models import Courier, CourierStatus
 from db.uow import UnitOfWork
-from services import dispatching, notifications
+from services import clock, dispatching, notifications
 from services.access import require_courier, require_dispatcher
-from services import clock
 from services.errors import Conflict, InvalidInput, NotFound
 from services.snapshots import courier_views, load_courier_view, load_order_view
 from services.statistics import mean_duration

@@ -2,8 +2,8 @@
 
 from db.models import District
 from db.uow import UnitOfWork
-from services.access import require_dispatcher
 from services import clock
+from services.access import require_dispatcher
 from services.errors import Conflict, NotFound
 from services.validation import clean_name, name_key
 from services.views import DistrictView

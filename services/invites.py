@@ -4,8 +4,8 @@ import secrets
 from datetime import timedelta
 
 from db.uow import UnitOfWork
-from services.access import require_dispatcher
 from services import clock
+from services.access import require_dispatcher
 from services.errors import NotFound
 
 INVITE_TTL = timedelta(days=7)

@@ -2,9 +2,8 @@
 
 from db.models import Order, OrderStatus
 from db.uow import UnitOfWork
-from services import dispatching, notifications
+from services import clock, dispatching, notifications
 from services.access import require_courier, require_dispatcher
-from services import clock
 from services.districts import match_district_prefix
 from services.errors import Conflict, Forbidden, NotFound
 from services.notifications import WithdrawReason

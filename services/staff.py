@@ -4,8 +4,8 @@ from collections.abc import Collection
 
 from db.models import StaffRole
 from db.uow import UnitOfWork
-from services.access import require_admin, staff_role
 from services import clock
+from services.access import require_admin, staff_role
 from services.errors import Conflict, NotFound
 from services.snapshots import load_courier_view
 from services.views import Identity, StaffView

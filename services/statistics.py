@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 from db.models import OrderStatus
 from db.uow import UnitOfWork
-from services.access import require_dispatcher
 from services import clock
+from services.access import require_dispatcher
 from services.views import CourierStats, TodayStats
 
 

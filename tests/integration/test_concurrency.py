@@ -1,0 +1,114 @@
+"""Hundreds of concurrent operations, each in its own session, audited from the database."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from db.engine import create_engine, create_session_factory
+from db.models import Courier, Order, OrderEventKind, OrderStatus
+from db.repositories.couriers import CourierRepository
+from db.repositories.orders import OrderRepository
+from db.uow import UnitOfWork, UnitOfWorkFactory
+from tests.helpers import Desk
+from tests.integration.workload import Workload, audit, open_race_windows
+
+POOL = {"pool_size": 20, "max_overflow": 0}
+ONE_IN_PROGRESS_INDEX = "uq_orders_one_in_progress"
+
+
+@pytest.fixture
+async def wide_engine(db_url: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The project's engine with room for 20 sessions at once (after `engine` cleaned up)."""
+    wide = create_engine(db_url, **POOL)
+    yield wide
+    await wide.dispose()
+
+
+async def test_concurrent_dispatch_keeps_every_guarantee(
+    wide_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+):
+    desk = Desk(UnitOfWorkFactory(create_session_factory(wide_engine)))
+    workload = Workload()
+    names = await workload.prepare(desk)
+    open_race_windows(monkeypatch)
+
+    await workload.run(desk, names)
+    report = await audit(desk.uow_factory)
+
+    print(
+        f"\n{wide_engine.dialect.name}: {workload.operations} operations, "
+        f"{report.assignments} assignments, outcomes {dict(sorted(workload.outcomes.items()))}"
+    )
+    assert workload.crashes == []
+    assert workload.operations >= 500
+    assert workload.outcomes["post: ok"] == workload.posts
+    assert workload.outcomes["complete: ok"] > 50
+    assert report.assignments > workload.couriers
+    assert report.violations == []
+
+
+# What the guarantees above stand on, removed: a read-then-write dispatcher.
+
+
+async def _naive_claim(self: CourierRepository, courier_id: int) -> bool:
+    await self.session.execute(
+        update(Courier).where(Courier.id == courier_id).values(free_since=None)
+    )
+    return True
+
+
+async def _naive_assign(self: OrderRepository, order_id: int, courier_id: int, now) -> bool:
+    await self.session.execute(
+        update(Order)
+        .where(Order.id == order_id)
+        .values(status=OrderStatus.ASSIGNED, courier_id=courier_id, assigned_at=now)
+    )
+    await self.add_event(order_id, OrderEventKind.ASSIGNED, courier_id, now)
+    return True
+
+
+async def _no_locks(self: UnitOfWork, district_ids: object) -> None:
+    return None
+
+
+@pytest.fixture
+async def naive_engine(db_url: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The driver's default transactions (no BEGIN IMMEDIATE) and no one-order index."""
+    naive = create_async_engine(db_url, isolation_level="AUTOCOMMIT", **POOL)
+    async with naive.begin() as connection:
+        await connection.execute(text(f"DROP INDEX {ONE_IN_PROGRESS_INDEX}"))
+    yield naive
+    async with naive.begin() as connection:
+        await connection.execute(text("DELETE FROM outbox"))
+        await connection.execute(text("DELETE FROM order_events"))
+        await connection.execute(text("DELETE FROM orders"))
+        await connection.execute(
+            text(
+                f"CREATE UNIQUE INDEX {ONE_IN_PROGRESS_INDEX} ON orders (courier_id)"
+                " WHERE status = 'assigned'"
+            )
+        )
+    await naive.dispose()
+
+
+async def test_the_audit_catches_a_naive_read_then_write_dispatcher(
+    naive_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(CourierRepository, "claim", _naive_claim)
+    monkeypatch.setattr(OrderRepository, "assign", _naive_assign)
+    monkeypatch.setattr(UnitOfWork, "lock_districts", _no_locks)
+    desk = Desk(UnitOfWorkFactory(create_session_factory(naive_engine)))
+    workload = Workload()
+    names = await workload.prepare(desk)
+    open_race_windows(monkeypatch)
+
+    await workload.run(desk, names)
+    report = await audit(desk.uow_factory)
+
+    print(
+        f"\nnaive on {naive_engine.dialect.name}: {len(report.violations)} violations,"
+        f" {len(workload.crashes)} crashed operations, e.g. {report.violations[:3]}"
+    )
+    assert any("while carrying" in v for v in report.violations)

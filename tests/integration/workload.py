@@ -1,0 +1,245 @@
+"""A concurrent dispatch workload and a checker that audits its history from the database."""
+
+import asyncio
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from db.models import Courier, Order, OrderEvent, OutboxMessage, courier_districts
+from db.repositories.couriers import CourierRepository
+from db.repositories.orders import OrderRepository
+from db.uow import UnitOfWorkFactory
+from services import couriers, orders
+from services.errors import DomainError
+from tests.helpers import DISPATCH_CHAT, DISPATCHER, Desk
+
+UTC_ZONE = ZoneInfo("UTC")
+RACY_READS = {
+    CourierRepository: ["get", "by_telegram_id", "district_ids", "find_free_for_district"],
+    OrderRepository: ["get", "oldest_queued", "queued", "in_progress_for"],
+}
+
+
+def open_race_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Yield to other tasks right after every read a write may depend on."""
+    for cls, names in RACY_READS.items():
+        for name in names:
+            original = getattr(cls, name)
+
+            async def yielding(self: Any, *args: Any, __read: Any = original, **kw: Any) -> Any:
+                result = await __read(self, *args, **kw)
+                await asyncio.sleep(0)
+                return result
+
+            monkeypatch.setattr(cls, name, yielding)
+
+
+@dataclass
+class Workload:
+    districts: int = 10
+    couriers: int = 60
+    posts: int = 250
+    completions: int = 130
+    cancels: int = 50
+    toggles: int = 70
+    seed: int = 20261128
+    outcomes: Counter[str] = field(default_factory=Counter)
+    crashes: list[str] = field(default_factory=list)
+
+    @property
+    def operations(self) -> int:
+        return self.posts + self.completions + self.cancels + self.toggles
+
+    async def prepare(self, desk: Desk) -> list[str]:
+        await desk.staff_up()
+        names = [f"D{n}" for n in range(self.districts)]
+        ids = list((await desk.add_districts(*names)).values())
+        rng = random.Random(self.seed)
+        for telegram_id in range(1, self.couriers + 1):
+            await desk.add_courier(telegram_id, rng.sample(ids, rng.randint(1, 3)))
+        return names
+
+    async def run(self, desk: Desk, names: list[str]) -> None:
+        rng = random.Random(self.seed)
+        jobs = [self._post(desk, f"{rng.choice(names)} parcel {n}") for n in range(self.posts)]
+        jobs += [self._complete(desk, self._courier(rng)) for _ in range(self.completions)]
+        jobs += [self._cancel(desk, rng.randint(1, self.posts)) for _ in range(self.cancels)]
+        jobs += [
+            self._toggle(desk, self._courier(rng), rng.random() < 0.5) for _ in range(self.toggles)
+        ]
+        rng.shuffle(jobs)
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        self.crashes = [repr(r) for r in results if isinstance(r, BaseException)]
+
+    def _courier(self, rng: random.Random) -> int:
+        return rng.randint(1, self.couriers)
+
+    async def _attempt(self, kind: str, use_case: Any, desk: Desk, *args: Any) -> Any:
+        try:
+            result = await desk(use_case, *args)
+        except DomainError as error:
+            self.outcomes[f"{kind}: {error.code}"] += 1
+            return None
+        self.outcomes[f"{kind}: ok"] += 1
+        return result
+
+    async def _post(self, desk: Desk, text: str) -> None:
+        await self._attempt("post", orders.post_order_text, desk, DISPATCHER, DISPATCH_CHAT, text)
+
+    async def _complete(self, desk: Desk, telegram_id: int) -> None:
+        card = await desk(couriers.my_card, telegram_id, UTC_ZONE)
+        await asyncio.sleep(0)
+        if card.active_order is None:
+            self.outcomes["complete: nothing to do"] += 1
+            return
+        await self._attempt(
+            "complete", orders.complete_order, desk, telegram_id, card.active_order.id
+        )
+
+    async def _cancel(self, desk: Desk, order_id: int) -> None:
+        await self._attempt("cancel", orders.cancel_order, desk, DISPATCHER, order_id)
+
+    async def _toggle(self, desk: Desk, telegram_id: int, online: bool) -> None:
+        await self._attempt("shift", couriers.set_online, desk, telegram_id, online, UTC_ZONE)
+
+
+@dataclass
+class Audit:
+    """What the database says happened, and every rule it broke."""
+
+    violations: list[str] = field(default_factory=list)
+    assignments: int = 0
+
+    def fail(self, message: str) -> None:
+        self.violations.append(message)
+
+
+async def audit(uow_factory: UnitOfWorkFactory) -> Audit:
+    async with uow_factory() as uow:
+        session = uow.session
+        events = list(await session.scalars(select(OrderEvent).order_by(OrderEvent.id)))
+        all_orders = {o.id: o for o in await session.scalars(select(Order))}
+        serves: dict[int, set[int]] = defaultdict(set)
+        for courier_id, district_id in await session.execute(select(courier_districts)):
+            serves[courier_id].add(district_id)
+        outbox = list(await session.scalars(select(OutboxMessage)))
+        chats = {c.id: c.telegram_id for c in await session.scalars(select(Courier))}
+        report = Audit()
+        _check_histories(report, events, all_orders)
+        _check_queue_order(report, events, all_orders, serves)
+        _check_outbox(report, events, all_orders, outbox, chats)
+        return report
+
+
+def _check_histories(report: Audit, events: list[OrderEvent], all_orders: dict[int, Order]) -> None:
+    """Each order walks the state machine; no courier ever carries two orders."""
+    state: dict[int, str] = {}
+    carrying: dict[int, int] = {}
+    for event in events:
+        previous = state.get(event.order_id)
+        allowed = {
+            "created": {None},
+            "assigned": {"created", "requeued"},
+            "requeued": {"assigned"},
+            "completed": {"assigned"},
+            "cancelled": {"created", "requeued", "assigned"},
+        }[event.kind]
+        if previous not in allowed:
+            report.fail(f"order {event.order_id}: {event.kind} after {previous}")
+        if event.kind == "assigned":
+            report.assignments += 1
+            assert event.courier_id is not None
+            if event.courier_id in carrying:
+                report.fail(
+                    f"courier {event.courier_id} got order {event.order_id}"
+                    f" while carrying {carrying[event.courier_id]}"
+                )
+            carrying[event.courier_id] = event.order_id
+        elif previous == "assigned" and event.courier_id is not None:
+            carrying.pop(event.courier_id, None)
+        state[event.order_id] = event.kind
+    for order_id, order in all_orders.items():
+        _check_final_state(report, order, state.get(order_id))
+
+
+def _check_final_state(report: Audit, order: Order, last_event: str | None) -> None:
+    expected = {"created": "queued", "requeued": "queued"}.get(last_event or "", last_event)
+    if order.status != expected:
+        report.fail(f"order {order.id} is {order.status} but its history ends in {last_event}")
+    stamps = (order.assigned_at, order.completed_at, order.cancelled_at)
+    consistent = {
+        "queued": stamps == (None, None, None) and order.courier_id is None,
+        "assigned": order.assigned_at is not None and stamps[1:] == (None, None),
+        "completed": None not in stamps[:2] and order.cancelled_at is None,
+        "cancelled": order.cancelled_at is not None and order.completed_at is None,
+    }[order.status]
+    if not consistent:
+        report.fail(f"order {order.id} is {order.status} with timestamps {stamps}")
+
+
+def _check_queue_order(
+    report: Audit,
+    events: list[OrderEvent],
+    all_orders: dict[int, Order],
+    serves: dict[int, set[int]],
+) -> None:
+    """Whenever a courier got an order, no older order of their districts was waiting.
+
+    Event ids follow commit order only between transactions that share a district lock
+    (on PostgreSQL, ids come from a sequence at insert time). A posted order is assigned
+    under its own district's lock, a freed courier is served under all of theirs: each
+    assignment is compared with the orders of exactly the districts its transaction held.
+    """
+    created_at = {e.order_id: e.at for e in events if e.kind == "created"}
+    waiting: set[int] = set()
+    for event in events:
+        if event.kind in ("created", "requeued"):
+            waiting.add(event.order_id)
+            continue
+        waiting.discard(event.order_id)
+        if event.kind != "assigned":
+            continue
+        assert event.courier_id is not None
+        order = all_orders[event.order_id]
+        locked = serves[event.courier_id]
+        if event.at == created_at[order.id]:
+            locked = {order.district_id}
+        skipped = sorted(
+            other
+            for other in waiting
+            if other < event.order_id and all_orders[other].district_id in locked
+        )
+        if skipped:
+            report.fail(f"courier {event.courier_id} got {event.order_id} before older {skipped}")
+
+
+def _check_outbox(
+    report: Audit,
+    events: list[OrderEvent],
+    all_orders: dict[int, Order],
+    outbox: list[OutboxMessage],
+    courier_chat: dict[int, int],
+) -> None:
+    """Exactly one row for the courier per assignment, and one for the dispatcher per
+    completion and per assignment of an order that had waited in the queue."""
+    expected: Counter[tuple[int, str, int]] = Counter()
+    created_at = {e.order_id: e.at for e in events if e.kind == "created"}
+    for event in events:
+        order = all_orders[event.order_id]
+        if event.kind == "assigned":
+            expected[(courier_chat[event.courier_id], "order_assigned", order.id)] += 1
+            if event.at != created_at[order.id]:
+                expected[(order.dispatcher_chat_id, "dispatch_assigned", order.id)] += 1
+        elif event.kind == "completed":
+            expected[(order.dispatcher_chat_id, "dispatch_completed", order.id)] += 1
+        elif event.kind == "cancelled" and event.courier_id is not None:
+            expected[(courier_chat[event.courier_id], "order_withdrawn", order.id)] += 1
+    actual = Counter((row.chat_id, row.kind, row.order_id) for row in outbox if row.order_id)
+    for key in expected.keys() | actual.keys():
+        if expected[key] != actual[key]:
+            report.fail(f"outbox {key}: expected {expected[key]}, found {actual[key]}")
