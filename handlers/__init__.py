@@ -1,0 +1,18 @@
+"""aiogram routers: parse a command or a button, call one service, render the reply."""
+
+from aiogram import Router
+
+from handlers import admin, common, courier, dispatcher, errors
+
+
+def build_router() -> Router:
+    """All routers in the order they must see updates; built fresh for every Dispatcher."""
+    root = Router(name="root")
+    root.include_routers(
+        errors.build_router(),
+        common.build_router(),
+        courier.build_router(),
+        dispatcher.build_router(),
+        admin.build_router(),
+    )
+    return root

@@ -4,12 +4,12 @@ from db.models import Order, OrderStatus
 from db.uow import UnitOfWork
 from services import clock, dispatching, notifications
 from services.access import require_courier, require_dispatcher
-from services.districts import match_district_prefix
+from services.districts import list_districts, match_district_prefix
 from services.errors import Conflict, Forbidden, NotFound
 from services.notifications import WithdrawReason
 from services.snapshots import load_order_view, order_views
 from services.validation import clean_description
-from services.views import CompletionResult, OrderView, Page
+from services.views import CompletionResult, DistrictView, OrderView, Page
 
 
 async def post_order(
@@ -35,6 +35,12 @@ async def post_order_text(
     await require_dispatcher(uow, actor_id)
     district, description = await match_district_prefix(uow, text)
     return await _post(uow, actor_id, chat_id, district.id, description, locale)
+
+
+async def order_form(uow: UnitOfWork, actor_id: int) -> list[DistrictView]:
+    """The districts a dispatcher can post an order to, for a step-by-step form."""
+    await require_dispatcher(uow, actor_id)
+    return await list_districts(uow)
 
 
 async def complete_order(uow: UnitOfWork, actor_id: int, order_id: int) -> CompletionResult:

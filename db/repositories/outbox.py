@@ -60,9 +60,12 @@ class OutboxRepository(Repository):
             .values(sent_at=now, message_id=message_id, attempts=OutboxMessage.attempts + 1)
         )
 
-    async def mark_failed(self, row_id: int, error: str) -> None:
+    async def mark_failed(
+        self, row_id: int, error: str, *, give_up: bool, max_attempts: int
+    ) -> None:
+        attempts = max_attempts if give_up else OutboxMessage.attempts + 1
         await self.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == row_id)
-            .values(attempts=OutboxMessage.attempts + 1, last_error=error[:1000])
+            .values(attempts=attempts, last_error=error[:1000])
         )

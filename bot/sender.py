@@ -1,0 +1,99 @@
+"""The outbox sender: one task that delivers outbox rows to Telegram.
+
+Deliberately simple for now: one instance, in order, retrying failures a few times.
+The hardened sender (its own flood limiter, exactly-once across instances) replaces it.
+"""
+
+import asyncio
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
+from aiogram.utils.i18n import I18n
+
+from db.uow import UnitOfWorkFactory
+from handlers.notices import render
+from services import outbox
+from services.outbox import OutboxItem
+
+log = logging.getLogger(__name__)
+BATCH = 50
+
+
+class OutboxSender:
+    def __init__(
+        self, bot: Bot, uow_factory: UnitOfWorkFactory, i18n: I18n, poll_seconds: float
+    ) -> None:
+        self.bot = bot
+        self.uow_factory = uow_factory
+        self.i18n = i18n
+        self.poll_seconds = poll_seconds
+
+    async def run(self) -> None:
+        """Deliver forever; sleep only when there is nothing to send."""
+        while True:
+            try:
+                sent = await self.deliver_pending()
+            except Exception:
+                log.exception("outbox delivery failed; retrying")
+                sent = 0
+            if sent == 0:
+                await asyncio.sleep(self.poll_seconds)
+
+    async def deliver_pending(self) -> int:
+        """One pass over the waiting rows; returns how many were handled."""
+        async with self.uow_factory() as uow:
+            items = await outbox.pending(uow, BATCH)
+        for item in items:
+            await self._deliver(item)
+        return len(items)
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        try:
+            message_id = await self._send(item)
+        except TelegramRetryAfter as error:
+            log.warning("outbox %s: flood limit, waiting %s s", item.id, error.retry_after)
+            await asyncio.sleep(error.retry_after)
+            return
+        except (TelegramForbiddenError, TelegramBadRequest) as error:
+            # Blocked by the user, or a chat that is gone: retrying cannot help.
+            log.warning("outbox %s to chat %s dropped: %s", item.id, item.chat_id, error.message)
+            await self._record_failure(item, error, final=True)
+            return
+        except TelegramAPIError as error:
+            log.warning("outbox %s to chat %s failed: %s", item.id, item.chat_id, error)
+            await self._record_failure(item, error, final=False)
+            return
+        async with self.uow_factory() as uow:
+            await outbox.mark_sent(uow, item.id, message_id)
+        log.info("outbox %s (%s) delivered to chat %s", item.id, item.notice, item.chat_id)
+
+    async def _send(self, item: OutboxItem) -> int:
+        with self.i18n.use_locale(item.locale or self.i18n.default_locale):
+            rendered = render(item.notice, item.payload)
+        if item.stale_message_id is not None:
+            await self._remove_button(item.chat_id, item.stale_message_id)
+        message = await self.bot.send_message(
+            item.chat_id, rendered.text, reply_markup=rendered.keyboard
+        )
+        return message.message_id
+
+    async def _remove_button(self, chat_id: int, message_id: int) -> None:
+        """Best effort: the message may be gone or already without its button."""
+        try:
+            await self.bot.edit_message_reply_markup(
+                chat_id=chat_id, message_id=message_id, reply_markup=None
+            )
+        except TelegramBadRequest as error:
+            log.info(
+                "message %s in chat %s kept its markup: %s", message_id, chat_id, error.message
+            )
+
+    async def _record_failure(self, item: OutboxItem, error: Exception, *, final: bool) -> None:
+        async with self.uow_factory() as uow:
+            await outbox.mark_failed(uow, item.id, str(error), final=final)

@@ -1,0 +1,72 @@
+"""Settings from the environment and `.env`. Every one is documented in `.env.example`."""
+
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiogram.utils.token import TokenValidationError, validate_token
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from db.engine import DEFAULT_DATABASE_URL
+
+OFFICIAL_API_URL = "https://api.telegram.org"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    bot_token: SecretStr
+    database_url: str = DEFAULT_DATABASE_URL
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    telegram_api_url: str = OFFICIAL_API_URL
+    courier_approval: bool = True
+    default_locale: Literal["en", "ru"] = "en"
+    timezone: str = "UTC"
+    migrate_on_start: bool = True
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    sweep_interval_seconds: int = Field(default=60, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_looks_right(cls, value: SecretStr) -> SecretStr:
+        try:
+            validate_token(value.get_secret_value())
+        except TokenValidationError:
+            raise ValueError("is not a bot token (expected <digits>:<secret>)") from None
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def describe_errors(error: ValidationError) -> str:
+    """One line naming each bad setting, never echoing its value (it may be the token)."""
+    problems = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]).upper() or "settings"
+        message = "is required" if item["type"] == "missing" else item["msg"]
+        problems.append(f"{name} {message.removeprefix('Value error, ')}")
+    return "; ".join(problems)

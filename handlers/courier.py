@@ -1,0 +1,206 @@
+"""Courier commands: /register, /me, /online, /offline, /mydistricts, and the Complete button."""
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from db.uow import UnitOfWork
+from handlers import keyboards, menu, texts
+from handlers.callbacks import CompleteOrder, FinishDistricts, ToggleDistrict
+from handlers.context import HandlerConfig, current_locale
+from handlers.states import DistrictChange, Registration
+from services import couriers, districts, orders, staff
+from services.validation import clean_name
+from services.views import CourierStatus, CourierView
+
+DISTRICT_STATES = (Registration.districts, DistrictChange.districts)
+
+
+async def register(message: Message, state: FSMContext, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    identity = await staff.identify(uow, message.from_user.id)
+    if identity.courier is not None:
+        await message.answer(_("You are already registered. See /me."))
+        return
+    await state.clear()
+    await state.set_state(Registration.name)
+    await message.answer(
+        _("Let's get you started. What's your name? Tap below to use your Telegram name."),
+        reply_markup=keyboards.one_tap_answer(message.from_user.full_name[:64]),
+    )
+
+
+async def registration_name(message: Message, state: FSMContext, uow: UnitOfWork) -> None:
+    assert message.text is not None
+    name = clean_name(message.text, "courier_name")
+    choices = await districts.list_districts(uow)
+    if not choices:
+        await state.clear()
+        await message.answer(
+            _(
+                "There are no districts yet, so there is nothing to serve. "
+                "Ask a dispatcher to add some."
+            ),
+            reply_markup=ReplyKeyboardRemove(),
+        )
+        return
+    await state.update_data(name=name, chosen=[])
+    await state.set_state(Registration.districts)
+    await message.answer(
+        _("Thanks, {name}!").format(name=texts.quote(name)), reply_markup=ReplyKeyboardRemove()
+    )
+    await message.answer(
+        _("Which districts do you serve? Tap to choose, then tap Done."),
+        reply_markup=keyboards.toggle_districts(choices, []),
+    )
+
+
+async def registration_name_not_text(message: Message) -> None:
+    await message.answer(_("Please send your name as text, or /cancel."))
+
+
+async def my_districts(
+    message: Message, state: FSMContext, uow: UnitOfWork, config: HandlerConfig
+) -> None:
+    assert message.from_user is not None
+    card = await couriers.my_card(uow, message.from_user.id, config.zone)
+    choices = await districts.list_districts(uow)
+    chosen = [d.id for d in choices if d.name in card.courier.districts]
+    await state.clear()
+    await state.set_state(DistrictChange.districts)
+    await state.update_data(chosen=chosen)
+    await message.answer(
+        _("Your districts are marked ✅. Tap to change, then tap Done."),
+        reply_markup=keyboards.toggle_districts(choices, chosen),
+    )
+
+
+async def toggle_district(
+    callback: CallbackQuery, callback_data: ToggleDistrict, state: FSMContext, uow: UnitOfWork
+) -> None:
+    if await state.get_state() not in {s.state for s in DISTRICT_STATES}:
+        await callback.answer(
+            _("This list is out of date. Start again with /register or /mydistricts."),
+            show_alert=True,
+        )
+        return
+    chosen = set((await state.get_data()).get("chosen", []))
+    chosen ^= {callback_data.district_id}
+    await state.update_data(chosen=sorted(chosen))
+    await callback.answer()
+    choices = await districts.list_districts(uow)
+    if isinstance(callback.message, Message):
+        await callback.message.edit_reply_markup(
+            reply_markup=keyboards.toggle_districts(choices, chosen)
+        )
+
+
+async def finish_districts(
+    callback: CallbackQuery,
+    state: FSMContext,
+    uow: UnitOfWork,
+    config: HandlerConfig,
+    bot: Bot,
+    i18n: I18n,
+) -> None:
+    current = await state.get_state()
+    data = await state.get_data()
+    if current == Registration.districts.state:
+        courier = await couriers.register_courier(
+            uow,
+            callback.from_user.id,
+            data["name"],
+            data["chosen"],
+            approval_required=config.courier_approval,
+            invite_token=data.get("invite"),
+            locale=current_locale(),
+        )
+        text = _registered(courier)
+    elif current == DistrictChange.districts.state:
+        courier = await couriers.set_districts(uow, callback.from_user.id, data["chosen"])
+        text = _("Your districts: {districts}.").format(
+            districts=texts.quote(", ".join(courier.districts))
+        )
+    else:
+        await callback.answer(
+            _("This list is out of date. Start again with /register or /mydistricts."),
+            show_alert=True,
+        )
+        return
+    await state.clear()
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(text)
+    if current == Registration.districts.state:
+        identity = await staff.identify(uow, callback.from_user.id)
+        await menu.set_personal_menu(bot, i18n, identity)
+
+
+def _registered(courier: CourierView) -> str:
+    districts_text = texts.quote(", ".join(courier.districts))
+    if courier.status is CourierStatus.ACTIVE:
+        return _(
+            "Welcome aboard, courier #{id}! You serve {districts} and you are online: "
+            "orders will come here. /offline ends your shift."
+        ).format(id=courier.id, districts=districts_text)
+    return _(
+        "Thanks! Your request (courier #{id}, {districts}) went to the dispatchers. "
+        "I'll tell you when it is approved."
+    ).format(id=courier.id, districts=districts_text)
+
+
+async def me(message: Message, uow: UnitOfWork, config: HandlerConfig) -> None:
+    assert message.from_user is not None
+    card = await couriers.my_card(uow, message.from_user.id, config.zone)
+    await message.answer(texts.courier_card(card))
+
+
+async def shift(message: Message, uow: UnitOfWork, config: HandlerConfig) -> None:
+    assert message.from_user is not None
+    assert message.text is not None
+    online = message.text.lstrip("/").startswith("online")
+    card = await couriers.set_online(uow, message.from_user.id, online, config.zone)
+    if not online:
+        text = _("Your shift is over. No new orders until /online.")
+    elif card.active_order:
+        text = _("You are online. Your current order is #{id}.").format(id=card.active_order.id)
+    else:
+        text = _("You are online. Orders of your districts will come here.")
+    await message.answer(text)
+
+
+async def complete(callback: CallbackQuery, callback_data: CompleteOrder, uow: UnitOfWork) -> None:
+    result = await orders.complete_order(uow, callback.from_user.id, callback_data.order_id)
+    if result.already_completed:
+        await callback.answer(_("Order #{id} is already completed.").format(id=result.order.id))
+        return
+    await callback.answer(_("Delivered! Thank you."))
+    order = result.order
+    assert order.delivery_time is not None
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(
+            _("✅ Order #{id} delivered in {time}.\n{district} · {description}").format(
+                id=order.id,
+                time=texts.duration(order.delivery_time),
+                district=texts.quote(order.district),
+                description=texts.preview(order.description),
+            )
+        )
+
+
+def build_router() -> Router:
+    router = Router(name="courier")
+    router.message.filter(F.chat.type == "private")
+    router.message.register(register, Command("register"))
+    router.message.register(registration_name, Registration.name, F.text, ~F.text.startswith("/"))
+    router.message.register(registration_name_not_text, Registration.name, ~F.text.startswith("/"))
+    router.message.register(my_districts, Command("mydistricts"))
+    router.callback_query.register(toggle_district, ToggleDistrict.filter())
+    router.callback_query.register(finish_districts, FinishDistricts.filter())
+    router.message.register(me, Command("me"))
+    router.message.register(shift, Command("online", "offline"))
+    router.callback_query.register(complete, CompleteOrder.filter())
+    return router

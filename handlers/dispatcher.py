@@ -1,0 +1,224 @@
+"""Dispatcher commands (admins too), in a private chat or a dispatch group."""
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, ForceReply, Message
+from aiogram.utils.deep_linking import create_start_link
+from aiogram.utils.i18n import gettext as _
+
+from db.uow import UnitOfWork
+from handlers import keyboards, texts
+from handlers.arguments import numbers, text_argument
+from handlers.callbacks import DecideRegistration, Listing, ListPage, OpenCourier, OrderDistrict
+from handlers.context import HandlerConfig, current_locale
+from handlers.states import NewOrder
+from services import couriers, districts, invites, orders, statistics
+from services.errors import NotFound
+from services.views import OrderView
+
+
+async def _reply_posted(message: Message, order: OrderView) -> None:
+    await message.answer(texts.posted(order))
+
+
+async def _ask_district(message: Message, state: FSMContext, uow: UnitOfWork, intro: str) -> None:
+    assert message.from_user is not None
+    choices = await orders.order_form(uow, message.from_user.id)
+    if not choices:
+        await message.answer(_("No districts yet. Add one: /add_district &lt;name&gt;"))
+        return
+    await state.set_state(NewOrder.district)
+    await message.answer(intro, reply_markup=keyboards.order_districts(choices))
+
+
+async def post_order(
+    message: Message, command: CommandObject, state: FSMContext, uow: UnitOfWork
+) -> None:
+    assert message.from_user is not None
+    if not command.args or not command.args.strip():
+        await _ask_district(message, state, uow, _("Which district is the order for?"))
+        return
+    try:
+        order = await orders.post_order_text(
+            uow, message.from_user.id, message.chat.id, command.args, current_locale()
+        )
+    except NotFound as error:
+        if error.code != "district_unknown":
+            raise
+        await _ask_district(message, state, uow, _("I don't know that district. Which one is it?"))
+        return
+    await _reply_posted(message, order)
+
+
+async def order_district(
+    callback: CallbackQuery, callback_data: OrderDistrict, state: FSMContext
+) -> None:
+    await state.update_data(district_id=callback_data.district_id)
+    await state.set_state(NewOrder.description)
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.answer(
+            _("What should be delivered? Send the description (up to 1000 characters)."),
+            reply_markup=ForceReply(selective=True),
+        )
+
+
+async def stale_order_district(callback: CallbackQuery) -> None:
+    await callback.answer(_("This list is out of date. Start again with /order."), show_alert=True)
+
+
+async def order_description(message: Message, state: FSMContext, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    assert message.text is not None
+    district_id = (await state.get_data())["district_id"]
+    order = await orders.post_order(
+        uow, message.from_user.id, message.chat.id, district_id, message.text, current_locale()
+    )
+    await state.clear()
+    await _reply_posted(message, order)
+
+
+async def order_description_not_text(message: Message) -> None:
+    await message.answer(_("Please send the description as text, or /cancel."))
+
+
+async def list_orders(message: Message, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    page = await orders.active_orders(uow, message.from_user.id, 0, keyboards.PAGE_SIZE)
+    await message.answer(texts.orders_page(page), reply_markup=keyboards.orders_page(page))
+
+
+async def list_couriers(message: Message, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    page = await couriers.list_couriers(uow, message.from_user.id, 0, keyboards.PAGE_SIZE)
+    await message.answer(texts.couriers_page(page), reply_markup=keyboards.couriers_page(page))
+
+
+async def turn_page(callback: CallbackQuery, callback_data: ListPage, uow: UnitOfWork) -> None:
+    actor = callback.from_user.id
+    offset = callback_data.offset
+    if callback_data.listing is Listing.ORDERS:
+        orders_page = await orders.active_orders(uow, actor, offset, keyboards.PAGE_SIZE)
+        text, markup = texts.orders_page(orders_page), keyboards.orders_page(orders_page)
+    else:
+        couriers_page = await couriers.list_couriers(uow, actor, offset, keyboards.PAGE_SIZE)
+        text, markup = texts.couriers_page(couriers_page), keyboards.couriers_page(couriers_page)
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(text, reply_markup=markup)
+
+
+async def open_courier(
+    callback: CallbackQuery, callback_data: OpenCourier, uow: UnitOfWork, config: HandlerConfig
+) -> None:
+    card = await couriers.courier_card(
+        uow, callback.from_user.id, callback_data.courier_id, config.zone
+    )
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.answer(texts.courier_card(card))
+
+
+async def show_courier(
+    message: Message, command: CommandObject, uow: UnitOfWork, config: HandlerConfig
+) -> None:
+    assert message.from_user is not None
+    (courier_id,) = numbers(command, 1, 1)
+    card = await couriers.courier_card(uow, message.from_user.id, courier_id, config.zone)
+    await message.answer(texts.courier_card(card))
+
+
+async def track(
+    message: Message, command: CommandObject, uow: UnitOfWork, config: HandlerConfig
+) -> None:
+    assert message.from_user is not None
+    (order_id,) = numbers(command, 1, 1)
+    order = await orders.order_status(uow, message.from_user.id, order_id)
+    await message.answer(texts.order_card(order, config.zone))
+
+
+async def cancel_order(message: Message, command: CommandObject, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    (order_id,) = numbers(command, 1, 1)
+    order = await orders.cancel_order(uow, message.from_user.id, order_id)
+    await message.answer(_("Order #{id} is cancelled.").format(id=order.id))
+
+
+async def reassign(message: Message, command: CommandObject, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    order_id, *target = numbers(command, 1, 2)
+    order = await orders.reassign_order(
+        uow, message.from_user.id, order_id, target[0] if target else None
+    )
+    await message.answer(texts.posted(order))
+
+
+async def add_district(message: Message, command: CommandObject, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    district = await districts.add_district(uow, message.from_user.id, text_argument(command))
+    await message.answer(_("District {name} added.").format(name=texts.quote(district.name)))
+
+
+async def list_districts(message: Message, uow: UnitOfWork) -> None:
+    for part in texts.districts(await districts.list_districts(uow)):
+        await message.answer(part)
+
+
+async def stats(message: Message, uow: UnitOfWork, config: HandlerConfig) -> None:
+    assert message.from_user is not None
+    today = await statistics.today(uow, message.from_user.id, config.zone)
+    for part in texts.split(texts.stats(today).split("\n")):
+        await message.answer(part)
+
+
+async def invite(message: Message, uow: UnitOfWork, bot: Bot) -> None:
+    assert message.from_user is not None
+    token = await invites.create_invite(uow, message.from_user.id)
+    link = await create_start_link(bot, token)
+    await message.answer(
+        _("A one-time link for one new courier, valid for 7 days:\n{link}").format(link=link)
+    )
+
+
+async def decide(
+    callback: CallbackQuery, callback_data: DecideRegistration, uow: UnitOfWork
+) -> None:
+    courier = await couriers.decide_registration(
+        uow, callback.from_user.id, callback_data.courier_id, approve=callback_data.approve
+    )
+    verdict = _("approved") if callback_data.approve else _("rejected")
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(
+            _("Courier #{id} {name}: {verdict}.").format(
+                id=courier.id, name=texts.quote(courier.name), verdict=verdict
+            )
+        )
+
+
+def build_router() -> Router:
+    router = Router(name="dispatcher")
+    router.message.register(post_order, Command("order"))
+    router.callback_query.register(order_district, NewOrder.district, OrderDistrict.filter())
+    router.callback_query.register(stale_order_district, OrderDistrict.filter())
+    router.message.register(
+        order_description, NewOrder.description, F.text, ~F.text.startswith("/")
+    )
+    router.message.register(
+        order_description_not_text, NewOrder.description, ~F.text.startswith("/")
+    )
+    router.message.register(list_orders, Command("orders"))
+    router.message.register(list_couriers, Command("couriers"))
+    router.callback_query.register(turn_page, ListPage.filter())
+    router.callback_query.register(open_courier, OpenCourier.filter())
+    router.message.register(show_courier, Command("courier"))
+    router.message.register(track, Command("track"))
+    router.message.register(cancel_order, Command("cancel_order"))
+    router.message.register(reassign, Command("reassign"))
+    router.message.register(add_district, Command("add_district"))
+    router.message.register(list_districts, Command("districts"))
+    router.message.register(stats, Command("stats"))
+    router.message.register(invite, Command("invite"))
+    router.callback_query.register(decide, DecideRegistration.filter())
+    return router

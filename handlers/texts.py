@@ -1,0 +1,217 @@
+"""Everything the bot says about orders, couriers and statistics, in the user's language.
+
+Every value a user typed (names, districts, descriptions) is escaped for HTML here.
+"""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from html import escape
+from zoneinfo import ZoneInfo
+
+from aiogram.utils.i18n import gettext as _
+
+from services.views import (
+    CourierCard,
+    CourierStatus,
+    CourierView,
+    DistrictView,
+    OrderStatus,
+    OrderView,
+    Page,
+    StaffRole,
+    StaffView,
+    TodayStats,
+)
+
+MESSAGE_LIMIT = 4096
+PREVIEW = 80
+
+
+def quote(text: str) -> str:
+    return escape(text, quote=False)
+
+
+def preview(text: str) -> str:
+    """A description cut to one short line, for lists."""
+    line = " ".join(text.split())
+    return quote(line if len(line) <= PREVIEW else line[: PREVIEW - 1] + "…")
+
+
+def duration(value: timedelta) -> str:
+    minutes, seconds = divmod(int(value.total_seconds()), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return _("{hours} h {minutes} min").format(hours=hours, minutes=minutes)
+    if minutes:
+        return _("{minutes} min").format(minutes=minutes)
+    return _("{seconds} s").format(seconds=seconds)
+
+
+def moment(value: datetime | None, zone: ZoneInfo) -> str:
+    return value.astimezone(zone).strftime("%d.%m %H:%M") if value else "—"
+
+
+def no_data() -> str:
+    return _("no data yet")
+
+
+def order_state(order: OrderView) -> str:
+    courier = quote(order.courier_name or "")
+    match order.status:
+        case OrderStatus.QUEUED:
+            return _("queued, place {place}").format(place=order.queue_position)
+        case OrderStatus.ASSIGNED:
+            return _("in progress with {name} (#{id})").format(name=courier, id=order.courier_id)
+        case OrderStatus.COMPLETED:
+            return _("delivered by {name} (#{id})").format(name=courier, id=order.courier_id)
+        case OrderStatus.CANCELLED:
+            return _("cancelled")
+
+
+def order_line(order: OrderView) -> str:
+    head = f"<b>#{order.id}</b> · {quote(order.district)} · {order_state(order)}"
+    return f"{head}\n{preview(order.description)}"
+
+
+def order_card(order: OrderView, zone: ZoneInfo) -> str:
+    lines = [
+        _("<b>Order #{id}</b> · {district}").format(id=order.id, district=quote(order.district)),
+        quote(order.description),
+        "",
+        _("Status: {state}").format(state=order_state(order)),
+        _("Created: {at}").format(at=moment(order.created_at, zone)),
+    ]
+    if order.assigned_at:
+        lines.append(_("Assigned: {at}").format(at=moment(order.assigned_at, zone)))
+    if order.completed_at and order.delivery_time is not None:
+        lines.append(
+            _("Delivered: {at}, in {time}").format(
+                at=moment(order.completed_at, zone), time=duration(order.delivery_time)
+            )
+        )
+    if order.cancelled_at:
+        lines.append(_("Cancelled: {at}").format(at=moment(order.cancelled_at, zone)))
+    return "\n".join(lines)
+
+
+def posted(order: OrderView) -> str:
+    if order.status is OrderStatus.ASSIGNED:
+        return _("Order <b>#{id}</b> ({district}) went to {name} (#{courier_id}).").format(
+            id=order.id,
+            district=quote(order.district),
+            name=quote(order.courier_name or ""),
+            courier_id=order.courier_id,
+        )
+    return _(
+        "Order <b>#{id}</b> ({district}) is queued, place {place}. "
+        "It goes to the first courier who frees up."
+    ).format(id=order.id, district=quote(order.district), place=order.queue_position)
+
+
+def courier_status(courier: CourierView) -> str:
+    match courier.status:
+        case CourierStatus.PENDING:
+            return _("waiting for approval")
+        case CourierStatus.BLOCKED:
+            return _("blocked")
+    if not courier.online:
+        return _("offline")
+    return _("busy") if courier.busy else _("free")
+
+
+def courier_line(courier: CourierView) -> str:
+    districts = quote(", ".join(courier.districts))
+    return f"<b>#{courier.id}</b> {quote(courier.name)} · {courier_status(courier)} · {districts}"
+
+
+def courier_card(card: CourierCard) -> str:
+    courier = card.courier
+    active = card.active_order
+    per_day = card.average_per_day
+    lines = [
+        f"<b>#{courier.id} {quote(courier.name)}</b>",
+        _("State: {state}").format(state=courier_status(courier)),
+        _("Districts: {districts}").format(districts=quote(", ".join(courier.districts))),
+        _("Active order: {order}").format(
+            order=f"#{active.id} · {quote(active.district)} · {preview(active.description)}"
+            if active
+            else "—"
+        ),
+        _("Average delivery time: {time}").format(
+            time=duration(card.average_delivery) if card.average_delivery else no_data()
+        ),
+        _("Average orders per day: {count}").format(
+            count=f"{per_day:.1f}" if per_day is not None else no_data()
+        ),
+        _("Delivered in total: {count}").format(count=card.total_completed),
+    ]
+    return "\n".join(lines)
+
+
+def districts(items: Sequence[DistrictView]) -> list[str]:
+    if not items:
+        return [_("No districts yet. Add one: /add_district &lt;name&gt;")]
+    lines = [
+        _("{name}: {couriers} couriers, {queued} waiting").format(
+            name=f"<b>{quote(d.name)}</b>", couriers=d.couriers, queued=d.queued
+        )
+        for d in items
+    ]
+    return split([_("<b>Districts</b>"), *lines])
+
+
+def orders_page(page: Page[OrderView]) -> str:
+    if not page.items:
+        return _("No orders in progress or waiting.")
+    header = _("<b>Orders</b> {first}-{last} of {total}").format(
+        first=page.offset + 1, last=page.offset + len(page.items), total=page.total
+    )
+    return "\n\n".join([header, *(order_line(o) for o in page.items)])
+
+
+def couriers_page(page: Page[CourierView]) -> str:
+    if not page.items:
+        return _("No couriers yet. Send them /invite links, or ask them to /register.")
+    header = _("<b>Couriers</b> {first}-{last} of {total}").format(
+        first=page.offset + 1, last=page.offset + len(page.items), total=page.total
+    )
+    return "\n".join([header, *(courier_line(c) for c in page.items)])
+
+
+def stats(today: TodayStats) -> str:
+    average = duration(today.average_delivery) if today.average_delivery else no_data()
+    lines = [
+        _("<b>Today, {day}</b>").format(day=today.day.strftime("%d.%m.%Y")),
+        _("Posted: {count}").format(count=today.posted),
+        _("Delivered: {count}").format(count=today.completed),
+        _("In progress: {count}").format(count=today.in_progress),
+        _("Waiting: {count}").format(count=today.queued),
+        _("Average delivery time: {time}").format(time=average),
+    ]
+    for courier in today.couriers:
+        time = duration(courier.average_delivery) if courier.average_delivery else no_data()
+        lines.append(
+            _("#{id} {name}: {count} delivered, {time} on average").format(
+                id=courier.courier_id, name=quote(courier.name), count=courier.completed, time=time
+            )
+        )
+    return "\n".join(lines)
+
+
+def staff(members: Sequence[StaffView]) -> list[str]:
+    roles = {StaffRole.ADMIN: _("admin"), StaffRole.DISPATCHER: _("dispatcher")}
+    lines = [f"<code>{m.telegram_id}</code> · {roles[m.role]}" for m in members]
+    return split([_("<b>Staff</b>"), *lines])
+
+
+def split(lines: Iterable[str], limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Join lines into as few messages as fit Telegram's limit, never breaking a line."""
+    messages: list[str] = []
+    current = ""
+    for line in lines:
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit and current:
+            messages.append(current)
+            candidate = line
+        current = candidate
+    return [*messages, current] if current else messages
