@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 UV_COMPILE := uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 --no-header
 
-.PHONY: run test lint format lock migrate clean
+.PHONY: run test lint format lock migrate messages clean
 
 run: $(VENV)/.run-deps
 	$(BIN)/python -m bot
@@ -42,3 +42,8 @@ $(VENV)/.dev-deps: requirements-dev.lock | $(VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Extract the English texts from the code and merge them into the Russian catalogue.
+messages: $(VENV)/.dev-deps
+	$(BIN)/pybabel extract -k _ -k __ --no-location -o /tmp/dispatch-messages.pot handlers bot
+	$(BIN)/pybabel update -i /tmp/dispatch-messages.pot -d handlers/locales -l ru --no-location --width 100

@@ -17,6 +17,7 @@ from aiogram.exceptions import (
 from aiogram.utils.i18n import I18n
 
 from db.uow import UnitOfWorkFactory
+from handlers.i18n import speaking
 from handlers.notices import render
 from services import outbox
 from services.outbox import OutboxItem
@@ -74,7 +75,7 @@ class OutboxSender:
         log.info("outbox %s (%s) delivered to chat %s", item.id, item.notice, item.chat_id)
 
     async def _send(self, item: OutboxItem) -> int:
-        with self.i18n.use_locale(item.locale or self.i18n.default_locale):
+        with speaking(self.i18n, item.locale):
             rendered = render(item.notice, item.payload)
         if item.stale_message_id is not None:
             await self._remove_button(item.chat_id, item.stale_message_id)

@@ -1,6 +1,8 @@
 """Translations: English in the code, Russian in a .po file compiled in memory at start."""
 
 import gettext
+from collections.abc import Iterator
+from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,23 @@ class PoI18n(I18n):
                 catalog = read_po(source)
             locales[po_file.parent.parent.name] = _compile(catalog)
         return locales
+
+    @contextmanager
+    def context(self) -> Iterator[I18n]:
+        """Register as *the* I18n: aiogram's gettext looks up I18n's own context variable,
+        and every subclass of it gets a separate one."""
+        token = I18n.set_current(self)
+        try:
+            yield self
+        finally:
+            I18n.reset_current(token)
+
+
+@contextmanager
+def speaking(i18n: I18n, locale: str | None) -> Iterator[None]:
+    """Translate in `locale` outside an update, e.g. in the outbox sender."""
+    with i18n.context(), i18n.use_locale(locale or i18n.default_locale):
+        yield
 
 
 def user_of(event: TelegramObject, data: dict[str, Any]) -> User | None:

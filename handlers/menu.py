@@ -15,6 +15,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import lazy_gettext as __
 from babel.support import LazyProxy
 
+from handlers.i18n import speaking
 from services.views import Identity
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def commands_for(identity: Identity) -> dict[str, LazyProxy]:
         commands |= DISPATCHER
     if identity.is_admin:
         commands |= ADMIN
-    if identity.courier is None:
+    if identity.courier is None and not identity.is_dispatcher:
         commands |= {"register": EVERYONE["register"]}
     return commands | {"help": EVERYONE["help"], "cancel": EVERYONE["cancel"]}
 
@@ -73,7 +74,7 @@ async def _set(
     """The menu in every language we speak, and the default language for everyone else."""
     languages: Iterable[str | None] = [None, *i18n.available_locales]
     for language in languages:
-        with i18n.use_locale(language or i18n.default_locale):
+        with speaking(i18n, language):
             menu = [
                 BotCommand(command=name, description=str(text)) for name, text in commands.items()
             ]

@@ -1,0 +1,46 @@
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import build_bot, build_dispatcher
+from bot.settings import Settings
+from db.engine import create_engine, create_session_factory
+from db.uow import UnitOfWorkFactory
+from handlers.i18n import PoI18n
+from services import staff
+from tests.bot.harness import Harness, RecordingSession
+from tests.conftest import sqlite_url
+from tests.helpers import ADMIN, DISPATCHER
+
+TOKEN = "123456:TEST-token-for-the-router-tests"
+
+
+def settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {"bot_token": TOKEN, "admin_ids": str(ADMIN)}
+    return Settings(_env_file=None, **(values | overrides))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def approval() -> bool:
+    return True
+
+
+@pytest.fixture
+async def harness(
+    tmp_path: Path, sqlite_template: Path, approval: bool
+) -> AsyncIterator[Harness]:
+    """The bot over a fresh SQLite file, with an admin and a dispatcher."""
+    path = tmp_path / "bot.sqlite3"
+    path.write_bytes(sqlite_template.read_bytes())
+    engine = create_engine(sqlite_url(path))
+    uow_factory = UnitOfWorkFactory(create_session_factory(engine))
+    config = settings(courier_approval=approval)
+    async with uow_factory() as uow:
+        await staff.sync_admins(uow, config.admin_ids)
+    async with uow_factory() as uow:
+        await staff.grant_dispatcher(uow, ADMIN, DISPATCHER)
+    bot = build_bot(config, RecordingSession())
+    dispatcher = build_dispatcher(config, uow_factory, PoI18n(config.default_locale))
+    yield Harness(dispatcher, bot, uow_factory)
+    await engine.dispose()

@@ -1,0 +1,158 @@
+"""The real Dispatcher and routers, fed real Update objects, with a session that records requests."""
+
+import itertools
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.base import BaseSession
+from aiogram.exceptions import TelegramForbiddenError
+from aiogram.methods import (
+    EditMessageText,
+    GetMe,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.methods.base import TelegramType
+from aiogram.types import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User
+
+from bot.sender import OutboxSender
+from db.uow import UnitOfWorkFactory
+from handlers.i18n import PoI18n
+
+BOT_USER = User(id=4242, is_bot=True, first_name="Dispatch", username="dispatch_bot")
+
+
+class RecordingSession(BaseSession):
+    """Answers every Bot API call like Telegram would, and remembers it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[TelegramMethod[Any]] = []
+        self.blocked: set[int] = set()
+        self._message_ids = itertools.count(1000)
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        self.requests.append(method)
+        chat_id = getattr(method, "chat_id", None)
+        if chat_id in self.blocked:
+            raise TelegramForbiddenError(method, "Forbidden: bot was blocked by the user")
+        result: Any = True
+        if isinstance(method, GetMe):
+            result = BOT_USER
+        elif isinstance(method, SendMessage | EditMessageText):
+            result = Message(
+                message_id=getattr(method, "message_id", None) or next(self._message_ids),
+                date=datetime.now(UTC),
+                chat=Chat(id=int(chat_id or 0), type="private"),
+                text=method.text,
+                reply_markup=method.reply_markup
+                if isinstance(method.reply_markup, InlineKeyboardMarkup)
+                else None,
+            )
+        return result  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        pass
+
+    async def stream_content(self, *args: Any, **kwargs: Any) -> AsyncGenerator[bytes, None]:
+        raise NotImplementedError
+        yield b""
+
+
+class Harness:
+    """Talks to the bot as users would and tells what it answered."""
+
+    def __init__(self, dispatcher: Dispatcher, bot: Bot, uow_factory: UnitOfWorkFactory) -> None:
+        self.dispatcher = dispatcher
+        self.bot = bot
+        self.session: RecordingSession = bot.session  # type: ignore[assignment]
+        self.uow_factory = uow_factory
+        self.sender = OutboxSender(bot, uow_factory, PoI18n("en"), poll_seconds=0.01)
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+
+    def user(self, user_id: int, language: str = "en", name: str = "Ann") -> User:
+        return User(id=user_id, is_bot=False, first_name=name, language_code=language)
+
+    async def _feed(self, update: Update) -> list[TelegramMethod[Any]]:
+        before = len(self.session.requests)
+        await self.dispatcher.feed_update(self.bot, update)
+        return self.session.requests[before:]
+
+    async def send(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        chat_id: int | None = None,
+        language: str = "en",
+        name: str = "Ann",
+    ) -> list[TelegramMethod[Any]]:
+        chat = Chat(id=chat_id or user_id, type="private" if chat_id is None else "supergroup")
+        message = Message(
+            message_id=next(self._message_ids),
+            date=datetime.now(UTC),
+            chat=chat,
+            from_user=self.user(user_id, language, name),
+            text=text,
+        )
+        return await self._feed(Update(update_id=next(self._update_ids), message=message))
+
+    async def tap(
+        self, user_id: int, data: str, message: Message | None = None, *, language: str = "en"
+    ) -> list[TelegramMethod[Any]]:
+        callback = CallbackQuery(
+            id=str(next(self._update_ids)),
+            from_user=self.user(user_id, language),
+            chat_instance="ci",
+            data=data,
+            message=message
+            or Message(
+                message_id=next(self._message_ids),
+                date=datetime.now(UTC),
+                chat=Chat(id=user_id, type="private"),
+                text="…",
+            ),
+        )
+        return await self._feed(Update(update_id=next(self._update_ids), callback_query=callback))
+
+    async def deliver(self) -> list[TelegramMethod[Any]]:
+        """Run the outbox sender once, as the bot does in the background."""
+        before = len(self.session.requests)
+        while await self.sender.deliver_pending():
+            pass
+        return self.session.requests[before:]
+
+
+def texts(requests: list[TelegramMethod[Any]], chat_id: int | None = None) -> list[str]:
+    """What was sent or edited, optionally in one chat only."""
+    return [
+        r.text
+        for r in requests
+        if isinstance(r, SendMessage | EditMessageText)
+        and (chat_id is None or r.chat_id == chat_id)
+    ]
+
+
+def buttons(request: TelegramMethod[Any]) -> list[tuple[str, str]]:
+    markup = getattr(request, "reply_markup", None)
+    if not isinstance(markup, InlineKeyboardMarkup):
+        return []
+    return [(b.text, b.callback_data or "") for row in markup.inline_keyboard for b in row]
+
+
+def sent_message(request: SendMessage, result_id: int) -> Message:
+    """The message a SendMessage became, as a later callback would carry it."""
+    return Message(
+        message_id=result_id,
+        date=datetime.now(UTC),
+        chat=Chat(id=int(request.chat_id), type="private"),
+        text=request.text,
+        reply_markup=request.reply_markup
+        if isinstance(request.reply_markup, InlineKeyboardMarkup)
+        else None,
+    )
