@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from handlers import admin, common, courier, dispatcher, errors
+from handlers import admin, common, courier, dispatcher, errors, fallback
 
 
 def build_router() -> Router:
@@ -14,5 +14,6 @@ def build_router() -> Router:
         courier.build_router(),
         dispatcher.build_router(),
         admin.build_router(),
+        fallback.build_router(),
     )
     return root

@@ -122,11 +122,13 @@ async def reassign_order(
 
 async def order_status(uow: UnitOfWork, actor_id: int, order_id: int) -> OrderView:
     """Dispatchers see any order; a courier sees the orders they carry or carried."""
+    courier = await uow.couriers.by_telegram_id(actor_id)
+    if courier is None:
+        await require_dispatcher(uow, actor_id)
     view = await load_order_view(uow, order_id)
     if view is None:
         raise NotFound("order_not_found", order_id=order_id)
-    courier = await uow.couriers.by_telegram_id(actor_id)
-    if courier is None or view.courier_id != courier.id:
+    if courier is not None and view.courier_id != courier.id:
         await require_dispatcher(uow, actor_id)
     return view
 

@@ -1,3 +1,4 @@
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,12 +28,10 @@ def approval() -> bool:
 
 
 @pytest.fixture
-async def harness(
-    tmp_path: Path, sqlite_template: Path, approval: bool
-) -> AsyncIterator[Harness]:
+async def harness(tmp_path: Path, sqlite_template: Path, approval: bool) -> AsyncIterator[Harness]:
     """The bot over a fresh SQLite file, with an admin and a dispatcher."""
     path = tmp_path / "bot.sqlite3"
-    path.write_bytes(sqlite_template.read_bytes())
+    shutil.copy(sqlite_template, path)
     engine = create_engine(sqlite_url(path))
     uow_factory = UnitOfWorkFactory(create_session_factory(engine))
     config = settings(courier_approval=approval)

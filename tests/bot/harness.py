@@ -1,4 +1,4 @@
-"""The real Dispatcher and routers, fed real Update objects, with a session that records requests."""
+"""The real Dispatcher and routers, fed real Updates, through a session that records requests."""
 
 import itertools
 from collections.abc import AsyncGenerator
@@ -34,7 +34,10 @@ class RecordingSession(BaseSession):
         self._message_ids = itertools.count(1000)
 
     async def make_request(
-        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109  # aiogram's signature
     ) -> TelegramType:
         self.requests.append(method)
         chat_id = getattr(method, "chat_id", None)
@@ -103,7 +106,13 @@ class Harness:
         return await self._feed(Update(update_id=next(self._update_ids), message=message))
 
     async def tap(
-        self, user_id: int, data: str, message: Message | None = None, *, language: str = "en"
+        self,
+        user_id: int,
+        data: str,
+        message: Message | None = None,
+        *,
+        language: str = "en",
+        chat_id: int | None = None,
     ) -> list[TelegramMethod[Any]]:
         callback = CallbackQuery(
             id=str(next(self._update_ids)),
@@ -114,7 +123,9 @@ class Harness:
             or Message(
                 message_id=next(self._message_ids),
                 date=datetime.now(UTC),
-                chat=Chat(id=user_id, type="private"),
+                chat=Chat(
+                    id=chat_id or user_id, type="private" if chat_id is None else "supergroup"
+                ),
                 text="…",
             ),
         )
