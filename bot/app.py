@@ -12,7 +12,7 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
-from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -57,6 +57,8 @@ def build_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
 def build_dispatcher(settings: Settings, uow_factory: UnitOfWorkFactory, i18n: I18n) -> Dispatcher:
     dispatcher = Dispatcher(
         storage=MemoryStorage(),
+        # One update at a time per user and chat, so quick double taps cannot race a dialog.
+        events_isolation=SimpleEventIsolation(),
         config=HandlerConfig(courier_approval=settings.courier_approval, zone=settings.zone),
     )
     dispatcher.update.outer_middleware(UpdateLogMiddleware())

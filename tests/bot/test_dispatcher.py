@@ -205,3 +205,16 @@ async def test_unknown_text_in_private_gets_help(harness: Harness):
 async def test_every_callback_is_answered_even_when_stale(harness: Harness):
     sent = await harness.tap(DISPATCHER, "odist:1")
     assert isinstance(sent[0], AnswerCallbackQuery)
+
+
+async def test_commands_addressed_to_the_bot_by_name_work_in_groups(harness: Harness):
+    await add_districts(harness, "North")
+    (reply,) = texts(
+        await harness.send(DISPATCHER, "/order@dispatch_bot North tea", chat_id=DISPATCH_CHAT)
+    )
+    assert "Order <b>#1</b> (North) is queued" in reply
+
+
+async def test_unknown_courier_number(harness: Harness):
+    (reply,) = texts(await harness.send(DISPATCHER, "/courier 99"))
+    assert reply == "There is no courier #99. See /couriers."

@@ -57,3 +57,14 @@ async def test_help_lists_the_commands_of_my_role(harness: Harness):
 async def test_cancel_outside_a_dialog_says_so(harness: Harness):
     (reply,) = texts(await harness.send(STRANGER, "/cancel"))
     assert "nothing to cancel" in reply
+
+
+async def test_cancel_leaves_a_dialog(harness: Harness):
+    await harness.send(ADMIN, "/add_district North")
+    await harness.send(STRANGER, "/register")
+
+    (left,) = texts(await harness.send(STRANGER, "/cancel"))
+    (after,) = texts(await harness.send(STRANGER, "Ann"))
+
+    assert left == "Cancelled."
+    assert "/help" in after  # the name is no longer expected
