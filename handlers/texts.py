@@ -6,6 +6,7 @@ Every value a user typed (names, districts, descriptions) is escaped for HTML he
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from html import escape
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import gettext as _
@@ -163,19 +164,19 @@ def districts(items: Sequence[DistrictView]) -> list[str]:
 def orders_page(page: Page[OrderView]) -> str:
     if not page.items:
         return _("No orders in progress or waiting.")
-    header = _("<b>Orders</b> {first}-{last} of {total}").format(
-        first=page.offset + 1, last=page.offset + len(page.items), total=page.total
-    )
+    header = _("<b>Orders</b> {first}-{last} of {total}").format(**_bounds(page))
     return "\n\n".join([header, *(order_line(o) for o in page.items)])
 
 
 def couriers_page(page: Page[CourierView]) -> str:
     if not page.items:
         return _("No couriers yet. Send them /invite links, or ask them to /register.")
-    header = _("<b>Couriers</b> {first}-{last} of {total}").format(
-        first=page.offset + 1, last=page.offset + len(page.items), total=page.total
-    )
+    header = _("<b>Couriers</b> {first}-{last} of {total}").format(**_bounds(page))
     return "\n".join([header, *(courier_line(c) for c in page.items)])
+
+
+def _bounds(page: Page[Any]) -> dict[str, int]:
+    return {"first": page.offset + 1, "last": page.offset + len(page.items), "total": page.total}
 
 
 def stats(today: TodayStats) -> str:

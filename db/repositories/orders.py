@@ -1,7 +1,7 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, true, update
+from sqlalchemy import ColumnElement, func, select, true, update
 
 from db.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from db.repositories.base import Repository
@@ -80,53 +80,67 @@ class OrderRepository(Repository):
 
     async def assign(self, order_id: int, courier_id: int, now: datetime) -> bool:
         """Give a queued order to a courier; False if it is no longer queued."""
-        changed = await self._compare_and_set(
-            update(Order)
-            .where(Order.id == order_id, Order.status == OrderStatus.QUEUED)
-            .values(status=OrderStatus.ASSIGNED, courier_id=courier_id, assigned_at=now)
+        return await self._transition(
+            order_id,
+            OrderEventKind.ASSIGNED,
+            courier_id,
+            now,
+            [Order.status == OrderStatus.QUEUED],
+            {"status": OrderStatus.ASSIGNED, "courier_id": courier_id, "assigned_at": now},
         )
-        if changed:
-            await self.add_event(order_id, OrderEventKind.ASSIGNED, courier_id, now)
-        return changed
 
     async def complete(self, order_id: int, courier_id: int, now: datetime) -> bool:
-        changed = await self._compare_and_set(
-            update(Order)
-            .where(
-                Order.id == order_id,
-                Order.status == OrderStatus.ASSIGNED,
-                Order.courier_id == courier_id,
-            )
-            .values(status=OrderStatus.COMPLETED, completed_at=now)
+        return await self._transition(
+            order_id,
+            OrderEventKind.COMPLETED,
+            courier_id,
+            now,
+            [Order.status == OrderStatus.ASSIGNED, Order.courier_id == courier_id],
+            {"status": OrderStatus.COMPLETED, "completed_at": now},
         )
-        if changed:
-            await self.add_event(order_id, OrderEventKind.COMPLETED, courier_id, now)
-        return changed
 
     async def cancel(self, order: Order, now: datetime) -> bool:
-        """Cancel an order that is still in the state `order` was read in."""
-        changed = await self._compare_and_set(
-            update(Order)
-            .where(Order.id == order.id, Order.status == order.status, Order.status.in_(_ACTIVE))
-            .values(status=OrderStatus.CANCELLED, cancelled_at=now)
+        """Cancel an order still as `order` was read: same state, same courier."""
+        same_courier = (
+            Order.courier_id.is_(None)
+            if order.courier_id is None
+            else Order.courier_id == order.courier_id
         )
-        if changed:
-            await self.add_event(order.id, OrderEventKind.CANCELLED, order.courier_id, now)
-        return changed
+        return await self._transition(
+            order.id,
+            OrderEventKind.CANCELLED,
+            order.courier_id,
+            now,
+            [Order.status == order.status, Order.status.in_(_ACTIVE), same_courier],
+            {"status": OrderStatus.CANCELLED, "cancelled_at": now},
+        )
 
     async def requeue(self, order_id: int, courier_id: int, now: datetime) -> bool:
         """Take an order back from its courier into the queue."""
+        return await self._transition(
+            order_id,
+            OrderEventKind.REQUEUED,
+            courier_id,
+            now,
+            [Order.status == OrderStatus.ASSIGNED, Order.courier_id == courier_id],
+            {"status": OrderStatus.QUEUED, "courier_id": None, "assigned_at": None},
+        )
+
+    async def _transition(
+        self,
+        order_id: int,
+        event: OrderEventKind,
+        courier_id: int | None,
+        now: datetime,
+        conditions: list[ColumnElement[bool]],
+        values: dict[str, object],
+    ) -> bool:
+        """Compare-and-set one order's state and, if it changed, record the event."""
         changed = await self._compare_and_set(
-            update(Order)
-            .where(
-                Order.id == order_id,
-                Order.status == OrderStatus.ASSIGNED,
-                Order.courier_id == courier_id,
-            )
-            .values(status=OrderStatus.QUEUED, courier_id=None, assigned_at=None)
+            update(Order).where(Order.id == order_id, *conditions).values(values)
         )
         if changed:
-            await self.add_event(order_id, OrderEventKind.REQUEUED, courier_id, now)
+            await self.add_event(order_id, event, courier_id, now)
         return changed
 
     async def active_page(self, offset: int, limit: int) -> list[Order]:

@@ -12,7 +12,7 @@ from db.repositories.couriers import CourierRepository
 from db.repositories.orders import OrderRepository
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from tests.helpers import Desk
-from tests.integration.workload import Workload, audit, open_race_windows
+from tests.integration.workload import Audit, Workload, audit, open_race_windows
 
 POOL = {"pool_size": 20, "max_overflow": 0}
 ONE_IN_PROGRESS_INDEX = "uq_orders_one_in_progress"
@@ -26,16 +26,22 @@ async def wide_engine(db_url: str, engine: AsyncEngine) -> AsyncIterator[AsyncEn
     await wide.dispose()
 
 
-async def test_concurrent_dispatch_keeps_every_guarantee(
-    wide_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-):
-    desk = Desk(UnitOfWorkFactory(create_session_factory(wide_engine)))
+async def run_audited(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Workload, Audit]:
+    """Set up couriers, run the workload with race windows open, audit the history."""
+    desk = Desk(UnitOfWorkFactory(create_session_factory(engine)))
     workload = Workload()
     names = await workload.prepare(desk)
     open_race_windows(monkeypatch)
-
     await workload.run(desk, names)
-    report = await audit(desk.uow_factory)
+    return workload, await audit(desk.uow_factory)
+
+
+async def test_concurrent_dispatch_keeps_every_guarantee(
+    wide_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+):
+    workload, report = await run_audited(wide_engine, monkeypatch)
 
     print(
         f"\n{wide_engine.dialect.name}: {workload.operations} operations, "
@@ -99,13 +105,7 @@ async def test_the_audit_catches_a_naive_read_then_write_dispatcher(
     monkeypatch.setattr(CourierRepository, "claim", _naive_claim)
     monkeypatch.setattr(OrderRepository, "assign", _naive_assign)
     monkeypatch.setattr(UnitOfWork, "lock_districts", _no_locks)
-    desk = Desk(UnitOfWorkFactory(create_session_factory(naive_engine)))
-    workload = Workload()
-    names = await workload.prepare(desk)
-    open_race_windows(monkeypatch)
-
-    await workload.run(desk, names)
-    report = await audit(desk.uow_factory)
+    workload, report = await run_audited(naive_engine, monkeypatch)
 
     print(
         f"\nnaive on {naive_engine.dialect.name}: {len(report.violations)} violations,"

@@ -308,3 +308,22 @@ async def test_sweep_assigns_what_it_can(desk: Desk, uow_factory, fake_clock: Fa
     assert await desk(orders.sweep_queue) == 1
     assert (await desk(orders.order_status, DISPATCHER, queued.id)).courier_telegram_id == 5
     assert await desk(orders.sweep_queue) == 0
+
+
+async def test_a_cancel_based_on_a_stale_read_does_not_touch_the_new_courier(
+    desk: Desk, uow_factory, fake_clock: FakeClock
+):
+    ids = await desk.add_districts("North")
+    await desk.add_courier(1, [ids["North"]])
+    second = await desk.add_courier(2, [ids["North"]])
+    order = await post(desk, "North one")
+    async with uow_factory() as stale:
+        read_before = await stale.orders.get(order.id)
+        assert read_before is not None
+        stale.session.expunge(read_before)
+        await stale.rollback()
+        await desk(orders.reassign_order, DISPATCHER, order.id, second)
+
+        assert not await stale.orders.cancel(read_before, fake_clock.now)
+
+    assert (await desk(orders.order_status, DISPATCHER, order.id)).courier_id == second
