@@ -1,7 +1,10 @@
 """The outbox sender: one task that delivers outbox rows to Telegram.
 
-Deliberately simple for now: one instance, in order, retrying failures a few times.
-The hardened sender (its own flood limiter, exactly-once across instances) replaces it.
+Deliberately simple for now: one instance, rows in order. While Telegram is unreachable
+or flood-limits us, nothing is given up: the sender backs off and tries the same row again.
+A row Telegram refuses for good (the user blocked the bot, the chat is gone) is dropped;
+any other refusal is retried a few times. The hardened sender (its own flood limiter,
+exactly-once across instances) replaces this one.
 """
 
 import asyncio
@@ -12,8 +15,11 @@ from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramRetryAfter,
+    TelegramServerError,
 )
+from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiogram.utils.i18n import I18n
 
 from db.uow import UnitOfWorkFactory
@@ -24,6 +30,15 @@ from services.outbox import OutboxItem
 
 log = logging.getLogger(__name__)
 BATCH = 50
+OUTAGE_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=60.0, factor=2.0, jitter=0.1)
+
+
+class TelegramUnavailable(Exception):
+    """Telegram could not take a message just now; the row stays pending."""
+
+    def __init__(self, wait: float | None = None) -> None:
+        super().__init__(wait)
+        self.wait = wait
 
 
 class OutboxSender:
@@ -36,18 +51,27 @@ class OutboxSender:
         self.poll_seconds = poll_seconds
 
     async def run(self) -> None:
-        """Deliver forever; sleep only when there is nothing to send."""
+        """Deliver forever; sleep when there is nothing to send, back off while Telegram is away."""
+        backoff = Backoff(config=OUTAGE_BACKOFF)
         while True:
             try:
                 sent = await self.deliver_pending()
+            except TelegramUnavailable as unavailable:
+                delay = next(backoff)
+                await asyncio.sleep(unavailable.wait or delay)
+                continue
             except Exception:
                 log.exception("outbox delivery failed; retrying")
                 sent = 0
+            backoff.reset()
             if sent == 0:
                 await asyncio.sleep(self.poll_seconds)
 
     async def deliver_pending(self) -> int:
-        """One pass over the waiting rows; returns how many were handled."""
+        """One pass over the waiting rows; returns how many were handled.
+
+        Raises TelegramUnavailable, leaving the rest for later, when Telegram is away.
+        """
         async with self.uow_factory() as uow:
             items = await outbox.pending(uow, BATCH)
         for item in items:
@@ -59,20 +83,28 @@ class OutboxSender:
             message_id = await self._send(item)
         except TelegramRetryAfter as error:
             log.warning("outbox %s: flood limit, waiting %s s", item.id, error.retry_after)
-            await asyncio.sleep(error.retry_after)
-            return
+            raise TelegramUnavailable(error.retry_after) from error
+        except (TelegramNetworkError, TelegramServerError) as error:
+            log.warning("outbox %s: Telegram unavailable (%s); backing off", item.id, error)
+            raise TelegramUnavailable from error
         except (TelegramForbiddenError, TelegramBadRequest) as error:
             # Blocked by the user, or a chat that is gone: retrying cannot help.
-            log.warning("outbox %s to chat %s dropped: %s", item.id, item.chat_id, error.message)
+            log.warning("%s dropped: %s", self._describe(item), error.message)
             await self._record_failure(item, error, final=True)
             return
         except TelegramAPIError as error:
-            log.warning("outbox %s to chat %s failed: %s", item.id, item.chat_id, error)
+            log.warning("%s failed: %s", self._describe(item), error)
             await self._record_failure(item, error, final=False)
             return
         async with self.uow_factory() as uow:
             await outbox.mark_sent(uow, item.id, message_id)
-        log.info("outbox %s (%s) delivered to chat %s", item.id, item.notice, item.chat_id)
+        log.info("%s delivered", self._describe(item))
+
+    @staticmethod
+    def _describe(item: OutboxItem) -> str:
+        order = item.payload.get("order_id")
+        about = f" of order {order}" if order is not None else ""
+        return f"outbox {item.id} ({item.notice}{about}) to chat {item.chat_id}"
 
     async def _send(self, item: OutboxItem) -> int:
         with speaking(self.i18n, item.locale):

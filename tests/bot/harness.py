@@ -7,7 +7,7 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.base import BaseSession
-from aiogram.exceptions import TelegramForbiddenError
+from aiogram.exceptions import TelegramForbiddenError, TelegramServerError
 from aiogram.methods import (
     EditMessageText,
     GetMe,
@@ -31,6 +31,7 @@ class RecordingSession(BaseSession):
         super().__init__()
         self.requests: list[TelegramMethod[Any]] = []
         self.blocked: set[int] = set()
+        self.outages = 0  # this many calls fail as if Telegram were down
         self._message_ids = itertools.count(1000)
 
     async def make_request(
@@ -41,6 +42,9 @@ class RecordingSession(BaseSession):
     ) -> TelegramType:
         self.requests.append(method)
         chat_id = getattr(method, "chat_id", None)
+        if self.outages:
+            self.outages -= 1
+            raise TelegramServerError(method, "Bad Gateway")
         if chat_id in self.blocked:
             raise TelegramForbiddenError(method, "Forbidden: bot was blocked by the user")
         result: Any = True

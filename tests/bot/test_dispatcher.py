@@ -1,5 +1,6 @@
 """Dispatchers in the chat: orders, the queue, couriers, districts, statistics, invites."""
 
+import pytest
 from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageReplyMarkup,
@@ -7,6 +8,7 @@ from aiogram.methods import (
     SendMessage,
 )
 
+from bot.sender import TelegramUnavailable
 from tests.bot.flows import add_districts, approve_all, register
 from tests.bot.harness import Harness, buttons, sent_message, texts
 from tests.helpers import ADMIN, DISPATCH_CHAT, DISPATCHER, STRANGER
@@ -218,3 +220,18 @@ async def test_commands_addressed_to_the_bot_by_name_work_in_groups(harness: Har
 async def test_unknown_courier_number(harness: Harness):
     (reply,) = texts(await harness.send(DISPATCHER, "/courier 99"))
     assert reply == "There is no courier #99. See /couriers."
+
+
+async def test_notifications_wait_out_a_telegram_outage(harness: Harness):
+    await add_districts(harness, "North")
+    await register(harness, 7, "Ann", ["North"])
+    await approve_all(harness)
+    await harness.send(DISPATCHER, "/order North tea")
+    harness.session.outages = 10
+
+    for _ in range(10):
+        with pytest.raises(TelegramUnavailable):
+            await harness.sender.deliver_pending()
+
+    (order_message,) = texts(await harness.deliver(), 7)
+    assert "New order <b>#1</b>" in order_message
