@@ -1,7 +1,7 @@
 """Courier commands: /register, /me, /online, /offline, /mydistricts, and the Complete button."""
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
@@ -81,12 +81,6 @@ async def my_districts(
 async def toggle_district(
     callback: CallbackQuery, callback_data: ToggleDistrict, state: FSMContext, uow: UnitOfWork
 ) -> None:
-    if await state.get_state() not in {s.state for s in DISTRICT_STATES}:
-        await callback.answer(
-            _("This list is out of date. Start again with /register or /mydistricts."),
-            show_alert=True,
-        )
-        return
     chosen = set((await state.get_data()).get("chosen", []))
     chosen ^= {callback_data.district_id}
     await state.update_data(chosen=sorted(chosen))
@@ -98,7 +92,7 @@ async def toggle_district(
         )
 
 
-async def finish_districts(
+async def finish_registration(
     callback: CallbackQuery,
     state: FSMContext,
     uow: UnitOfWork,
@@ -106,37 +100,37 @@ async def finish_districts(
     bot: Bot,
     i18n: I18n,
 ) -> None:
-    current = await state.get_state()
     data = await state.get_data()
-    if current == Registration.districts.state:
-        courier = await couriers.register_courier(
-            uow,
-            callback.from_user.id,
-            data["name"],
-            data["chosen"],
-            approval_required=config.courier_approval,
-            invite_token=data.get("invite"),
-            locale=current_locale(),
-        )
-        text = _registered(courier)
-    elif current == DistrictChange.districts.state:
-        courier = await couriers.set_districts(uow, callback.from_user.id, data["chosen"])
-        text = _("Your districts: {districts}.").format(
-            districts=texts.quote(", ".join(courier.districts))
-        )
-    else:
-        await callback.answer(
-            _("This list is out of date. Start again with /register or /mydistricts."),
-            show_alert=True,
-        )
-        return
+    courier = await couriers.register_courier(
+        uow,
+        callback.from_user.id,
+        data["name"],
+        data["chosen"],
+        approval_required=config.courier_approval,
+        invite_token=data.get("invite"),
+        locale=current_locale(),
+    )
+    await _finish(callback, state, _registered(courier))
+    await menu.set_personal_menu(bot, i18n, await staff.identify(uow, callback.from_user.id))
+
+
+async def finish_district_change(
+    callback: CallbackQuery, state: FSMContext, uow: UnitOfWork
+) -> None:
+    chosen = (await state.get_data())["chosen"]
+    courier = await couriers.set_districts(uow, callback.from_user.id, chosen)
+    districts_text = texts.quote(", ".join(courier.districts))
+    await _finish(
+        callback, state, _("Your districts: {districts}.").format(districts=districts_text)
+    )
+
+
+async def _finish(callback: CallbackQuery, state: FSMContext, text: str) -> None:
+    """Leave the dialog and turn the keyboard message into the outcome."""
     await state.clear()
     await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.edit_text(text)
-    if current == Registration.districts.state:
-        identity = await staff.identify(uow, callback.from_user.id)
-        await menu.set_personal_menu(bot, i18n, identity)
 
 
 def _registered(courier: CourierView) -> str:
@@ -198,8 +192,15 @@ def build_router() -> Router:
     router.message.register(registration_name, Registration.name, F.text, ~F.text.startswith("/"))
     router.message.register(registration_name_not_text, Registration.name, ~F.text.startswith("/"))
     router.message.register(my_districts, Command("mydistricts"))
-    router.callback_query.register(toggle_district, ToggleDistrict.filter())
-    router.callback_query.register(finish_districts, FinishDistricts.filter())
+    router.callback_query.register(
+        toggle_district, ToggleDistrict.filter(), StateFilter(*DISTRICT_STATES)
+    )
+    router.callback_query.register(
+        finish_registration, FinishDistricts.filter(), Registration.districts
+    )
+    router.callback_query.register(
+        finish_district_change, FinishDistricts.filter(), DistrictChange.districts
+    )
     router.message.register(me, Command("me"))
     router.message.register(shift, Command("online", "offline"))
     router.callback_query.register(complete, CompleteOrder.filter())
