@@ -50,12 +50,16 @@ async def complete_order(uow: UnitOfWork, actor_id: int, order_id: int) -> Compl
     if order.courier_id != courier.id:
         raise Forbidden("not_your_order", order_id=order_id)
     if order.status == OrderStatus.COMPLETED:
-        return CompletionResult(await _view(uow, order_id), True, None)
+        return await _already_completed(uow, order_id)
     if order.status != OrderStatus.ASSIGNED:
         raise Conflict("order_cancelled", order_id=order_id)
     now = clock.utcnow()
     await uow.lock_districts(await uow.couriers.district_ids(courier.id))
     if not await uow.orders.complete(order_id, courier.id, now):
+        # A second tap that raced the first one is still just a second tap.
+        order = await _get(uow, order_id)
+        if order.status == OrderStatus.COMPLETED and order.courier_id == courier.id:
+            return await _already_completed(uow, order_id)
         raise Conflict("order_changed", order_id=order_id)
     await uow.couriers.release(courier.id, now)
     order = await _get(uow, order_id)
@@ -177,6 +181,10 @@ async def _view(uow: UnitOfWork, order_id: int) -> OrderView:
     view = await load_order_view(uow, order_id)
     assert view is not None
     return view
+
+
+async def _already_completed(uow: UnitOfWork, order_id: int) -> CompletionResult:
+    return CompletionResult(await _view(uow, order_id), already_completed=True, next_order=None)
 
 
 def _require_active(order: Order) -> None:
