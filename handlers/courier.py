@@ -119,7 +119,7 @@ async def finish_district_change(
 ) -> None:
     chosen = (await state.get_data())["chosen"]
     courier = await couriers.set_districts(uow, callback.from_user.id, chosen)
-    districts_text = texts.quote(", ".join(courier.districts))
+    districts_text = texts.names(courier.districts)
     await _finish(
         callback, state, _("Your districts: {districts}.").format(districts=districts_text)
     )
@@ -134,7 +134,7 @@ async def _finish(callback: CallbackQuery, state: FSMContext, text: str) -> None
 
 
 def _registered(courier: CourierView) -> str:
-    districts_text = texts.quote(", ".join(courier.districts))
+    districts_text = texts.names(courier.districts)
     if courier.status is CourierStatus.ACTIVE:
         return _(
             "Welcome aboard, courier #{id}! You serve {districts} and you are online: "

@@ -8,7 +8,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
 from handlers import keyboards
-from handlers.texts import duration, quote
+from handlers.texts import duration, names, quote
 from services.notifications import Notice, WithdrawReason
 
 
@@ -75,7 +75,7 @@ def render(notice: Notice, payload: dict[str, Any]) -> Rendered:
                 _("New courier #{id} {name} asks to join. Districts: {districts}.").format(
                     id=p["courier_id"],
                     name=quote(p["name"]),
-                    districts=quote(", ".join(p["districts"])),
+                    districts=names(p["districts"]),
                 ),
                 keyboards.decide_registration(p["courier_id"]),
             )

@@ -26,6 +26,8 @@ from services.views import (
 
 MESSAGE_LIMIT = 4096
 PREVIEW = 80
+# District lists are capped so that a courier of many districts still fits one message.
+NAMES_LIMIT = 300
 
 
 def quote(text: str) -> str:
@@ -36,6 +38,12 @@ def preview(text: str) -> str:
     """A description cut to one short line, for lists."""
     line = " ".join(text.split())
     return quote(line if len(line) <= PREVIEW else line[: PREVIEW - 1] + "…")
+
+
+def names(items: Sequence[str]) -> str:
+    """A comma-separated, escaped list, cut short (…) past a few hundred characters."""
+    joined = ", ".join(items)
+    return quote(joined if len(joined) <= NAMES_LIMIT else joined[: NAMES_LIMIT - 1] + "…")
 
 
 def duration(value: timedelta) -> str:
@@ -121,7 +129,7 @@ def courier_status(courier: CourierView) -> str:
 
 
 def courier_line(courier: CourierView) -> str:
-    districts = quote(", ".join(courier.districts))
+    districts = names(courier.districts)
     return f"<b>#{courier.id}</b> {quote(courier.name)} · {courier_status(courier)} · {districts}"
 
 
@@ -132,7 +140,7 @@ def courier_card(card: CourierCard) -> str:
     lines = [
         f"<b>#{courier.id} {quote(courier.name)}</b>",
         _("State: {state}").format(state=courier_status(courier)),
-        _("Districts: {districts}").format(districts=quote(", ".join(courier.districts))),
+        _("Districts: {districts}").format(districts=names(courier.districts)),
         _("Active order: {order}").format(
             order=f"#{active.id} · {quote(active.district)} · {preview(active.description)}"
             if active

@@ -166,3 +166,22 @@ async def test_forged_callback_data_is_refused_politely(harness: Harness):
         sent = await harness.tap(STRANGER, data)
         assert sent
         assert all(isinstance(r, AnswerCallbackQuery) for r in sent)
+
+
+@pytest.mark.parametrize("approval", [False])
+async def test_a_courier_of_ninety_long_districts_still_fits_one_message(harness: Harness):
+    many = [f"{n:02} " + "Long district name " * 3 for n in range(90)]
+    await add_districts(harness, *many)
+    await harness.send(COURIER, "/register")
+    sent = await harness.send(COURIER, "Ann")
+    keyboard = next(r for r in sent if buttons(r))
+    for _label, data in buttons(keyboard)[:-1]:
+        await harness.tap(COURIER, data)
+    finished = await harness.tap(COURIER, buttons(keyboard)[-1][1])
+    assert "Welcome aboard" in texts(finished)[0]
+
+    (card,) = texts(await harness.send(COURIER, "/me"))
+    (listing,) = texts(await harness.send(DISPATCHER, "/couriers"))
+    assert "…" in card
+    assert len(card) < 4096
+    assert len(listing) < 4096
