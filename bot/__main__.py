@@ -3,6 +3,7 @@
 import asyncio
 import sys
 
+from aiogram.exceptions import TelegramUnauthorizedError
 from pydantic import ValidationError
 
 from bot import logs
@@ -17,7 +18,11 @@ def main() -> int:
         print(f"Configuration error: {describe_errors(error)}. See .env.example.", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.bot_token.get_secret_value())
-    asyncio.run(run_polling(build_app(settings)))
+    try:
+        asyncio.run(run_polling(build_app(settings)))
+    except TelegramUnauthorizedError:
+        print("Telegram rejected BOT_TOKEN: check it with @BotFather.", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -132,18 +132,25 @@ def start_scheduler(app: App) -> AsyncIOScheduler:
 
 
 async def run_polling(app: App) -> None:
-    await prepare_database(app)
-    await wait_for_telegram(app.bot)
-    await menu.set_default_menus(app.bot, app.i18n)
+    """Start up, poll until SIGINT or SIGTERM, and always release the session and the engine."""
+    try:
+        await prepare_database(app)
+        await wait_for_telegram(app.bot)
+        await menu.set_default_menus(app.bot, app.i18n)
+        await _poll_with_background_jobs(app)
+    finally:
+        await app.bot.session.close()
+        await app.engine.dispose()
+
+
+async def _poll_with_background_jobs(app: App) -> None:
     sender = OutboxSender(app.bot, app.uow_factory, app.i18n, app.settings.outbox_poll_seconds)
     sender_task = asyncio.create_task(sender.run(), name="outbox-sender")
     scheduler = start_scheduler(app)
     try:
-        await app.dispatcher.start_polling(app.bot, handle_signals=True)
+        await app.dispatcher.start_polling(app.bot, handle_signals=True, close_bot_session=False)
     finally:
         scheduler.shutdown(wait=False)
         sender_task.cancel()
         with suppress(asyncio.CancelledError):
             await sender_task
-        await app.bot.session.close()
-        await app.engine.dispose()

@@ -155,3 +155,16 @@ async def test_a_missing_token_is_named(telegram, tmp_path: Path):
     output = await output_of(process)
     assert process.returncode == 2
     assert "BOT_TOKEN is required" in output
+
+
+async def test_a_token_telegram_rejects_stops_the_bot_with_one_clear_line(telegram, tmp_path: Path):
+    _, url = telegram
+    env = bot_environment(url, tmp_path / "revoked.sqlite3", BOT_TOKEN="654321:revoked-or-mistyped")
+    process = await start_bot(env, tmp_path)
+    output = await output_of(process)
+    assert process.returncode == 2
+    assert (
+        output.strip().splitlines()[-1] == "Telegram rejected BOT_TOKEN: check it with @BotFather."
+    )
+    assert "revoked-or-mistyped" not in output
+    assert "Traceback" not in output
