@@ -14,7 +14,7 @@ from handlers.context import HandlerConfig, current_locale
 from handlers.states import DistrictChange, Registration
 from services import couriers, districts, orders, staff
 from services.validation import clean_name
-from services.views import CourierStatus, CourierView
+from services.views import CourierStatus, CourierView, DistrictView
 
 DISTRICT_STATES = (Registration.districts, DistrictChange.districts)
 
@@ -47,7 +47,7 @@ async def registration_name(message: Message, state: FSMContext, uow: UnitOfWork
             reply_markup=ReplyKeyboardRemove(),
         )
         return
-    await state.update_data(name=name, chosen=[])
+    await state.update_data(name=name, chosen=[], choices=_remember(choices))
     await state.set_state(Registration.districts)
     await message.answer(
         _("Thanks, {name}!").format(name=texts.quote(name)), reply_markup=ReplyKeyboardRemove()
@@ -71,21 +71,26 @@ async def my_districts(
     chosen = [d.id for d in choices if d.name in card.courier.districts]
     await state.clear()
     await state.set_state(DistrictChange.districts)
-    await state.update_data(chosen=chosen)
+    await state.update_data(chosen=chosen, choices=_remember(choices))
     await message.answer(
         _("Your districts are marked ✅. Tap to change, then tap Done."),
         reply_markup=keyboards.toggle_districts(choices, chosen),
     )
 
 
+def _remember(choices: list[DistrictView]) -> list[list[int | str]]:
+    """The districts shown, kept with the dialog so that a tap needs no database."""
+    return [[d.id, d.name] for d in choices]
+
+
 async def toggle_district(
-    callback: CallbackQuery, callback_data: ToggleDistrict, state: FSMContext, uow: UnitOfWork
+    callback: CallbackQuery, callback_data: ToggleDistrict, state: FSMContext
 ) -> None:
-    chosen = set((await state.get_data()).get("chosen", []))
-    chosen ^= {callback_data.district_id}
+    data = await state.get_data()
+    chosen = set(data["chosen"]) ^ {callback_data.district_id}
     await state.update_data(chosen=sorted(chosen))
     await callback.answer()
-    choices = await districts.list_districts(uow)
+    choices = [DistrictView(id=int(i), name=str(name)) for i, name in data["choices"]]
     if isinstance(callback.message, Message):
         await callback.message.edit_reply_markup(
             reply_markup=keyboards.toggle_districts(choices, chosen)
