@@ -52,14 +52,17 @@ async def order_views(uow: UnitOfWork, orders: Sequence[Order]) -> list[OrderVie
     """Views of several orders; queued ones carry their place in line."""
     districts = {d.id: d for d in await uow.districts.by_ids([o.district_id for o in orders])}
     couriers = await uow.couriers.by_ids(o.courier_id for o in orders if o.courier_id)
-    views = []
-    for order in orders:
-        position = None
-        if order.status == OrderStatus.QUEUED:
-            position = await uow.orders.queue_position(order)
-        courier = couriers.get(order.courier_id) if order.courier_id else None
-        views.append(order_view(order, districts[order.district_id], courier, position))
-    return views
+    queued = [o.district_id for o in orders if o.status == OrderStatus.QUEUED]
+    positions = await uow.orders.queue_positions(queued) if queued else {}
+    return [
+        order_view(
+            order,
+            districts[order.district_id],
+            couriers.get(order.courier_id) if order.courier_id else None,
+            positions.get(order.id),
+        )
+        for order in orders
+    ]
 
 
 async def load_order_view(uow: UnitOfWork, order_id: int) -> OrderView | None:
