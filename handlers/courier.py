@@ -62,13 +62,9 @@ async def registration_name_not_text(message: Message) -> None:
     await message.answer(_("Please send your name as text, or /cancel."))
 
 
-async def my_districts(
-    message: Message, state: FSMContext, uow: UnitOfWork, config: HandlerConfig
-) -> None:
+async def my_districts(message: Message, state: FSMContext, uow: UnitOfWork) -> None:
     assert message.from_user is not None
-    card = await couriers.my_card(uow, message.from_user.id, config.zone)
-    choices = await districts.list_districts(uow)
-    chosen = [d.id for d in choices if d.name in card.courier.districts]
+    choices, chosen = await couriers.district_form(uow, message.from_user.id)
     await state.clear()
     await state.set_state(DistrictChange.districts)
     await state.update_data(chosen=chosen, choices=_remember(choices))

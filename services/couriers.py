@@ -7,11 +7,12 @@ from db.models import Courier, CourierStatus
 from db.uow import UnitOfWork
 from services import clock, dispatching, notifications
 from services.access import require_courier, require_dispatcher
+from services.districts import list_districts
 from services.errors import Conflict, InvalidInput, NotFound
 from services.snapshots import courier_views, load_courier_view, load_order_view
 from services.statistics import mean_duration
 from services.validation import clean_name
-from services.views import CourierCard, CourierView, OrderView, Page
+from services.views import CourierCard, CourierView, DistrictView, OrderView, Page
 
 
 async def register_courier(
@@ -37,10 +38,10 @@ async def register_courier(
     await uow.couriers.set_districts(courier.id, district_ids)
     if invite_token is not None and not await uow.invites.use(invite_token, courier.id, now):
         raise NotFound("invite_invalid")
-    view = await load_courier_view(uow, courier)
     if active:
         await dispatching.serve_courier(uow, courier.id, now)
-    else:
+    view = await load_courier_view(uow, await _get(uow, courier.id))
+    if not active:
         await notifications.registration_request(uow, courier, list(view.districts))
     await uow.commit()
     return view
@@ -98,6 +99,14 @@ async def set_districts(
     view = await load_courier_view(uow, await _get(uow, courier.id))
     await uow.commit()
     return view
+
+
+async def district_form(uow: UnitOfWork, telegram_id: int) -> tuple[list[DistrictView], list[int]]:
+    """Every district, and the ids of mine, for changing my districts."""
+    courier = await require_courier(uow, telegram_id)
+    if courier.status == CourierStatus.BLOCKED:
+        raise Conflict("courier_blocked")
+    return await list_districts(uow), await uow.couriers.district_ids(courier.id)
 
 
 async def list_couriers(

@@ -41,6 +41,7 @@ async def test_without_approval_the_courier_starts_and_takes_waiting_work(desk: 
     courier = await register(desk, 7, [ids["North"]], approval_required=False)
 
     assert courier.status is CourierStatus.ACTIVE
+    assert courier.busy
     assert (await desk(orders.order_status, DISPATCHER, waiting.id)).courier_id == courier.id
 
 
@@ -230,3 +231,20 @@ async def test_courier_list_pages(desk: Desk):
     assert [c.telegram_id for c in page.items] == [4, 5]
     with pytest.raises(Forbidden):
         await desk(couriers.list_couriers, 1, 0, 3)
+
+
+async def test_district_form_marks_mine_and_refuses_the_blocked(desk: Desk):
+    ids = await desk.add_districts("North", "South")
+    await desk.add_courier(1, [ids["South"]])
+    blocked = await register(desk, 2, [ids["North"]])
+    await desk(couriers.decide_registration, DISPATCHER, blocked.id, approve=False)
+
+    choices, chosen = await desk(couriers.district_form, 1)
+
+    assert [d.name for d in choices] == ["North", "South"]
+    assert chosen == [ids["South"]]
+    with pytest.raises(Conflict) as error:
+        await desk(couriers.district_form, 2)
+    assert error.value.code == "courier_blocked"
+    with pytest.raises(Forbidden):
+        await desk(couriers.district_form, STRANGER)
