@@ -15,18 +15,13 @@ from handlers.context import HandlerConfig, current_locale
 from handlers.states import NewOrder
 from services import couriers, districts, invites, orders, statistics
 from services.errors import NotFound
-from services.views import OrderView
-
-
-async def _reply_posted(message: Message, order: OrderView) -> None:
-    await message.answer(texts.posted(order))
 
 
 async def _ask_district(message: Message, state: FSMContext, uow: UnitOfWork, intro: str) -> None:
     assert message.from_user is not None
     choices = await orders.order_form(uow, message.from_user.id)
     if not choices:
-        await message.answer(_("No districts yet. Add one: /add_district &lt;name&gt;"))
+        await message.answer(texts.no_districts())
         return
     await state.set_state(NewOrder.district)
     await message.answer(intro, reply_markup=keyboards.order_districts(choices))
@@ -48,7 +43,7 @@ async def post_order(
             raise
         await _ask_district(message, state, uow, _("I don't know that district. Which one is it?"))
         return
-    await _reply_posted(message, order)
+    await message.answer(texts.posted(order))
 
 
 async def order_district(
@@ -76,7 +71,7 @@ async def order_description(message: Message, state: FSMContext, uow: UnitOfWork
         uow, message.from_user.id, message.chat.id, district_id, message.text, current_locale()
     )
     await state.clear()
-    await _reply_posted(message, order)
+    await message.answer(texts.posted(order))
 
 
 async def order_description_not_text(message: Message) -> None:

@@ -157,9 +157,13 @@ def courier_card(card: CourierCard) -> str:
     return "\n".join(lines)
 
 
+def no_districts() -> str:
+    return _("No districts yet. Add one: /add_district &lt;name&gt;")
+
+
 def districts(items: Sequence[DistrictView]) -> list[str]:
     if not items:
-        return [_("No districts yet. Add one: /add_district &lt;name&gt;")]
+        return [no_districts()]
     lines = [
         _("{name}: {couriers} couriers, {queued} waiting").format(
             name=f"<b>{quote(d.name)}</b>", couriers=d.couriers, queued=d.queued
