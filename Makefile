@@ -46,4 +46,4 @@ clean:
 # Extract the English texts from the code and merge them into the Russian catalogue.
 messages: $(VENV)/.dev-deps
 	$(BIN)/pybabel extract -k _ -k __ --no-location -o /tmp/dispatch-messages.pot handlers bot
-	$(BIN)/pybabel update -i /tmp/dispatch-messages.pot -d handlers/locales -l ru --no-location --width 100
+	$(BIN)/pybabel update -i /tmp/dispatch-messages.pot -d handlers/locales -l ru --width 100 --ignore-obsolete --no-fuzzy-matching

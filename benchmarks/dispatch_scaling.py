@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, text
 
-from db.engine import create_engine, create_session_factory
+from db.engine import create_engine
 from db.migrate import upgrade
 from db.models import Courier, District, Order, StaffMember, courier_districts
 from db.uow import UnitOfWorkFactory
@@ -29,7 +29,8 @@ SIZES = [(100, 1_000), (10_000, 200_000)]  # (couriers, orders in history)
 async def fill(uow_factory: UnitOfWorkFactory, couriers: int, history: int) -> None:
     """District 1 has five free couriers; everyone else is busy; history and queues elsewhere."""
     now = datetime.now(UTC)
-    async with uow_factory() as uow:
+    uow = uow_factory()
+    async with uow.write():
         run = uow.session.execute
         await run(
             insert(StaffMember), [{"telegram_id": DISPATCHER, "role": "admin", "created_at": now}]
@@ -59,7 +60,11 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int, history: int) -> N
         await run(
             insert(courier_districts),
             [
-                {"courier_id": c, "district_id": 1 if c <= 5 else 2 + c % (DISTRICTS - 1)}
+                {
+                    "courier_id": c,
+                    "district_id": 1 if c <= 5 else 2 + c % (DISTRICTS - 1),
+                    "free_since": now if c <= 5 else None,
+                }
                 for c in range(1, couriers + 1)
             ],
         )
@@ -99,7 +104,7 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int, history: int) -> N
         for start in range(0, len(rows), 5_000):
             await run(insert(Order), rows[start : start + 5_000])
         await uow.commit()
-    async with uow_factory() as uow:
+    async with uow.write():
         if uow.session.get_bind().dialect.name == "postgresql":
             await uow.session.execute(
                 text("SELECT setval('orders_id_seq', (SELECT max(id) FROM orders))")
@@ -111,18 +116,16 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int, history: int) -> N
 async def measure(url: str, couriers: int, history: int) -> tuple[float, float]:
     await upgrade(url)
     engine = create_engine(url)
-    uow_factory = UnitOfWorkFactory(create_session_factory(engine))
+    uow_factory = UnitOfWorkFactory(engine)
     try:
         await fill(uow_factory, couriers, history)
         post_time = complete_time = 0.0
         for _ in range(ROUNDS):
             started = time.perf_counter()
-            async with uow_factory() as uow:
-                order = await orders.post_order_text(uow, DISPATCHER, DISPATCHER, "D1 parcel")
+            order = await orders.post_order_text(uow_factory(), DISPATCHER, DISPATCHER, "D1 parcel")
             posted = time.perf_counter()
             assert order.courier_telegram_id is not None, "the order should be assigned at once"
-            async with uow_factory() as uow:
-                await orders.complete_order(uow, order.courier_telegram_id, order.id)
+            await orders.complete_order(uow_factory(), order.courier_telegram_id, order.id)
             complete_time += time.perf_counter() - posted
             post_time += posted - started
         return post_time / ROUNDS * 1000, complete_time / ROUNDS * 1000

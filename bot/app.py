@@ -18,10 +18,11 @@ from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.requests import TolerateUnchangedEdits
 from bot.sender import OutboxSender
 from bot.settings import Settings
 from db import migrate
-from db.engine import create_engine, create_session_factory
+from db.engine import create_engine
 from db.uow import UnitOfWorkFactory
 from handlers import build_router, menu
 from handlers.context import HandlerConfig
@@ -47,6 +48,7 @@ def build_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     """A Bot on the configured API server; tests pass a session of their own."""
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(TolerateUnchangedEdits())
     return Bot(
         token=settings.bot_token.get_secret_value(),
         session=session,
@@ -70,7 +72,7 @@ def build_dispatcher(settings: Settings, uow_factory: UnitOfWorkFactory, i18n: I
 
 def build_app(settings: Settings) -> App:
     engine = create_engine(settings.database_url)
-    uow_factory = UnitOfWorkFactory(create_session_factory(engine))
+    uow_factory = UnitOfWorkFactory(engine)
     i18n = PoI18n(default_locale=settings.default_locale)
     return App(
         settings=settings,
@@ -85,8 +87,7 @@ def build_app(settings: Settings) -> App:
 async def prepare_database(app: App) -> None:
     if app.settings.migrate_on_start:
         await migrate.upgrade(app.settings.database_url)
-    async with app.uow_factory() as uow:
-        await staff.sync_admins(uow, app.settings.admin_ids)
+    await staff.sync_admins(app.uow_factory(), app.settings.admin_ids)
     if not app.settings.admin_ids:
         log.warning("ADMIN_IDS is empty: nobody can add dispatchers or approve couriers")
 
@@ -114,8 +115,7 @@ def start_scheduler(app: App) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=app.settings.zone)
 
     async def sweep() -> None:
-        async with app.uow_factory() as uow:
-            assigned = await orders.sweep_queue(uow)
+        assigned = await orders.sweep_queue(app.uow_factory())
         if assigned:
             log.warning("the sweep assigned %s queued orders", assigned)
 

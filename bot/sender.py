@@ -26,7 +26,8 @@ from db.uow import UnitOfWorkFactory
 from handlers.i18n import speaking
 from handlers.notices import render
 from services import outbox
-from services.outbox import OutboxItem
+from services.notices import UnreadableNotice
+from services.outbox import Delivery
 
 log = logging.getLogger(__name__)
 BATCH = 50
@@ -72,13 +73,16 @@ class OutboxSender:
 
         Raises TelegramUnavailable, leaving the rest for later, when Telegram is away.
         """
-        async with self.uow_factory() as uow:
-            items = await outbox.pending(uow, BATCH)
+        items = await outbox.pending(self.uow_factory(), BATCH)
         for item in items:
             await self._deliver(item)
         return len(items)
 
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def _deliver(self, item: Delivery) -> None:
+        if isinstance(item.notice, UnreadableNotice):
+            log.error("%s dropped: %s", self._describe(item), item.notice)
+            await self._record_failure(item, item.notice, final=True)
+            return
         try:
             message_id = await self._send(item)
         except TelegramRetryAfter as error:
@@ -96,37 +100,40 @@ class OutboxSender:
             log.warning("%s failed: %s", self._describe(item), error)
             await self._record_failure(item, error, final=False)
             return
-        async with self.uow_factory() as uow:
-            await outbox.mark_sent(uow, item.id, message_id)
+        await outbox.mark_sent(self.uow_factory(), item.id, message_id)
         log.info("%s delivered", self._describe(item))
 
     @staticmethod
-    def _describe(item: OutboxItem) -> str:
-        order = item.payload.get("order_id")
+    def _describe(item: Delivery) -> str:
+        order = getattr(item.notice, "order_id", None)
         about = f" of order {order}" if order is not None else ""
-        return f"outbox {item.id} ({item.notice}{about}) to chat {item.chat_id}"
+        kind = getattr(item.notice, "kind", "unreadable")
+        return f"outbox {item.id} ({kind}{about}) to chat {item.chat_id}"
 
-    async def _send(self, item: OutboxItem) -> int:
+    async def _send(self, item: Delivery) -> int | None:
+        assert not isinstance(item.notice, UnreadableNotice)
         with speaking(self.i18n, item.locale):
-            rendered = render(item.notice, item.payload)
-        if item.stale_message_id is not None:
-            await self._remove_button(item.chat_id, item.stale_message_id)
+            rendered = render(item.notice)
+        for message_id in item.superseded:
+            await self._supersede(item.chat_id, message_id, rendered.superseded_text)
+        if rendered.text is None:
+            return None
         message = await self.bot.send_message(
             item.chat_id, rendered.text, reply_markup=rendered.keyboard
         )
         return message.message_id
 
-    async def _remove_button(self, chat_id: int, message_id: int) -> None:
-        """Best effort: the message may be gone or already without its button."""
+    async def _supersede(self, chat_id: int, message_id: int, text: str | None) -> None:
+        """Best effort: the message may be gone, or already say this."""
         try:
-            await self.bot.edit_message_reply_markup(
-                chat_id=chat_id, message_id=message_id, reply_markup=None
-            )
+            if text is None:
+                await self.bot.edit_message_reply_markup(
+                    chat_id=chat_id, message_id=message_id, reply_markup=None
+                )
+            else:
+                await self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
         except TelegramBadRequest as error:
-            log.info(
-                "message %s in chat %s kept its markup: %s", message_id, chat_id, error.message
-            )
+            log.info("message %s in chat %s was not edited: %s", message_id, chat_id, error.message)
 
-    async def _record_failure(self, item: OutboxItem, error: Exception, *, final: bool) -> None:
-        async with self.uow_factory() as uow:
-            await outbox.mark_failed(uow, item.id, str(error), final=final)
+    async def _record_failure(self, item: Delivery, error: Exception, *, final: bool) -> None:
+        await outbox.mark_failed(self.uow_factory(), item.id, str(error), final=final)

@@ -1,4 +1,4 @@
-"""Engine and session factory, with SQLite set up for concurrent writers."""
+"""Engine and session factories, with SQLite set up for concurrent writers."""
 
 from pathlib import Path
 from typing import Any
@@ -12,12 +12,26 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/dispatch.sqlite3"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'data' / 'dispatch.sqlite3'}"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The execution option that tells a session's transactions apart: "write" or "read".
+TRANSACTION = "dispatch_transaction"
+
+
+def anchored(url: str) -> str:
+    """The URL with a relative SQLite path taken from the project folder, not the current one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return url
+    path = Path(parsed.database)
+    if path.is_absolute():
+        return url
+    return parsed.set(database=str(PROJECT_ROOT / path)).render_as_string(hide_password=False)
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Build the engine for `url`; SQLite gets WAL, busy_timeout, foreign keys, BEGIN IMMEDIATE."""
+    """Build the engine for `url`; SQLite gets WAL, busy_timeout, foreign keys and our BEGINs."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
@@ -26,15 +40,16 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(
         url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
     )
-    _use_immediate_transactions(engine)
+    _begin_transactions_ourselves(engine)
     return engine
 
 
-def _use_immediate_transactions(engine: AsyncEngine) -> None:
-    """SQLAlchemy's documented recipe: the driver stays out of transactions, we BEGIN ourselves.
+def _begin_transactions_ourselves(engine: AsyncEngine) -> None:
+    """SQLAlchemy's documented pysqlite recipe: the driver stays out, we BEGIN ourselves.
 
-    Every transaction takes the write lock up front, so concurrent writers wait on
-    busy_timeout in turn instead of failing with "database is locked" on upgrade.
+    A writing transaction takes the write lock up front (BEGIN IMMEDIATE), so writers wait on
+    busy_timeout in turn instead of failing with "database is locked" when they upgrade.
+    A reading one is a plain deferred BEGIN: in WAL mode it never waits for a writer.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -49,8 +64,15 @@ def _use_immediate_transactions(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        reads_only = connection.get_execution_options().get(TRANSACTION) == "read"
+        connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def session_factory(engine: AsyncEngine, *, writes: bool) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose transactions may write, or only read (READ ONLY on PostgreSQL)."""
+    options: dict[str, Any] = {TRANSACTION: "write" if writes else "read"}
+    if not writes and engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, execution_options=options
+    )

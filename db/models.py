@@ -21,7 +21,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from db.types import UTCDateTime
+from db.types import UTCDateTime, state_column
+
+# Row ids are INTEGER columns: PostgreSQL refuses anything past this, so it is never asked.
+MAX_ID = 2**31 - 1
+NAME_MAX = 64
+# Case folding can triple a name's length ("ß" becomes "ss", "ΐ" three code points).
+NAME_KEY_MAX = 3 * NAME_MAX
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -72,8 +78,18 @@ courier_districts = Table(
     Base.metadata,
     Column("courier_id", ForeignKey("couriers.id", ondelete="CASCADE"), primary_key=True),
     Column("district_id", ForeignKey("districts.id", ondelete="CASCADE"), primary_key=True),
-    # Finding couriers of one district starts here.
+    # The courier's free_since while they are active and online, else NULL: a copy kept by
+    # CourierRepository so that finding a district's free courier is one index lookup.
+    Column("free_since", UTCDateTime()),
     Index("ix_courier_districts_district", "district_id", "courier_id"),
+    # The free couriers of each district, free the longest first.
+    Index(
+        "ix_courier_districts_free",
+        "district_id",
+        "free_since",
+        "courier_id",
+        **_partial("free_since IS NOT NULL"),
+    ),
 )
 
 
@@ -81,29 +97,20 @@ class District(Base):
     __tablename__ = "districts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64))
-    # casefold() of the name: SQLite's lower() knows only ASCII, so uniqueness lives here.
-    name_key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    # The name as compared (services.validation.name_key): unique, and what lookups match.
+    name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Courier(Base):
     __tablename__ = "couriers"
-    __table_args__ = (
-        CheckConstraint("status IN ('pending', 'active', 'blocked')", name="status"),
-        # The free couriers, oldest-free first: the only rows assignment ever scans.
-        Index(
-            "ix_couriers_free",
-            "free_since",
-            "id",
-            **_partial("status = 'active' AND online AND free_since IS NOT NULL"),
-        ),
-    )
+    __table_args__ = (CheckConstraint("status IN ('pending', 'active', 'blocked')", name="status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
-    name: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    status: Mapped[CourierStatus] = mapped_column(state_column(CourierStatus))
     online: Mapped[bool] = mapped_column(Boolean)
     # NULL exactly while the courier carries an order; otherwise when they became free.
     free_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -146,8 +153,10 @@ class Order(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"))
     description: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[OrderStatus] = mapped_column(state_column(OrderStatus))
     courier_id: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"))
+    # The courier a dispatcher last took this order from: it never goes back to them by itself.
+    taken_from_courier_id: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"))
     dispatcher_id: Mapped[int] = mapped_column(BigInteger)
     dispatcher_chat_id: Mapped[int] = mapped_column(BigInteger)
     dispatcher_locale: Mapped[str | None] = mapped_column(String(8))
@@ -164,7 +173,7 @@ class OrderEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[OrderEventKind] = mapped_column(state_column(OrderEventKind))
     courier_id: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -174,7 +183,7 @@ class StaffMember(Base):
     __table_args__ = (CheckConstraint("role IN ('dispatcher', 'admin')", name="role"),)
 
     telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[StaffRole] = mapped_column(state_column(StaffRole))
     locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -199,10 +208,13 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
-    kind: Mapped[str] = mapped_column(String(32))
+    # Which services.notices.Notice the payload holds.
+    notice: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     locale: Mapped[str | None] = mapped_column(String(8))
+    # What the notice is about, so a later notice can find the messages it supersedes.
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    courier_id: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

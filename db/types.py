@@ -1,8 +1,9 @@
 """Column types shared by the models."""
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Enum
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -25,3 +26,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def state_column(states: type[StrEnum]) -> Enum:
+    """A VARCHAR(16) holding the enum's values; the models' CHECK constraints name them."""
+    return Enum(
+        states,
+        native_enum=False,
+        length=16,
+        create_constraint=False,
+        values_callable=lambda members: [member.value for member in members],
+    )

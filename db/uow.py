@@ -1,12 +1,12 @@
-"""The unit of work: one session, one transaction, every repository."""
+"""The unit of work: a use case's access to the database, one short transaction at a time."""
 
-from collections.abc import Iterable
-from types import TracebackType
-from typing import Self
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from db.engine import session_factory
 from db.repositories.couriers import CourierRepository
 from db.repositories.districts import DistrictRepository
 from db.repositories.invites import InviteRepository
@@ -19,45 +19,61 @@ DISPATCH_LOCK_NAMESPACE = 0x44535054
 
 
 class UnitOfWork:
-    """Use as `async with uow:`; what is not committed by the end is rolled back."""
+    """Open a transaction with `async with uow.write():` or `async with uow.read():`.
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        self._session_factory = session_factory
+    Inside the block the repositories are attributes of the unit of work. What is not
+    committed when the block ends is rolled back. A write transaction holds SQLite's write
+    lock, so nothing inside one may wait on Telegram or a client: commit, then answer.
+    A unit of work serves one caller; it can open one transaction after another.
+    """
+
+    def __init__(
+        self,
+        writer: async_sessionmaker[AsyncSession],
+        reader: async_sessionmaker[AsyncSession],
+    ) -> None:
+        self._writer = writer
+        self._reader = reader
         self._session: AsyncSession | None = None
 
-    async def __aenter__(self) -> Self:
-        self._session = session = self._session_factory()
+    def write(self) -> AbstractAsyncContextManager["UnitOfWork"]:
+        """A transaction that may change data; it must end with `commit()` to keep it."""
+        return self._transaction(self._writer)
+
+    def read(self) -> AbstractAsyncContextManager["UnitOfWork"]:
+        """A transaction that only reads: it never takes the write lock."""
+        return self._transaction(self._reader)
+
+    @asynccontextmanager
+    async def _transaction(
+        self, sessions: async_sessionmaker[AsyncSession]
+    ) -> AsyncIterator["UnitOfWork"]:
+        if self._session is not None:
+            raise RuntimeError("a unit of work runs one transaction at a time")
+        self._session = session = sessions()
         self.districts = DistrictRepository(session)
         self.couriers = CourierRepository(session)
         self.orders = OrderRepository(session)
         self.staff = StaffRepository(session)
         self.invites = InviteRepository(session)
         self.outbox = OutboxRepository(session)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        session, self._session = self.session, None
         try:
-            await session.rollback()
+            yield self
         finally:
-            await session.close()
+            self._session = None
+            try:
+                await session.rollback()
+            finally:
+                await session.close()
 
     @property
     def session(self) -> AsyncSession:
         if self._session is None:
-            raise RuntimeError("the unit of work is used outside `async with`")
+            raise RuntimeError("the unit of work is used outside `async with uow.write()/read()`")
         return self._session
 
     async def commit(self) -> None:
         await self.session.commit()
-
-    async def rollback(self) -> None:
-        await self.session.rollback()
 
     async def lock_districts(self, district_ids: Iterable[int]) -> None:
         """Serialize dispatching in these districts until the transaction ends.
@@ -76,10 +92,12 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory:
-    """Makes a fresh unit of work per use; injected wherever one is needed."""
+    """Makes a fresh unit of work per caller; injected wherever one is needed."""
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        self.session_factory = session_factory
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._writer = session_factory(engine, writes=True)
+        self._reader = session_factory(engine, writes=False)
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self._writer, self._reader)

@@ -2,17 +2,20 @@
 
 from aiogram.filters import CommandObject
 
-from services.errors import InvalidInput
+from services.errors import ErrorCode, InvalidInput
+
+# Telegram user ids and our row ids all fit in 18 digits; longer is never a number of ours.
+MAX_DIGITS = 18
 
 
 def _usage(command: CommandObject) -> InvalidInput:
-    return InvalidInput("usage", command=command.command)
+    return InvalidInput(ErrorCode.USAGE, command=command.command)
 
 
 def number(text: str, command: CommandObject) -> int:
     """`12` or `#12`; nothing else."""
     digits = text.strip().removeprefix("#")
-    if not digits.isdigit() or len(digits) > 18:
+    if not digits.isascii() or not digits.isdigit() or len(digits) > MAX_DIGITS:
         raise _usage(command)
     return int(digits)
 

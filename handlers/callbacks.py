@@ -1,21 +1,32 @@
-"""Typed callback data. Every field comes from the user, so services re-check what it allows."""
+"""Typed callback data. Every field comes from the user, so services re-check what it allows.
+
+Numbers are bounded like the database's ids: forged data that breaks a bound does not unpack,
+so the button is answered as out of date and nothing reaches a service.
+"""
 
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+from services.validation import MAX_ID
+
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Offset = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
 class CompleteOrder(CallbackData, prefix="done"):
-    order_id: int
+    order_id: RowId
 
 
 class DecideRegistration(CallbackData, prefix="reg"):
-    courier_id: int
+    courier_id: RowId
     approve: bool
 
 
 class ToggleDistrict(CallbackData, prefix="tgl"):
-    district_id: int
+    district_id: RowId
 
 
 class FinishDistricts(CallbackData, prefix="fin"):
@@ -23,7 +34,7 @@ class FinishDistricts(CallbackData, prefix="fin"):
 
 
 class OrderDistrict(CallbackData, prefix="odist"):
-    district_id: int
+    district_id: RowId
 
 
 class Listing(StrEnum):
@@ -33,8 +44,8 @@ class Listing(StrEnum):
 
 class ListPage(CallbackData, prefix="page"):
     listing: Listing
-    offset: int
+    offset: Offset
 
 
 class OpenCourier(CallbackData, prefix="card"):
-    courier_id: int
+    courier_id: RowId

@@ -14,7 +14,8 @@ from handlers.keyboards import one_tap_answer
 from handlers.states import Registration
 from handlers.texts import quote
 from services import invites, staff
-from services.views import CourierStatus, Identity
+from services.read_models import CourierStatus, Identity
+from services.validation import NAME_MAX
 
 
 def greeting(identity: Identity, first_name: str) -> str:
@@ -50,7 +51,7 @@ async def start_with_invite(
     assert message.from_user is not None
     await message.answer(
         _("You're invited to join as a courier. What's your name?"),
-        reply_markup=one_tap_answer(message.from_user.full_name[:64]),
+        reply_markup=one_tap_answer(message.from_user.full_name[:NAME_MAX]),
     )
 
 

@@ -1,7 +1,7 @@
 """Courier commands: /register, /me, /online, /offline, /mydistricts, and the Complete button."""
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
@@ -13,8 +13,9 @@ from handlers.callbacks import CompleteOrder, FinishDistricts, ToggleDistrict
 from handlers.context import HandlerConfig, current_locale
 from handlers.states import DistrictChange, Registration
 from services import couriers, districts, orders, staff
-from services.validation import clean_name
-from services.views import CourierStatus, CourierView, DistrictView
+from services.errors import ErrorCode
+from services.read_models import CourierStatus, CourierView, DistrictView
+from services.validation import NAME_MAX, clean_name
 
 DISTRICT_STATES = (Registration.districts, DistrictChange.districts)
 
@@ -29,13 +30,13 @@ async def register(message: Message, state: FSMContext, uow: UnitOfWork) -> None
     await state.set_state(Registration.name)
     await message.answer(
         _("Let's get you started. What's your name? Tap below to use your Telegram name."),
-        reply_markup=keyboards.one_tap_answer(message.from_user.full_name[:64]),
+        reply_markup=keyboards.one_tap_answer(message.from_user.full_name[:NAME_MAX]),
     )
 
 
 async def registration_name(message: Message, state: FSMContext, uow: UnitOfWork) -> None:
     assert message.text is not None
-    name = clean_name(message.text, "courier_name")
+    name = clean_name(message.text, ErrorCode.COURIER_NAME_LENGTH)
     choices = await districts.list_districts(uow)
     if not choices:
         await state.clear()
@@ -153,10 +154,12 @@ async def me(message: Message, uow: UnitOfWork, config: HandlerConfig) -> None:
     await message.answer(texts.courier_card(card))
 
 
-async def shift(message: Message, uow: UnitOfWork, config: HandlerConfig) -> None:
+async def shift(
+    message: Message, command: CommandObject, uow: UnitOfWork, config: HandlerConfig
+) -> None:
+    """/online or /offline, also as a photo's caption."""
     assert message.from_user is not None
-    assert message.text is not None
-    online = message.text.lstrip("/").startswith("online")
+    online = command.command == "online"
     card = await couriers.set_online(uow, message.from_user.id, online, config.zone)
     if not online:
         text = _("Your shift is over. No new orders until /online.")

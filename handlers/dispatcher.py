@@ -1,4 +1,5 @@
-"""Dispatcher commands (admins too), in a private chat or a dispatch group."""
+"""Dispatcher commands about orders, districts and the day (admins too), in a private chat or
+a dispatch group."""
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
@@ -10,11 +11,12 @@ from aiogram.utils.i18n import gettext as _
 from db.uow import UnitOfWork
 from handlers import keyboards, texts
 from handlers.arguments import numbers, text_argument
-from handlers.callbacks import DecideRegistration, Listing, ListPage, OpenCourier, OrderDistrict
+from handlers.callbacks import Listing, ListPage, OrderDistrict
 from handlers.context import HandlerConfig, current_locale
 from handlers.states import NewOrder
-from services import couriers, districts, invites, orders, statistics
-from services.errors import NotFound
+from services import districts, invites, orders, statistics
+from services.errors import UnknownDistrict
+from services.validation import DESCRIPTION_MAX
 
 
 async def _ask_district(message: Message, state: FSMContext, uow: UnitOfWork, intro: str) -> None:
@@ -38,9 +40,7 @@ async def post_order(
         order = await orders.post_order_text(
             uow, message.from_user.id, message.chat.id, command.args, current_locale()
         )
-    except NotFound as error:
-        if error.code != "district_unknown":
-            raise
+    except UnknownDistrict:
         await _ask_district(message, state, uow, _("I don't know that district. Which one is it?"))
         return
     await message.answer(texts.posted(order))
@@ -54,7 +54,9 @@ async def order_district(
     await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.answer(
-            _("What should be delivered? Send the description (up to 1000 characters)."),
+            _("What should be delivered? Send the description (up to {max} characters).").format(
+                max=DESCRIPTION_MAX
+            ),
             reply_markup=ForceReply(selective=True),
         )
 
@@ -84,44 +86,17 @@ async def list_orders(message: Message, uow: UnitOfWork) -> None:
     await message.answer(texts.orders_page(page), reply_markup=keyboards.orders_page(page))
 
 
-async def list_couriers(message: Message, uow: UnitOfWork) -> None:
-    assert message.from_user is not None
-    page = await couriers.list_couriers(uow, message.from_user.id, 0, keyboards.PAGE_SIZE)
-    await message.answer(texts.couriers_page(page), reply_markup=keyboards.couriers_page(page))
-
-
-async def turn_page(callback: CallbackQuery, callback_data: ListPage, uow: UnitOfWork) -> None:
-    actor = callback.from_user.id
-    offset = callback_data.offset
-    if callback_data.listing is Listing.ORDERS:
-        orders_page = await orders.active_orders(uow, actor, offset, keyboards.PAGE_SIZE)
-        text, markup = texts.orders_page(orders_page), keyboards.orders_page(orders_page)
-    else:
-        couriers_page = await couriers.list_couriers(uow, actor, offset, keyboards.PAGE_SIZE)
-        text, markup = texts.couriers_page(couriers_page), keyboards.couriers_page(couriers_page)
-    await callback.answer()
-    if isinstance(callback.message, Message):
-        await callback.message.edit_text(text, reply_markup=markup)
-
-
-async def open_courier(
-    callback: CallbackQuery, callback_data: OpenCourier, uow: UnitOfWork, config: HandlerConfig
+async def turn_orders_page(
+    callback: CallbackQuery, callback_data: ListPage, uow: UnitOfWork
 ) -> None:
-    card = await couriers.courier_card(
-        uow, callback.from_user.id, callback_data.courier_id, config.zone
+    page = await orders.active_orders(
+        uow, callback.from_user.id, callback_data.offset, keyboards.PAGE_SIZE
     )
     await callback.answer()
     if isinstance(callback.message, Message):
-        await callback.message.answer(texts.courier_card(card))
-
-
-async def show_courier(
-    message: Message, command: CommandObject, uow: UnitOfWork, config: HandlerConfig
-) -> None:
-    assert message.from_user is not None
-    (courier_id,) = numbers(command, 1, 1)
-    card = await couriers.courier_card(uow, message.from_user.id, courier_id, config.zone)
-    await message.answer(texts.courier_card(card))
+        await callback.message.edit_text(
+            texts.orders_page(page), reply_markup=keyboards.orders_page(page)
+        )
 
 
 async def track(
@@ -169,27 +144,13 @@ async def stats(message: Message, uow: UnitOfWork, config: HandlerConfig) -> Non
 
 async def invite(message: Message, uow: UnitOfWork, bot: Bot) -> None:
     assert message.from_user is not None
-    token = await invites.create_invite(uow, message.from_user.id)
-    link = await create_start_link(bot, token)
+    created = await invites.create_invite(uow, message.from_user.id)
+    link = await create_start_link(bot, created.token)
     await message.answer(
-        _("A one-time link for one new courier, valid for 7 days:\n{link}").format(link=link)
-    )
-
-
-async def decide(
-    callback: CallbackQuery, callback_data: DecideRegistration, uow: UnitOfWork
-) -> None:
-    courier = await couriers.decide_registration(
-        uow, callback.from_user.id, callback_data.courier_id, approve=callback_data.approve
-    )
-    verdict = _("approved") if callback_data.approve else _("rejected")
-    await callback.answer()
-    if isinstance(callback.message, Message):
-        await callback.message.edit_text(
-            _("Courier #{id} {name}: {verdict}.").format(
-                id=courier.id, name=texts.quote(courier.name), verdict=verdict
-            )
+        _("A one-time link for one new courier, valid for {days} days:\n{link}").format(
+            days=created.valid_days, link=link
         )
+    )
 
 
 def build_router() -> Router:
@@ -204,10 +165,7 @@ def build_router() -> Router:
         order_description_not_text, NewOrder.description, ~F.text.startswith("/")
     )
     router.message.register(list_orders, Command("orders"))
-    router.message.register(list_couriers, Command("couriers"))
-    router.callback_query.register(turn_page, ListPage.filter())
-    router.callback_query.register(open_courier, OpenCourier.filter())
-    router.message.register(show_courier, Command("courier"))
+    router.callback_query.register(turn_orders_page, ListPage.filter(F.listing == Listing.ORDERS))
     router.message.register(track, Command("track"))
     router.message.register(cancel_order, Command("cancel_order"))
     router.message.register(reassign, Command("reassign"))
@@ -215,5 +173,4 @@ def build_router() -> Router:
     router.message.register(list_districts, Command("districts"))
     router.message.register(stats, Command("stats"))
     router.message.register(invite, Command("invite"))
-    router.callback_query.register(decide, DecideRegistration.filter())
     return router

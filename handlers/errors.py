@@ -11,7 +11,7 @@ from aiogram.types import CallbackQuery, ErrorEvent, Message
 from aiogram.utils.i18n import gettext as _
 
 from handlers.texts import quote
-from services.errors import DomainError
+from services.errors import DomainError, ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -23,65 +23,91 @@ USAGE: dict[str, Callable[[], str]] = {
         "/reassign &lt;order number&gt; [courier number]: to that courier, or back to the queue"
     ),
     "courier": lambda: _("/courier &lt;courier number&gt;, for example /courier 3"),
+    "offline_courier": lambda: _("/offline_courier &lt;courier number&gt;"),
+    "block": lambda: _("/block &lt;courier number&gt;"),
+    "unblock": lambda: _("/unblock &lt;courier number&gt;"),
     "add_district": lambda: _("/add_district &lt;name&gt;"),
     "add_dispatcher": lambda: _("/add_dispatcher &lt;Telegram id&gt;"),
     "remove_dispatcher": lambda: _("/remove_dispatcher &lt;Telegram id&gt;"),
 }
 
-MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
-    "usage": lambda p: _("Please write it like this: {usage}").format(usage=USAGE[p["command"]]()),
-    "dispatcher_only": lambda p: _("Only dispatchers can do that."),
-    "admin_only": lambda p: _("Only admins can do that."),
-    "courier_only": lambda p: _("This is for registered couriers. Join with /register."),
-    "district_name_length": lambda p: _("A district name needs 1 to 64 characters."),
-    "courier_name_length": lambda p: _("A name needs 1 to 64 characters. Please send it again."),
-    "description_length": lambda p: _("An order needs a description of 1 to 1000 characters."),
-    "no_districts": lambda p: _("Choose at least one district, then tap Done."),
-    "district_not_found": lambda p: _("That district no longer exists. Please start again."),
-    "district_unknown": lambda p: _("I don't know that district. See /districts."),
-    "district_exists": lambda p: _("District {name} already exists.").format(name=quote(p["name"])),
-    "already_registered": lambda p: _("You are already registered. See /me."),
-    "not_pending": lambda p: _("Courier #{id} is not waiting for approval any more.").format(
+Params = dict[str, Any]
+MESSAGES: dict[ErrorCode, Callable[[Params], str]] = {
+    ErrorCode.USAGE: lambda p: _("Please write it like this: {usage}").format(
+        usage=USAGE[p["command"]]()
+    ),
+    ErrorCode.DISPATCHER_ONLY: lambda p: _("Only dispatchers can do that."),
+    ErrorCode.ADMIN_ONLY: lambda p: _("Only admins can do that."),
+    ErrorCode.COURIER_ONLY: lambda p: _("This is for registered couriers. Join with /register."),
+    ErrorCode.DISTRICT_NAME_LENGTH: lambda p: _(
+        "A district name needs {min} to {max} visible characters."
+    ).format(**p),
+    ErrorCode.COURIER_NAME_LENGTH: lambda p: _(
+        "A name needs {min} to {max} visible characters. Please send it again."
+    ).format(**p),
+    ErrorCode.DESCRIPTION_LENGTH: lambda p: _(
+        "An order needs a description of {min} to {max} characters."
+    ).format(**p),
+    ErrorCode.NO_DISTRICTS: lambda p: _("Choose at least one district, then tap Done."),
+    ErrorCode.DISTRICT_NOT_FOUND: lambda p: _(
+        "That district no longer exists. Please start again."
+    ),
+    ErrorCode.DISTRICT_UNKNOWN: lambda p: _("I don't know that district. See /districts."),
+    ErrorCode.DISTRICT_EXISTS: lambda p: _("District {name} already exists.").format(
+        name=quote(p["name"])
+    ),
+    ErrorCode.ALREADY_REGISTERED: lambda p: _("You are already registered. See /me."),
+    ErrorCode.NOT_PENDING: lambda p: _(
+        "Courier #{id} is not waiting for approval any more."
+    ).format(id=p["courier_id"]),
+    ErrorCode.COURIER_PENDING: lambda p: _(
+        "Your registration is waiting for a dispatcher's approval."
+    ),
+    ErrorCode.COURIER_BLOCKED: lambda p: _(
+        "Your courier account is blocked. Talk to a dispatcher."
+    ),
+    ErrorCode.ALREADY_BLOCKED: lambda p: _("Courier #{id} ({name}) is already blocked.").format(
+        id=p["courier_id"], name=quote(p["name"])
+    ),
+    ErrorCode.COURIER_NOT_BLOCKED: lambda p: _("Courier #{id} ({name}) is not blocked.").format(
+        id=p["courier_id"], name=quote(p["name"])
+    ),
+    ErrorCode.COURIER_NOT_FOUND: lambda p: _("There is no courier #{id}. See /couriers.").format(
         id=p["courier_id"]
     ),
-    "courier_pending": lambda p: _("Your registration is waiting for a dispatcher's approval."),
-    "courier_blocked": lambda p: _("Your courier account is blocked. Talk to a dispatcher."),
-    "courier_not_found": lambda p: _("There is no courier #{id}. See /couriers.").format(
-        id=p["courier_id"]
-    ),
-    "courier_unavailable": lambda p: _(
+    ErrorCode.COURIER_UNAVAILABLE: lambda p: _(
         "Courier #{id} ({name}) can't take it: they must be active, online and free."
     ).format(id=p["courier_id"], name=quote(p["name"])),
-    "order_not_found": lambda p: _("There is no order #{id}.").format(id=p["order_id"]),
-    "not_your_order": lambda p: _("Order #{id} is not yours.").format(id=p["order_id"]),
-    "order_cancelled": lambda p: _("Order #{id} was cancelled.").format(id=p["order_id"]),
-    "order_completed": lambda p: _("Order #{id} is already delivered.").format(id=p["order_id"]),
-    "order_changed": lambda p: _(
+    ErrorCode.ORDER_NOT_FOUND: lambda p: _("There is no order #{id}.").format(id=p["order_id"]),
+    ErrorCode.NOT_YOUR_ORDER: lambda p: _("Order #{id} is not yours.").format(id=p["order_id"]),
+    ErrorCode.ORDER_CANCELLED: lambda p: _("Order #{id} was cancelled.").format(id=p["order_id"]),
+    ErrorCode.ORDER_COMPLETED: lambda p: _("Order #{id} is already delivered.").format(
+        id=p["order_id"]
+    ),
+    ErrorCode.ORDER_CHANGED: lambda p: _(
         "Order #{id} changed just now. Please look again: /track {id}"
     ).format(id=p["order_id"]),
-    "order_not_in_progress": lambda p: _(
-        "Order #{id} is not in progress, so there is nothing to reassign."
+    ErrorCode.ORDER_NOT_IN_PROGRESS: lambda p: _(
+        "Order #{id} is not with a courier, so there is nothing to take back."
     ).format(id=p["order_id"]),
-    "already_assigned_to": lambda p: _("Order #{id} is already with courier #{courier}.").format(
-        id=p["order_id"], courier=p["courier_id"]
-    ),
-    "invite_invalid": lambda p: _(
+    ErrorCode.ALREADY_ASSIGNED_TO: lambda p: _(
+        "Order #{id} is already with courier #{courier}."
+    ).format(id=p["order_id"], courier=p["courier_id"]),
+    ErrorCode.INVITE_INVALID: lambda p: _(
         "This invite link is used up or expired. Ask a dispatcher for a new one, or /register."
     ),
-    "already_staff": lambda p: _("{id} is already staff.").format(id=p["telegram_id"]),
-    "cannot_revoke_admin": lambda p: _(
+    ErrorCode.ALREADY_STAFF: lambda p: _("{id} is already staff.").format(id=p["telegram_id"]),
+    ErrorCode.CANNOT_REVOKE_ADMIN: lambda p: _(
         "{id} is an admin. Admins are set in ADMIN_IDS, not here."
     ).format(id=p["telegram_id"]),
-    "dispatcher_not_found": lambda p: _("{id} is not a dispatcher.").format(id=p["telegram_id"]),
+    ErrorCode.DISPATCHER_NOT_FOUND: lambda p: _("{id} is not a dispatcher.").format(
+        id=p["telegram_id"]
+    ),
 }
 
 
 def explain(error: DomainError) -> str:
-    render = MESSAGES.get(error.code)
-    if render is None:
-        log.error("no text for domain error %s", error.code)
-        return _("That can't be done right now.")
-    return render(error.params)
+    return MESSAGES[error.code](error.params)
 
 
 async def _tell(event: ErrorEvent, text: str) -> None:
@@ -104,6 +130,16 @@ def build_router() -> Router:
         assert isinstance(event.exception, DomainError)
         log.info("update %s refused: %s", event.update.update_id, event.exception.code)
         await _tell(event, explain(event.exception))
+
+    @router.error(ExceptionTypeFilter(TelegramAPIError))
+    async def answer_failed(event: ErrorEvent) -> None:
+        """Telegram refused or lost an answer. What the user did is saved (services commit
+        before anyone is answered), so they are not told it failed: the failure is logged."""
+        log.warning(
+            "update %s: the answer could not be sent: %r",
+            event.update.update_id,
+            event.exception,
+        )
 
     @router.error()
     async def unexpected(event: ErrorEvent) -> None:

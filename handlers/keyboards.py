@@ -22,7 +22,7 @@ from handlers.callbacks import (
     OrderDistrict,
     ToggleDistrict,
 )
-from services.views import CourierView, DistrictView, Page
+from services.read_models import CourierView, DistrictView, Page
 
 PAGE_SIZE = 10
 # Telegram allows 100 buttons in an inline keyboard; a few are kept for Done and paging.

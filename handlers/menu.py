@@ -16,7 +16,7 @@ from aiogram.utils.i18n import lazy_gettext as __
 from babel.support import LazyProxy
 
 from handlers.i18n import speaking
-from services.views import Identity
+from services.read_models import Identity
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,10 @@ DISPATCHER = {
     "reassign": __("Give an order to another courier or the queue"),
     "couriers": __("Couriers and their state"),
     "courier": __("A courier's card: /courier <number>"),
+    "pending": __("Couriers waiting for approval"),
+    "offline_courier": __("End a courier's shift; their order goes back to the queue"),
+    "block": __("Block a courier"),
+    "unblock": __("Unblock a courier"),
     "districts": __("Districts"),
     "add_district": __("Add a district"),
     "stats": __("Today's statistics"),

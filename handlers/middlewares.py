@@ -13,7 +13,11 @@ log = logging.getLogger(__name__)
 
 
 class UnitOfWorkMiddleware(BaseMiddleware):
-    """One unit of work per update, as `uow`; what the service did not commit rolls back."""
+    """Hands each update a unit of work, as `uow`, with no transaction open.
+
+    The services open and end their own short transactions, so a handler answers the user
+    only after the data is committed and never while it holds a lock.
+    """
 
     def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
         self.uow_factory = uow_factory
@@ -24,9 +28,8 @@ class UnitOfWorkMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        async with self.uow_factory() as uow:
-            data["uow"] = uow
-            return await handler(event, data)
+        data["uow"] = self.uow_factory()
+        return await handler(event, data)
 
 
 class UpdateLogMiddleware(BaseMiddleware):

@@ -1,81 +1,112 @@
-"""How each outbox notice reads, in its recipient's language."""
+"""How each notice reads, in its recipient's language."""
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
 from handlers import keyboards
-from handlers.texts import duration, names, quote
-from services.notifications import Notice, WithdrawReason
+from handlers.texts import duration, names, quote, registration_verdict
+from services.notices import (
+    CourierBlocked,
+    CourierUnblocked,
+    DispatchAssigned,
+    DispatchCompleted,
+    DispatchRequeued,
+    Notice,
+    OrderAssigned,
+    OrderWithdrawn,
+    RegistrationApproved,
+    RegistrationClosed,
+    RegistrationRejected,
+    RegistrationRequest,
+    ShiftEnded,
+    WithdrawReason,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    text: str
+    """A new message (`text`, `keyboard`), and what becomes of the messages it supersedes:
+    `superseded_text` replaces their text; without it they only lose their buttons."""
+
+    text: str | None
     keyboard: InlineKeyboardMarkup | None = None
+    superseded_text: str | None = None
 
 
-def render(notice: Notice, payload: dict[str, Any]) -> Rendered:
-    """Call inside the recipient's locale (`i18n.use_locale`)."""
-    p = payload
+def render(notice: Notice) -> Rendered:
+    """Call inside the recipient's locale (`handlers.i18n.speaking`)."""
     match notice:
-        case Notice.ORDER_ASSIGNED:
+        case OrderAssigned():
             return Rendered(
                 _("📦 New order <b>#{id}</b> · {district}\n{description}").format(
-                    id=p["order_id"],
-                    district=quote(p["district"]),
-                    description=quote(p["description"]),
+                    id=notice.order_id,
+                    district=quote(notice.district),
+                    description=quote(notice.description),
                 ),
-                keyboards.complete_order(p["order_id"]),
+                keyboards.complete_order(notice.order_id),
             )
-        case Notice.ORDER_WITHDRAWN if p["reason"] == WithdrawReason.CANCELLED:
-            return Rendered(
-                _("Order #{id} was cancelled. You don't need to deliver it.").format(
-                    id=p["order_id"]
-                )
-            )
-        case Notice.ORDER_WITHDRAWN:
-            return Rendered(
-                _("Order #{id} was given to someone else. You don't need to deliver it.").format(
-                    id=p["order_id"]
-                )
-            )
-        case Notice.REGISTRATION_APPROVED:
+        case OrderWithdrawn():
+            return Rendered(_withdrawn(notice))
+        case RegistrationApproved():
             return Rendered(
                 _("You're approved! You are online: orders of your districts will come here.")
             )
-        case Notice.REGISTRATION_REJECTED:
+        case RegistrationRejected():
             return Rendered(_("Sorry, your courier registration was declined."))
-        case Notice.DISPATCH_ASSIGNED:
+        case ShiftEnded():
+            return Rendered(
+                _("A dispatcher ended your shift. Start a new one with /online when you can.")
+            )
+        case CourierBlocked():
+            return Rendered(_("A dispatcher blocked your courier account. No orders will come."))
+        case CourierUnblocked():
+            return Rendered(_("You're unblocked. Start a shift with /online."))
+        case DispatchAssigned():
             return Rendered(
                 _("Order #{id} went to {name} (#{courier_id}).").format(
-                    id=p["order_id"], name=quote(p["courier_name"]), courier_id=p["courier_id"]
+                    id=notice.order_id,
+                    name=quote(notice.courier_name),
+                    courier_id=notice.courier_id,
                 )
             )
-        case Notice.DISPATCH_COMPLETED:
+        case DispatchCompleted():
             return Rendered(
                 _("✅ Order #{id} delivered by {name} (#{courier_id}) in {time}.").format(
-                    id=p["order_id"],
-                    name=quote(p["courier_name"]),
-                    courier_id=p["courier_id"],
-                    time=duration(timedelta(seconds=p["seconds"])),
+                    id=notice.order_id,
+                    name=quote(notice.courier_name),
+                    courier_id=notice.courier_id,
+                    time=duration(timedelta(seconds=notice.seconds)),
                 )
             )
-        case Notice.DISPATCH_REQUEUED:
+        case DispatchRequeued():
             return Rendered(
                 _("Order #{id} is back in the queue, place {place}.").format(
-                    id=p["order_id"], place=p["position"]
+                    id=notice.order_id, place=notice.position
                 )
             )
-        case Notice.REGISTRATION_REQUEST:
+        case RegistrationRequest():
             return Rendered(
                 _("New courier #{id} {name} asks to join. Districts: {districts}.").format(
-                    id=p["courier_id"],
-                    name=quote(p["name"]),
-                    districts=names(p["districts"]),
+                    id=notice.courier_id,
+                    name=quote(notice.name),
+                    districts=names(notice.districts),
                 ),
-                keyboards.decide_registration(p["courier_id"]),
+                keyboards.decide_registration(notice.courier_id),
             )
+        case RegistrationClosed():
+            verdict = registration_verdict(notice.courier_id, notice.name, notice.approved)
+            return Rendered(None, superseded_text=verdict)
+
+
+def _withdrawn(notice: OrderWithdrawn) -> str:
+    match notice.reason:
+        case WithdrawReason.CANCELLED:
+            text = _("Order #{id} was cancelled. You don't need to deliver it.")
+        case WithdrawReason.REASSIGNED:
+            text = _("Order #{id} was given to someone else. You don't need to deliver it.")
+        case WithdrawReason.RETURNED:
+            text = _("Order #{id} went back to the queue. You don't need to deliver it.")
+    return text.format(id=notice.order_id)

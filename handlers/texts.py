@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import gettext as _
 
-from services.views import (
+from services.read_models import (
     CourierCard,
     CourierStatus,
     CourierView,
@@ -115,6 +115,13 @@ def posted(order: OrderView) -> str:
         "Order <b>#{id}</b> ({district}) is queued, place {place}. "
         "It goes to the first courier who frees up."
     ).format(id=order.id, district=quote(order.district), place=order.queue_position)
+
+
+def registration_verdict(courier_id: int, name: str, approved: bool) -> str:
+    verdict = _("approved") if approved else _("rejected")
+    return _("Courier #{id} {name}: {verdict}.").format(
+        id=courier_id, name=quote(name), verdict=verdict
+    )
 
 
 def courier_status(courier: CourierView) -> str:

@@ -1,18 +1,30 @@
-"""Courier use cases: register, approve or reject, shifts, districts, lists and cards."""
+"""Courier use cases: register, approve or reject, shifts, districts, blocking, lists and cards."""
 
 from collections.abc import Sequence
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from db.models import Courier, CourierStatus
 from db.uow import UnitOfWork
-from services import clock, dispatching, notifications
+from services import clock, dispatching, notices
 from services.access import require_courier, require_dispatcher
-from services.districts import list_districts
-from services.errors import Conflict, InvalidInput, NotFound
-from services.snapshots import courier_views, load_courier_view, load_order_view
+from services.districts import all_districts
+from services.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from services.notices import (
+    CourierBlocked,
+    CourierUnblocked,
+    RegistrationApproved,
+    RegistrationRejected,
+    ShiftEnded,
+    WithdrawReason,
+)
+from services.queries import courier_views, load_courier_view, load_order_view
+from services.read_models import CourierCard, CourierView, DistrictView, Page, PendingRequests
 from services.statistics import mean_duration
 from services.validation import clean_name
-from services.views import CourierCard, CourierView, DistrictView, OrderView, Page
+
+# /pending sends at most this many requests at once; the rest follow on the next /pending.
+PENDING_BATCH = 20
 
 
 async def register_courier(
@@ -26,61 +38,106 @@ async def register_courier(
     locale: str | None = None,
 ) -> CourierView:
     """Join as a courier. Pending approval unless approval is off or an invite is spent."""
-    name = clean_name(name, "courier_name")
-    district_ids = await _existing_districts(uow, district_ids)
-    if await uow.couriers.by_telegram_id(telegram_id):
-        raise Conflict("already_registered")
-    now = clock.utcnow()
-    active = not approval_required or invite_token is not None
-    status = CourierStatus.ACTIVE if active else CourierStatus.PENDING
-    await uow.lock_districts(district_ids)
-    courier = await uow.couriers.add(telegram_id, name, status, locale, now)
-    await uow.couriers.set_districts(courier.id, district_ids)
-    if invite_token is not None and not await uow.invites.use(invite_token, courier.id, now):
-        raise NotFound("invite_invalid")
-    if active:
-        await dispatching.serve_courier(uow, courier.id, now)
-    view = await load_courier_view(uow, await _get(uow, courier.id))
-    if not active:
-        await notifications.registration_request(uow, courier, list(view.districts))
-    await uow.commit()
+    name = clean_name(name, ErrorCode.COURIER_NAME_LENGTH)
+    async with uow.write():
+        district_ids = await _existing_districts(uow, district_ids)
+        if await uow.couriers.by_telegram_id(telegram_id):
+            raise Conflict(ErrorCode.ALREADY_REGISTERED)
+        now = clock.utcnow()
+        active = not approval_required or invite_token is not None
+        status = CourierStatus.ACTIVE if active else CourierStatus.PENDING
+        await uow.lock_districts(district_ids)
+        courier = await uow.couriers.add(telegram_id, name, status, locale, now)
+        await uow.couriers.set_districts(courier.id, district_ids)
+        if invite_token is not None and not await uow.invites.use(invite_token, courier.id, now):
+            raise NotFound(ErrorCode.INVITE_INVALID)
+        if active:
+            await dispatching.serve_courier(uow, courier.id, now)
+        view = await load_courier_view(uow, await _get(uow, courier.id))
+        if not active:
+            await notices.registration_request(uow, courier, list(view.districts))
+        await uow.commit()
     return view
 
 
 async def decide_registration(
     uow: UnitOfWork, actor_id: int, courier_id: int, *, approve: bool
 ) -> CourierView:
-    """A dispatcher approves (the courier starts at once) or rejects (blocked) a pending courier."""
-    await require_dispatcher(uow, actor_id)
-    courier = await _get(uow, courier_id)
-    await uow.lock_districts(await uow.couriers.district_ids(courier_id))
-    status = CourierStatus.ACTIVE if approve else CourierStatus.BLOCKED
-    if not await uow.couriers.set_status(courier_id, status, expected=CourierStatus.PENDING):
-        raise Conflict("not_pending", courier_id=courier_id, status=courier.status)
-    courier = await _get(uow, courier_id)
-    notifications.registration_decided(uow, courier, approve)
-    if approve:
-        await dispatching.serve_courier(uow, courier_id, clock.utcnow())
-    view = await load_courier_view(uow, courier)
-    await uow.commit()
+    """A dispatcher approves (the courier starts at once) or rejects (blocked) a pending courier.
+
+    Every copy of the request, in every chat, then shows the verdict instead of the buttons.
+    """
+    async with uow.write():
+        await require_dispatcher(uow, actor_id)
+        courier = await _get(uow, courier_id)
+        await uow.lock_districts(await uow.couriers.district_ids(courier_id))
+        status = CourierStatus.ACTIVE if approve else CourierStatus.BLOCKED
+        if not await uow.couriers.set_status(courier_id, status, [CourierStatus.PENDING]):
+            raise Conflict(ErrorCode.NOT_PENDING, courier_id=courier_id)
+        courier = await _get(uow, courier_id)
+        verdict = RegistrationApproved if approve else RegistrationRejected
+        notices.to_courier(uow, courier, verdict(courier_id=courier_id))
+        await notices.registration_closed(uow, courier, approve)
+        if approve:
+            await dispatching.serve_courier(uow, courier_id, clock.utcnow())
+        view = await load_courier_view(uow, courier)
+        await uow.commit()
     return view
+
+
+async def send_pending_requests(
+    uow: UnitOfWork, actor_id: int, chat_id: int, locale: str | None
+) -> PendingRequests:
+    """Send this chat a copy of each waiting request, with Approve and Reject, oldest first."""
+    async with uow.write():
+        await require_dispatcher(uow, actor_id)
+        waiting = await uow.couriers.pending(PENDING_BATCH + 1)
+        names = await uow.couriers.district_names(c.id for c in waiting)
+        for courier in waiting[:PENDING_BATCH]:
+            notice = notices.RegistrationRequest(
+                courier_id=courier.id, name=courier.name, districts=tuple(names[courier.id])
+            )
+            notices.write(uow, chat_id, locale, notice)
+        await uow.commit()
+    return PendingRequests(sent=min(len(waiting), PENDING_BATCH), more=len(waiting) > PENDING_BATCH)
+
+
+async def record_request_copy(
+    uow: UnitOfWork, courier_id: int, chat_id: int, message_id: int, locale: str | None
+) -> None:
+    """Remember a message that shows a courier's request with its buttons, sent directly.
+
+    Decided meanwhile? Then that message is closed at once, like every other copy.
+    """
+    async with uow.write():
+        courier = await uow.couriers.lock(courier_id)
+        if courier is None:
+            return
+        request = notices.RegistrationRequest(
+            courier_id=courier.id, name=courier.name, districts=()
+        )
+        notices.write(uow, chat_id, locale, request, delivered_as=message_id)
+        if courier.status is not CourierStatus.PENDING:
+            approved = courier.status is CourierStatus.ACTIVE
+            await notices.registration_closed(uow, courier, approved, only_chat=chat_id)
+        await uow.commit()
 
 
 async def set_online(
     uow: UnitOfWork, telegram_id: int, online: bool, timezone: ZoneInfo
 ) -> CourierCard:
     """Start or end a shift. Coming online free takes the oldest waiting order at once."""
-    courier = await require_courier(uow, telegram_id)
-    if courier.status != CourierStatus.ACTIVE:
-        raise Conflict(f"courier_{courier.status}")
-    if courier.online != online:
-        now = clock.utcnow()
-        await uow.lock_districts(await uow.couriers.district_ids(courier.id))
-        await uow.couriers.set_online(courier.id, online, now)
-        if online:
-            await dispatching.serve_courier(uow, courier.id, now)
-    card = await _card(uow, courier.id, timezone)
-    await uow.commit()
+    async with uow.write():
+        courier = await require_courier(uow, telegram_id)
+        _require_active(courier)
+        if courier.online != online:
+            now = clock.utcnow()
+            await uow.lock_districts(await uow.couriers.district_ids(courier.id))
+            await uow.couriers.set_online(courier.id, online, now)
+            if online:
+                await dispatching.serve_courier(uow, courier.id, now)
+        card = await _card(uow, courier.id, timezone)
+        await uow.commit()
     return card
 
 
@@ -88,82 +145,163 @@ async def set_districts(
     uow: UnitOfWork, telegram_id: int, district_ids: Sequence[int]
 ) -> CourierView:
     """Change my districts; a free courier is served from the new ones at once."""
-    courier = await require_courier(uow, telegram_id)
-    if courier.status == CourierStatus.BLOCKED:
-        raise Conflict("courier_blocked")
-    district_ids = await _existing_districts(uow, district_ids)
-    old = await uow.couriers.district_ids(courier.id)
-    await uow.lock_districts([*old, *district_ids])
-    await uow.couriers.set_districts(courier.id, district_ids)
-    await dispatching.serve_courier(uow, courier.id, clock.utcnow())
-    view = await load_courier_view(uow, await _get(uow, courier.id))
-    await uow.commit()
+    async with uow.write():
+        courier = await require_courier(uow, telegram_id)
+        if courier.status is CourierStatus.BLOCKED:
+            raise Conflict(ErrorCode.COURIER_BLOCKED)
+        district_ids = await _existing_districts(uow, district_ids)
+        old = await uow.couriers.district_ids(courier.id)
+        await uow.lock_districts([*old, *district_ids])
+        await uow.couriers.set_districts(courier.id, district_ids)
+        await dispatching.serve_courier(uow, courier.id, clock.utcnow())
+        view = await load_courier_view(uow, await _get(uow, courier.id))
+        await uow.commit()
+    return view
+
+
+async def end_shift(uow: UnitOfWork, actor_id: int, courier_id: int) -> CourierView:
+    """A dispatcher takes a courier off shift: their order goes back to the queue."""
+    async with uow.write():
+        await require_dispatcher(uow, actor_id)
+        courier = await _locked(uow, courier_id)
+        now = clock.utcnow()
+        if courier.online:
+            await uow.couriers.set_online(courier_id, False, now)
+            notices.to_courier(uow, courier, ShiftEnded(courier_id=courier_id))
+        await _return_order(uow, courier, now)
+        view = await load_courier_view(uow, await _get(uow, courier_id))
+        await uow.commit()
+    return view
+
+
+async def block_courier(uow: UnitOfWork, actor_id: int, courier_id: int) -> CourierView:
+    """No more orders for this courier: off shift, order back to the queue, request closed."""
+    async with uow.write():
+        await require_dispatcher(uow, actor_id)
+        courier = await _locked(uow, courier_id)
+        was = courier.status
+        blockable = [CourierStatus.ACTIVE, CourierStatus.PENDING]
+        if not await uow.couriers.set_status(courier_id, CourierStatus.BLOCKED, blockable):
+            raise Conflict(ErrorCode.ALREADY_BLOCKED, courier_id=courier_id, name=courier.name)
+        now = clock.utcnow()
+        await uow.couriers.set_online(courier_id, False, now)
+        await _return_order(uow, courier, now)
+        notices.to_courier(uow, courier, CourierBlocked(courier_id=courier_id))
+        if was is CourierStatus.PENDING:
+            await notices.registration_closed(uow, courier, approved=False)
+        view = await load_courier_view(uow, await _get(uow, courier_id))
+        await uow.commit()
+    return view
+
+
+async def unblock_courier(uow: UnitOfWork, actor_id: int, courier_id: int) -> CourierView:
+    """A blocked courier is active again, off shift until they start one with /online."""
+    async with uow.write():
+        await require_dispatcher(uow, actor_id)
+        courier = await _locked(uow, courier_id)
+        await uow.couriers.set_online(courier_id, False, clock.utcnow())
+        changed = await uow.couriers.set_status(
+            courier_id, CourierStatus.ACTIVE, [CourierStatus.BLOCKED]
+        )
+        if not changed:
+            raise Conflict(ErrorCode.COURIER_NOT_BLOCKED, courier_id=courier_id, name=courier.name)
+        notices.to_courier(uow, courier, CourierUnblocked(courier_id=courier_id))
+        view = await load_courier_view(uow, await _get(uow, courier_id))
+        await uow.commit()
     return view
 
 
 async def district_form(uow: UnitOfWork, telegram_id: int) -> tuple[list[DistrictView], list[int]]:
     """Every district, and the ids of mine, for changing my districts."""
-    courier = await require_courier(uow, telegram_id)
-    if courier.status == CourierStatus.BLOCKED:
-        raise Conflict("courier_blocked")
-    return await list_districts(uow), await uow.couriers.district_ids(courier.id)
+    async with uow.read():
+        courier = await require_courier(uow, telegram_id)
+        if courier.status is CourierStatus.BLOCKED:
+            raise Conflict(ErrorCode.COURIER_BLOCKED)
+        return await all_districts(uow), await uow.couriers.district_ids(courier.id)
 
 
 async def list_couriers(
     uow: UnitOfWork, actor_id: int, offset: int, limit: int
 ) -> Page[CourierView]:
-    await require_dispatcher(uow, actor_id)
-    offset = max(offset, 0)
-    couriers = await uow.couriers.page(offset, limit)
-    total = await uow.couriers.count()
-    return Page(tuple(await courier_views(uow, couriers)), offset, total)
+    async with uow.read():
+        await require_dispatcher(uow, actor_id)
+        offset = max(offset, 0)
+        couriers = await uow.couriers.page(offset, limit)
+        total = await uow.couriers.count()
+        return Page(tuple(await courier_views(uow, couriers)), offset, total)
 
 
 async def courier_card(
     uow: UnitOfWork, actor_id: int, courier_id: int, timezone: ZoneInfo
 ) -> CourierCard:
     """Dispatchers see any card; a courier sees their own."""
-    courier = await uow.couriers.by_telegram_id(actor_id)
-    if courier is None or courier.id != courier_id:
-        await require_dispatcher(uow, actor_id)
-    await _get(uow, courier_id)
-    return await _card(uow, courier_id, timezone)
+    async with uow.read():
+        courier = await uow.couriers.by_telegram_id(actor_id)
+        if courier is None or courier.id != courier_id:
+            await require_dispatcher(uow, actor_id)
+        return await _card(uow, courier_id, timezone)
 
 
 async def my_card(uow: UnitOfWork, telegram_id: int, timezone: ZoneInfo) -> CourierCard:
-    courier = await require_courier(uow, telegram_id)
-    return await _card(uow, courier.id, timezone)
+    async with uow.read():
+        courier = await require_courier(uow, telegram_id)
+        return await _card(uow, courier.id, timezone)
 
 
 async def _card(uow: UnitOfWork, courier_id: int, timezone: ZoneInfo) -> CourierCard:
     """Averages over completed orders; None (no data) rather than 0 when there are none."""
     courier = await _get(uow, courier_id)
     active = await uow.orders.in_progress_for(courier_id)
-    active_view: OrderView | None = await load_order_view(uow, active.id) if active else None
     times = await uow.orders.completion_times(courier_id)
-    total = len(times)
     days = {done.astimezone(timezone).date() for _, done in times}
     return CourierCard(
         courier=await load_courier_view(uow, courier),
-        active_order=active_view,
-        total_completed=total,
+        active_order=await load_order_view(uow, active.id) if active else None,
+        total_completed=len(times),
         average_delivery=mean_duration([done - start for start, done in times]),
-        average_per_day=total / len(days) if days else None,
+        average_per_day=len(times) / len(days) if days else None,
     )
+
+
+async def _return_order(uow: UnitOfWork, courier: Courier, now: datetime) -> None:
+    """The courier's order in progress, if any, goes back to the queue."""
+    order = await uow.orders.in_progress_for(courier.id)
+    if order is not None:
+        await dispatching.take_back(uow, order, courier, now, WithdrawReason.RETURNED)
+
+
+def _require_active(courier: Courier) -> None:
+    if courier.status is CourierStatus.PENDING:
+        raise Conflict(ErrorCode.COURIER_PENDING)
+    if courier.status is CourierStatus.BLOCKED:
+        raise Conflict(ErrorCode.COURIER_BLOCKED)
 
 
 async def _get(uow: UnitOfWork, courier_id: int) -> Courier:
     courier = await uow.couriers.get(courier_id)
     if courier is None:
-        raise NotFound("courier_not_found", courier_id=courier_id)
+        raise NotFound(ErrorCode.COURIER_NOT_FOUND, courier_id=courier_id)
+    return courier
+
+
+async def _locked(uow: UnitOfWork, courier_id: int) -> Courier:
+    """The courier, locked for this transaction, with the districts of theirs and of their
+    order in progress locked for dispatching."""
+    courier = await uow.couriers.lock(courier_id)
+    if courier is None:
+        raise NotFound(ErrorCode.COURIER_NOT_FOUND, courier_id=courier_id)
+    order = await uow.orders.in_progress_for(courier_id)
+    districts = await uow.couriers.district_ids(courier_id)
+    await uow.lock_districts([*districts, *([order.district_id] if order else [])])
     return courier
 
 
 async def _existing_districts(uow: UnitOfWork, district_ids: Sequence[int]) -> list[int]:
     wanted = sorted(set(district_ids))
     if not wanted:
-        raise InvalidInput("no_districts")
-    found = [d.id for d in await uow.districts.by_ids(wanted)]
+        raise InvalidInput(ErrorCode.NO_DISTRICTS)
+    found = sorted(d.id for d in await uow.districts.by_ids(wanted))
     if len(found) != len(wanted):
-        raise NotFound("district_not_found", district=", ".join(map(str, set(wanted) - set(found))))
-    return sorted(found)
+        missing = ", ".join(map(str, sorted(set(wanted) - set(found))))
+        raise NotFound(ErrorCode.DISTRICT_NOT_FOUND, district=missing)
+    return found

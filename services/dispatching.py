@@ -3,13 +3,18 @@
 Callers hold the district locks (`uow.lock_districts`) of every district they touch
 before they call in here. Both claims are compare-and-set, so even a caller that
 forgot could not give one courier two orders or one order two couriers.
+
+An order a dispatcher took from a courier remembers whom from (`taken_from_courier_id`);
+nothing here gives it back to them. Only a dispatcher naming them can.
 """
 
 from datetime import datetime
 
 from db.models import Courier, Order
 from db.uow import UnitOfWork
-from services import notifications
+from services import notices
+from services.errors import Conflict, ErrorCode
+from services.notices import DispatchRequeued, WithdrawReason
 
 
 class DispatchInvariantBroken(RuntimeError):
@@ -20,22 +25,20 @@ async def assign_free_courier(
     uow: UnitOfWork, order: Order, now: datetime, *, tell_dispatcher: bool
 ) -> Courier | None:
     """Give a queued order to the courier of its district who has been free the longest."""
-    while (courier_id := await uow.couriers.find_free_for_district(order.district_id)) is not None:
+    excluded = order.taken_from_courier_id
+    while (
+        courier_id := await uow.couriers.longest_free(order.district_id, excluding=excluded)
+    ) is not None:
         if await uow.couriers.claim(courier_id):
             return await hand_over(uow, order.id, courier_id, now, tell_dispatcher=tell_dispatcher)
     return None
 
 
-async def serve_courier(
-    uow: UnitOfWork, courier_id: int, now: datetime, *, skip_order_id: int | None = None
-) -> Order | None:
-    """Give a free courier the oldest queued order of their districts, if any."""
-    district_ids = await uow.couriers.district_ids(courier_id)
-    order_id = await uow.orders.oldest_queued(district_ids, skip_order_id=skip_order_id)
-    if order_id is None or not await uow.couriers.claim(courier_id):
-        return None
-    await hand_over(uow, order_id, courier_id, now, tell_dispatcher=True)
-    return await uow.orders.get(order_id)
+async def serve_courier(uow: UnitOfWork, courier_id: int, now: datetime) -> None:
+    """Give a free courier the oldest queued order of their districts that they may take."""
+    order_id = await uow.orders.oldest_queued_for(courier_id)
+    if order_id is not None and await uow.couriers.claim(courier_id):
+        await hand_over(uow, order_id, courier_id, now, tell_dispatcher=True)
 
 
 async def hand_over(
@@ -50,20 +53,51 @@ async def hand_over(
     assert courier is not None
     district = await uow.districts.get(order.district_id)
     assert district is not None
-    notifications.order_assigned(uow, order, courier, district.name)
+    notices.order_assigned(uow, order, courier, district.name)
     if tell_dispatcher:
-        notifications.dispatch_assigned(uow, order, courier)
+        notices.dispatch_assigned(uow, order, courier)
     return courier
 
 
-async def sweep(uow: UnitOfWork, now: datetime, limit: int = 500) -> int:
-    """Assign every queued order that a free courier can take now; returns how many were."""
-    locked = {order.district_id for order in await uow.orders.queued(limit)}
-    await uow.lock_districts(locked)
-    assigned = 0
-    for order in await uow.orders.queued(limit):
-        if order.district_id in locked and await assign_free_courier(
-            uow, order, now, tell_dispatcher=True
-        ):
-            assigned += 1
+async def withdraw(
+    uow: UnitOfWork, order: Order, courier: Courier, now: datetime, reason: WithdrawReason
+) -> Order:
+    """Take an order in progress from its courier: they are told and freed, and the order,
+    queued again and remembering whom it was taken from, is returned."""
+    if not await uow.orders.requeue(order.id, courier.id, now):
+        raise Conflict(ErrorCode.ORDER_CHANGED, order_id=order.id)
+    notices.order_withdrawn(uow, order, courier, reason)
+    await uow.couriers.release(courier.id, now)
+    requeued = await uow.orders.get(order.id)
+    assert requeued is not None
+    return requeued
+
+
+async def take_back(
+    uow: UnitOfWork, order: Order, courier: Courier, now: datetime, reason: WithdrawReason
+) -> None:
+    """Return an order in progress to the queue: another free courier of its district takes
+    it now, or the dispatch chat hears its place in line."""
+    requeued = await withdraw(uow, order, courier, now, reason)
+    if await assign_free_courier(uow, requeued, now, tell_dispatcher=True) is None:
+        position = await uow.orders.queue_position(requeued)
+        notices.to_dispatch_chat(
+            uow, requeued, DispatchRequeued(order_id=order.id, position=position)
+        )
+
+
+async def sweep_district(uow: UnitOfWork, district_id: int, now: datetime) -> int:
+    """Assign the district's queued orders, oldest first, while its free couriers last.
+
+    Returns how many were assigned. An order whose only free courier is the one it was
+    taken from waits, and the orders behind it are still tried.
+    """
+    assigned, after = 0, 0
+    while batch := await uow.orders.queued_in(district_id, after, limit=100):
+        for order in batch:
+            if await assign_free_courier(uow, order, now, tell_dispatcher=True):
+                assigned += 1
+            elif order.taken_from_courier_id is None:
+                return assigned  # nobody at all is free here
+        after = batch[-1].id
     return assigned

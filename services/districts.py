@@ -1,26 +1,37 @@
 """District use cases: add, list, and finding the district an order text starts with."""
 
+import re
+
 from db.models import District
 from db.uow import UnitOfWork
 from services import clock
 from services.access import require_dispatcher
-from services.errors import Conflict, NotFound
-from services.validation import clean_name, name_key
-from services.views import DistrictView
+from services.errors import Conflict, ErrorCode, UnknownDistrict
+from services.read_models import DistrictView
+from services.validation import NAME_MAX, clean_name, name_key, normalize_name
+
+_WORD = re.compile(r"\S+")
 
 
 async def add_district(uow: UnitOfWork, actor_id: int, name: str) -> DistrictView:
-    await require_dispatcher(uow, actor_id)
-    name = clean_name(name, "district_name")
-    district_id = await uow.districts.add(name, name_key(name), clock.utcnow())
-    if district_id is None:
-        raise Conflict("district_exists", name=name)
-    await uow.commit()
+    name = clean_name(name, ErrorCode.DISTRICT_NAME_LENGTH)
+    async with uow.write():
+        await require_dispatcher(uow, actor_id)
+        district_id = await uow.districts.add(name, name_key(name), clock.utcnow())
+        if district_id is None:
+            raise Conflict(ErrorCode.DISTRICT_EXISTS, name=name)
+        await uow.commit()
     return DistrictView(id=district_id, name=name)
 
 
 async def list_districts(uow: UnitOfWork) -> list[DistrictView]:
     """Every district with its active couriers and waiting orders; anyone may look."""
+    async with uow.read():
+        return await all_districts(uow)
+
+
+async def all_districts(uow: UnitOfWork) -> list[DistrictView]:
+    """As list_districts, inside a transaction the caller opened."""
     return [
         DistrictView(id=d.id, name=d.name, couriers=couriers, queued=queued)
         for d, couriers, queued in await uow.districts.all_with_counts()
@@ -28,16 +39,20 @@ async def list_districts(uow: UnitOfWork) -> list[DistrictView]:
 
 
 async def match_district_prefix(uow: UnitOfWork, text: str) -> tuple[District, str]:
-    """Split `<district> <rest>`: the longest known name that starts the text, any case."""
-    text = text.strip()
-    best: District | None = None
-    for district in await uow.districts.all():
-        size = len(district.name)
-        head, tail = text[:size], text[size:]
-        if name_key(head) != district.name_key or (tail and not tail[0].isspace()):
-            continue
-        if best is None or size > len(best.name):
-            best = district
-    if best is None:
-        raise NotFound("district_unknown", text=text)
-    return best, text[len(best.name) :]
+    """Split `<district> <rest>`: the longest district name that the text's first words make.
+
+    Words are compared as names are (services.validation.name_key): any case, any width,
+    any run of spaces between them.
+    """
+    words = list(_WORD.finditer(text))
+    prefixes: dict[str, int] = {}  # name key of the first n words -> where they end
+    for count in range(1, len(words) + 1):
+        head = text[words[0].start() : words[count - 1].end()]
+        if len(normalize_name(head)) > NAME_MAX:
+            break
+        prefixes[name_key(head)] = words[count - 1].end()
+    found = await uow.districts.by_keys(list(prefixes)) if prefixes else []
+    if not found:
+        raise UnknownDistrict(text.strip())
+    best = max(found, key=lambda district: prefixes[district.name_key])
+    return best, text[prefixes[best.name_key] :]

@@ -1,12 +1,50 @@
-"""Domain errors: each has a stable `code` and the `params` the chat layer needs to explain it."""
+"""Domain errors: each has a stable `code` and the `params` a front end needs to explain it."""
 
+from enum import StrEnum
 from typing import Any
+
+
+class ErrorCode(StrEnum):
+    # Input
+    USAGE = "usage"
+    COURIER_NAME_LENGTH = "courier_name_length"
+    DISTRICT_NAME_LENGTH = "district_name_length"
+    DESCRIPTION_LENGTH = "description_length"
+    NO_DISTRICTS = "no_districts"
+    # Roles
+    DISPATCHER_ONLY = "dispatcher_only"
+    ADMIN_ONLY = "admin_only"
+    COURIER_ONLY = "courier_only"
+    NOT_YOUR_ORDER = "not_your_order"
+    # Missing things
+    DISTRICT_NOT_FOUND = "district_not_found"
+    DISTRICT_UNKNOWN = "district_unknown"
+    COURIER_NOT_FOUND = "courier_not_found"
+    ORDER_NOT_FOUND = "order_not_found"
+    INVITE_INVALID = "invite_invalid"
+    DISPATCHER_NOT_FOUND = "dispatcher_not_found"
+    # States that do not allow it
+    DISTRICT_EXISTS = "district_exists"
+    ALREADY_REGISTERED = "already_registered"
+    NOT_PENDING = "not_pending"
+    COURIER_PENDING = "courier_pending"
+    COURIER_BLOCKED = "courier_blocked"
+    ALREADY_BLOCKED = "already_blocked"
+    COURIER_NOT_BLOCKED = "courier_not_blocked"
+    COURIER_UNAVAILABLE = "courier_unavailable"
+    ORDER_CANCELLED = "order_cancelled"
+    ORDER_COMPLETED = "order_completed"
+    ORDER_CHANGED = "order_changed"
+    ORDER_NOT_IN_PROGRESS = "order_not_in_progress"
+    ALREADY_ASSIGNED_TO = "already_assigned_to"
+    ALREADY_STAFF = "already_staff"
+    CANNOT_REVOKE_ADMIN = "cannot_revoke_admin"
 
 
 class DomainError(Exception):
     """Base of every error a user can cause; never a bug."""
 
-    def __init__(self, code: str, **params: Any) -> None:
+    def __init__(self, code: ErrorCode, **params: Any) -> None:
         super().__init__(code)
         self.code = code
         self.params = params
@@ -14,6 +52,13 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     """The district, courier, order or invite named does not exist."""
+
+
+class UnknownDistrict(NotFound):
+    """An order's text starts with no district name we know."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(ErrorCode.DISTRICT_UNKNOWN, text=text)
 
 
 class Forbidden(DomainError):

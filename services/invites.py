@@ -1,28 +1,36 @@
 """One-time invites that register a courier without approval."""
 
+import re
 import secrets
 from datetime import timedelta
 
 from db.uow import UnitOfWork
 from services import clock
 from services.access import require_dispatcher
-from services.errors import NotFound
+from services.errors import ErrorCode, NotFound
+from services.read_models import InviteView
 
 INVITE_TTL = timedelta(days=7)
+# What token_urlsafe makes; anything else is no invite of ours and is not looked up.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-async def create_invite(uow: UnitOfWork, actor_id: int) -> str:
+async def create_invite(uow: UnitOfWork, actor_id: int) -> InviteView:
     """A fresh token, fit for a t.me deep link (letters, digits, - and _)."""
-    await require_dispatcher(uow, actor_id)
     token = secrets.token_urlsafe(16)
     now = clock.utcnow()
-    await uow.invites.add(token, actor_id, now, now + INVITE_TTL)
-    await uow.commit()
-    return token
+    async with uow.write():
+        await require_dispatcher(uow, actor_id)
+        await uow.invites.add(token, actor_id, now, now + INVITE_TTL)
+        await uow.commit()
+    return InviteView(token=token, valid_days=INVITE_TTL.days)
 
 
 async def check_invite(uow: UnitOfWork, token: str) -> None:
     """Raise unless the token can still register a courier."""
-    invite = await uow.invites.get(token)
-    if invite is None or invite.used_by is not None or invite.expires_at <= clock.utcnow():
-        raise NotFound("invite_invalid")
+    if not _TOKEN.fullmatch(token):
+        raise NotFound(ErrorCode.INVITE_INVALID)
+    async with uow.read():
+        invite = await uow.invites.get(token)
+        if invite is None or invite.used_by is not None or invite.expires_at <= clock.utcnow():
+            raise NotFound(ErrorCode.INVITE_INVALID)

@@ -2,14 +2,14 @@
 
 from db.models import Order, OrderStatus
 from db.uow import UnitOfWork
-from services import clock, dispatching, notifications
+from services import clock, dispatching, notices
 from services.access import require_courier, require_dispatcher
-from services.districts import list_districts, match_district_prefix
-from services.errors import Conflict, Forbidden, NotFound
-from services.notifications import WithdrawReason
-from services.snapshots import load_order_view, order_views
+from services.districts import all_districts, match_district_prefix
+from services.errors import Conflict, ErrorCode, Forbidden, NotFound
+from services.notices import DispatchCompleted, WithdrawReason
+from services.queries import load_order_view, order_views
+from services.read_models import CompletionResult, DistrictView, OrderView, Page
 from services.validation import clean_description
-from services.views import CompletionResult, DistrictView, OrderView, Page
 
 
 async def post_order(
@@ -21,134 +21,166 @@ async def post_order(
     locale: str | None = None,
 ) -> OrderView:
     """Post an order and assign it at once to a free courier, or queue it."""
-    await require_dispatcher(uow, actor_id)
-    district = await uow.districts.get(district_id)
-    if district is None:
-        raise NotFound("district_not_found", district=str(district_id))
-    return await _post(uow, actor_id, chat_id, district.id, description, locale)
+    description = clean_description(description)
+    async with uow.write():
+        await require_dispatcher(uow, actor_id)
+        district = await uow.districts.get(district_id)
+        if district is None:
+            raise NotFound(ErrorCode.DISTRICT_NOT_FOUND, district=str(district_id))
+        view = await _post(uow, actor_id, chat_id, district.id, description, locale)
+        await uow.commit()
+    return view
 
 
 async def post_order_text(
     uow: UnitOfWork, actor_id: int, chat_id: int, text: str, locale: str | None = None
 ) -> OrderView:
-    """`<district> <description>`: the longest district name that prefixes the text wins."""
-    await require_dispatcher(uow, actor_id)
-    district, description = await match_district_prefix(uow, text)
-    return await _post(uow, actor_id, chat_id, district.id, description, locale)
+    """`<district> <description>`: the longest district name that starts the text wins."""
+    async with uow.write():
+        await require_dispatcher(uow, actor_id)
+        district, rest = await match_district_prefix(uow, text)
+        view = await _post(uow, actor_id, chat_id, district.id, clean_description(rest), locale)
+        await uow.commit()
+    return view
 
 
 async def order_form(uow: UnitOfWork, actor_id: int) -> list[DistrictView]:
     """The districts a dispatcher can post an order to, for a step-by-step form."""
-    await require_dispatcher(uow, actor_id)
-    return await list_districts(uow)
+    async with uow.read():
+        await require_dispatcher(uow, actor_id)
+        return await all_districts(uow)
 
 
 async def complete_order(uow: UnitOfWork, actor_id: int, order_id: int) -> CompletionResult:
     """The assigned courier marks the order delivered and gets the next one waiting."""
-    courier = await require_courier(uow, actor_id)
-    order = await _get(uow, order_id)
-    if order.courier_id != courier.id:
-        raise Forbidden("not_your_order", order_id=order_id)
-    if order.status == OrderStatus.COMPLETED:
-        return await _already_completed(uow, order_id)
-    if order.status != OrderStatus.ASSIGNED:
-        raise Conflict("order_cancelled", order_id=order_id)
-    now = clock.utcnow()
-    await uow.lock_districts(await uow.couriers.district_ids(courier.id))
-    if not await uow.orders.complete(order_id, courier.id, now):
-        # A second tap that raced the first one is still just a second tap.
+    async with uow.write():
+        courier = await require_courier(uow, actor_id)
         order = await _get(uow, order_id)
-        if order.status == OrderStatus.COMPLETED and order.courier_id == courier.id:
+        if order.courier_id != courier.id:
+            raise Forbidden(ErrorCode.NOT_YOUR_ORDER, order_id=order_id)
+        if order.status is OrderStatus.COMPLETED:
             return await _already_completed(uow, order_id)
-        raise Conflict("order_changed", order_id=order_id)
-    await uow.couriers.release(courier.id, now)
-    order = await _get(uow, order_id)
-    assert order.assigned_at is not None
-    seconds = int((now - order.assigned_at).total_seconds())
-    notifications.dispatch_completed(uow, order, courier, seconds)
-    next_order = await _serve_if_available(uow, courier.id)
-    result = CompletionResult(
-        await _view(uow, order_id),
-        False,
-        await _view(uow, next_order.id) if next_order else None,
-    )
-    await uow.commit()
+        if order.status is not OrderStatus.ASSIGNED:
+            raise Conflict(ErrorCode.ORDER_CANCELLED, order_id=order_id)
+        now = clock.utcnow()
+        await uow.lock_districts(await uow.couriers.district_ids(courier.id))
+        if not await uow.orders.complete(order_id, courier.id, now):
+            # A second tap that raced the first one is still just a second tap.
+            order = await _get(uow, order_id)
+            if order.status is OrderStatus.COMPLETED and order.courier_id == courier.id:
+                return await _already_completed(uow, order_id)
+            raise Conflict(ErrorCode.ORDER_CHANGED, order_id=order_id)
+        await uow.couriers.release(courier.id, now)
+        assert order.assigned_at is not None
+        seconds = int((now - order.assigned_at).total_seconds())
+        notices.to_dispatch_chat(
+            uow,
+            order,
+            DispatchCompleted(
+                order_id=order_id, courier_id=courier.id, courier_name=courier.name, seconds=seconds
+            ),
+        )
+        await dispatching.serve_courier(uow, courier.id, now)
+        result = CompletionResult(await _view(uow, order_id), already_completed=False)
+        await uow.commit()
     return result
 
 
 async def cancel_order(uow: UnitOfWork, actor_id: int, order_id: int) -> OrderView:
     """A dispatcher cancels a queued or assigned order; its courier is told and freed."""
-    await require_dispatcher(uow, actor_id)
-    order = await _get(uow, order_id)
-    _require_active(order)
-    courier_id = order.courier_id
-    await _lock_for(uow, order, courier_id)
-    now = clock.utcnow()
-    if not await uow.orders.cancel(order, now):
-        raise Conflict("order_changed", order_id=order_id)
-    if courier_id is not None:
-        await _withdraw(uow, order, courier_id, WithdrawReason.CANCELLED)
-        await uow.couriers.release(courier_id, now)
-        await _serve_if_available(uow, courier_id)
-    view = await _view(uow, order_id)
-    await uow.commit()
+    async with uow.write():
+        await require_dispatcher(uow, actor_id)
+        order = await _get(uow, order_id)
+        _require_active(order)
+        courier_id = order.courier_id
+        await _lock_for(uow, order, courier_id)
+        now = clock.utcnow()
+        if not await uow.orders.cancel(order, now):
+            raise Conflict(ErrorCode.ORDER_CHANGED, order_id=order_id)
+        if courier_id is not None:
+            courier = await uow.couriers.get(courier_id)
+            assert courier is not None
+            notices.order_withdrawn(uow, order, courier, WithdrawReason.CANCELLED)
+            await uow.couriers.release(courier_id, now)
+            await dispatching.serve_courier(uow, courier_id, now)
+        view = await _view(uow, order_id)
+        await uow.commit()
     return view
 
 
 async def reassign_order(
     uow: UnitOfWork, actor_id: int, order_id: int, courier_id: int | None
 ) -> OrderView:
-    """Take an order from its courier and give it to `courier_id`, or back to the queue."""
-    await require_dispatcher(uow, actor_id)
-    order = await _get(uow, order_id)
-    if order.status != OrderStatus.ASSIGNED or order.courier_id is None:
-        raise Conflict("order_not_in_progress", order_id=order_id)
-    previous_id = order.courier_id
-    if courier_id == previous_id:
-        raise Conflict("already_assigned_to", order_id=order_id, courier_id=courier_id)
-    await _lock_for(uow, order, previous_id, courier_id)
-    now = clock.utcnow()
-    if not await uow.orders.requeue(order_id, previous_id, now):
-        raise Conflict("order_changed", order_id=order_id)
-    order = await _get(uow, order_id)
-    await _withdraw(uow, order, previous_id, WithdrawReason.REASSIGNED)
-    if courier_id is None:
-        await _requeue(uow, order)
-    else:
-        await _assign_to(uow, order, courier_id)
-    # The previous courier is free again, but must not get this very order back.
-    await uow.couriers.release(previous_id, now)
-    await _serve_if_available(uow, previous_id, skip_order_id=order_id)
-    view = await _view(uow, order_id)
-    await uow.commit()
+    """Give an order to the courier named, or take it from its courier back to the queue.
+
+    A waiting order can go to a named courier too, even to the one it was taken from.
+    """
+    async with uow.write():
+        await require_dispatcher(uow, actor_id)
+        order = await _get(uow, order_id)
+        _require_active(order)
+        previous_id = order.courier_id
+        if courier_id is None and previous_id is None:
+            raise Conflict(ErrorCode.ORDER_NOT_IN_PROGRESS, order_id=order_id)
+        if courier_id is not None and courier_id == previous_id:
+            raise Conflict(ErrorCode.ALREADY_ASSIGNED_TO, order_id=order_id, courier_id=courier_id)
+        await _lock_for(uow, order, previous_id, courier_id)
+        order = await _unchanged(uow, order)
+        now = clock.utcnow()
+        if previous_id is not None:
+            previous = await uow.couriers.get(previous_id)
+            assert previous is not None
+            if courier_id is None:
+                await dispatching.take_back(uow, order, previous, now, WithdrawReason.RETURNED)
+            else:
+                await dispatching.withdraw(uow, order, previous, now, WithdrawReason.REASSIGNED)
+        if courier_id is not None:
+            await _claim_named(uow, courier_id)
+            await dispatching.hand_over(uow, order_id, courier_id, now, tell_dispatcher=True)
+        if previous_id is not None:
+            await dispatching.serve_courier(uow, previous_id, now)
+        view = await _view(uow, order_id)
+        await uow.commit()
     return view
 
 
 async def order_status(uow: UnitOfWork, actor_id: int, order_id: int) -> OrderView:
     """Dispatchers see any order; a courier sees the orders they carry or carried."""
-    courier = await uow.couriers.by_telegram_id(actor_id)
-    if courier is None:
-        await require_dispatcher(uow, actor_id)
-    view = await load_order_view(uow, order_id)
-    if view is None:
-        raise NotFound("order_not_found", order_id=order_id)
-    if courier is not None and view.courier_id != courier.id:
-        await require_dispatcher(uow, actor_id)
-    return view
+    async with uow.read():
+        courier = await uow.couriers.by_telegram_id(actor_id)
+        if courier is None:
+            await require_dispatcher(uow, actor_id)
+        view = await load_order_view(uow, order_id)
+        if view is None:
+            raise NotFound(ErrorCode.ORDER_NOT_FOUND, order_id=order_id)
+        if courier is not None and view.courier_id != courier.id:
+            await require_dispatcher(uow, actor_id)
+        return view
 
 
 async def active_orders(uow: UnitOfWork, actor_id: int, offset: int, limit: int) -> Page[OrderView]:
     """Orders in progress, then queued ones, for dispatchers."""
-    await require_dispatcher(uow, actor_id)
-    orders = await uow.orders.active_page(max(offset, 0), limit)
-    total = await uow.orders.count_active()
-    return Page(tuple(await order_views(uow, orders)), max(offset, 0), total)
+    async with uow.read():
+        await require_dispatcher(uow, actor_id)
+        orders = await uow.orders.active_page(max(offset, 0), limit)
+        total = await uow.orders.count_active()
+        return Page(tuple(await order_views(uow, orders)), max(offset, 0), total)
 
 
 async def sweep_queue(uow: UnitOfWork) -> int:
-    """The safety net: assign whatever queued order a free courier can take. For the scheduler."""
-    assigned = await dispatching.sweep(uow, clock.utcnow())
-    await uow.commit()
+    """The safety net: assign whatever queued order a free courier can take. For the scheduler.
+
+    One short transaction per district with orders waiting, so the sweep never holds the
+    write lock for long however large the queue.
+    """
+    async with uow.read():
+        districts = await uow.orders.queued_districts()
+    assigned = 0
+    for district_id in districts:
+        async with uow.write():
+            await uow.lock_districts([district_id])
+            assigned += await dispatching.sweep_district(uow, district_id, clock.utcnow())
+            await uow.commit()
     return assigned
 
 
@@ -160,20 +192,17 @@ async def _post(
     description: str,
     locale: str | None,
 ) -> OrderView:
-    description = clean_description(description)
     now = clock.utcnow()
     await uow.lock_districts([district_id])
     order = await uow.orders.add(district_id, description, actor_id, chat_id, locale, now)
     await dispatching.assign_free_courier(uow, order, now, tell_dispatcher=False)
-    view = await _view(uow, order.id)
-    await uow.commit()
-    return view
+    return await _view(uow, order.id)
 
 
 async def _get(uow: UnitOfWork, order_id: int) -> Order:
     order = await uow.orders.get(order_id)
     if order is None:
-        raise NotFound("order_not_found", order_id=order_id)
+        raise NotFound(ErrorCode.ORDER_NOT_FOUND, order_id=order_id)
     return order
 
 
@@ -184,14 +213,14 @@ async def _view(uow: UnitOfWork, order_id: int) -> OrderView:
 
 
 async def _already_completed(uow: UnitOfWork, order_id: int) -> CompletionResult:
-    return CompletionResult(await _view(uow, order_id), already_completed=True, next_order=None)
+    return CompletionResult(await _view(uow, order_id), already_completed=True)
 
 
 def _require_active(order: Order) -> None:
-    if order.status == OrderStatus.COMPLETED:
-        raise Conflict("order_completed", order_id=order.id)
-    if order.status == OrderStatus.CANCELLED:
-        raise Conflict("order_cancelled", order_id=order.id)
+    if order.status is OrderStatus.COMPLETED:
+        raise Conflict(ErrorCode.ORDER_COMPLETED, order_id=order.id)
+    if order.status is OrderStatus.CANCELLED:
+        raise Conflict(ErrorCode.ORDER_CANCELLED, order_id=order.id)
 
 
 async def _lock_for(uow: UnitOfWork, order: Order, *courier_ids: int | None) -> None:
@@ -203,34 +232,19 @@ async def _lock_for(uow: UnitOfWork, order: Order, *courier_ids: int | None) -> 
     await uow.lock_districts(district_ids)
 
 
-async def _withdraw(uow: UnitOfWork, order: Order, courier_id: int, reason: WithdrawReason) -> None:
-    """Tell the order's former courier that their order message is void."""
-    courier = await uow.couriers.get(courier_id)
-    assert courier is not None
-    notifications.order_withdrawn(uow, order, courier, reason)
+async def _unchanged(uow: UnitOfWork, order: Order) -> Order:
+    """The order read again under the locks; if it moved meanwhile, the dispatcher looks again."""
+    seen = (order.status, order.courier_id)
+    now_is = await _get(uow, order.id)  # the same object, refreshed
+    if (now_is.status, now_is.courier_id) != seen:
+        raise Conflict(ErrorCode.ORDER_CHANGED, order_id=order.id)
+    return now_is
 
 
-async def _requeue(uow: UnitOfWork, order: Order) -> None:
-    """Back to the queue: another free courier takes it now, or the dispatcher hears its place."""
-    if (
-        await dispatching.assign_free_courier(uow, order, clock.utcnow(), tell_dispatcher=True)
-        is None
-    ):
-        notifications.dispatch_requeued(uow, order, await uow.orders.queue_position(order))
-
-
-async def _assign_to(uow: UnitOfWork, order: Order, courier_id: int) -> None:
+async def _claim_named(uow: UnitOfWork, courier_id: int) -> None:
+    """The courier a dispatcher named, now busy; they must be active, online and free."""
     courier = await uow.couriers.get(courier_id)
     if courier is None:
-        raise NotFound("courier_not_found", courier_id=courier_id)
+        raise NotFound(ErrorCode.COURIER_NOT_FOUND, courier_id=courier_id)
     if not await uow.couriers.claim(courier_id):
-        raise Conflict("courier_unavailable", courier_id=courier_id, name=courier.name)
-    await dispatching.hand_over(uow, order.id, courier_id, clock.utcnow(), tell_dispatcher=True)
-
-
-async def _serve_if_available(
-    uow: UnitOfWork, courier_id: int, skip_order_id: int | None = None
-) -> Order | None:
-    return await dispatching.serve_courier(
-        uow, courier_id, clock.utcnow(), skip_order_id=skip_order_id
-    )
+        raise Conflict(ErrorCode.COURIER_UNAVAILABLE, courier_id=courier_id, name=courier.name)

@@ -1,46 +1,57 @@
 """Delivering the outbox: what is waiting, and recording what became of it."""
 
 from dataclasses import dataclass
-from typing import Any
 
 from db.uow import UnitOfWork
-from services import clock
-from services.notifications import Notice
+from services import clock, notices
+from services.notices import Notice, UnreadableNotice
 
 MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxItem:
+class Delivery:
     id: int
     chat_id: int
-    notice: Notice
-    payload: dict[str, Any]
+    notice: Notice | UnreadableNotice
     locale: str | None
-    # The courier's earlier order message, whose Complete button must go.
-    stale_message_id: int | None
+    # Earlier messages in this chat that the notice replaces (see notices.supersedes).
+    superseded: tuple[int, ...]
 
 
-async def pending(uow: UnitOfWork, limit: int) -> list[OutboxItem]:
-    """The oldest undelivered notifications that still have attempts left."""
-    items = []
-    for row in await uow.outbox.pending(limit, MAX_ATTEMPTS):
-        notice = Notice(row.kind)
-        stale = None
-        if notice is Notice.ORDER_WITHDRAWN and row.order_id is not None:
-            stale = await uow.outbox.sent_message_id(
-                row.chat_id, row.order_id, Notice.ORDER_ASSIGNED
-            )
-        items.append(OutboxItem(row.id, row.chat_id, notice, row.payload, row.locale, stale))
-    return items
+async def pending(uow: UnitOfWork, limit: int) -> list[Delivery]:
+    """The oldest undelivered notices that still have attempts left."""
+    deliveries = []
+    async with uow.read():
+        for row in await uow.outbox.pending(limit, MAX_ATTEMPTS):
+            notice: Notice | UnreadableNotice
+            try:
+                notice = notices.read(row.notice, row.payload)
+            except UnreadableNotice as error:
+                notice = error
+            superseded = await _superseded(uow, row.chat_id, notice)
+            deliveries.append(Delivery(row.id, row.chat_id, notice, row.locale, superseded))
+    return deliveries
 
 
-async def mark_sent(uow: UnitOfWork, item_id: int, message_id: int | None) -> None:
-    await uow.outbox.mark_sent(item_id, message_id, clock.utcnow())
-    await uow.commit()
+async def _superseded(
+    uow: UnitOfWork, chat_id: int, notice: Notice | UnreadableNotice
+) -> tuple[int, ...]:
+    replaced = None if isinstance(notice, UnreadableNotice) else notices.supersedes(notice)
+    if replaced is None:
+        return ()
+    kind, about = replaced
+    return tuple(await uow.outbox.message_ids(chat_id, kind, **about))
 
 
-async def mark_failed(uow: UnitOfWork, item_id: int, error: str, *, final: bool) -> None:
+async def mark_sent(uow: UnitOfWork, delivery_id: int, message_id: int | None) -> None:
+    async with uow.write():
+        await uow.outbox.mark_sent(delivery_id, message_id, clock.utcnow())
+        await uow.commit()
+
+
+async def mark_failed(uow: UnitOfWork, delivery_id: int, error: str, *, final: bool) -> None:
     """Count a failed attempt; a final failure (the user blocked the bot) is never retried."""
-    await uow.outbox.mark_failed(item_id, error, give_up=final, max_attempts=MAX_ATTEMPTS)
-    await uow.commit()
+    async with uow.write():
+        await uow.outbox.mark_failed(delivery_id, error, give_up=final, max_attempts=MAX_ATTEMPTS)
+        await uow.commit()

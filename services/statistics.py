@@ -8,7 +8,7 @@ from db.models import OrderStatus
 from db.uow import UnitOfWork
 from services import clock
 from services.access import require_dispatcher
-from services.views import CourierStats, TodayStats
+from services.read_models import CourierStats, TodayStats
 
 
 def mean_duration(durations: list[timedelta]) -> timedelta | None:
@@ -17,7 +17,12 @@ def mean_duration(durations: list[timedelta]) -> timedelta | None:
 
 
 async def today(uow: UnitOfWork, actor_id: int, timezone: ZoneInfo) -> TodayStats:
-    await require_dispatcher(uow, actor_id)
+    async with uow.read():
+        await require_dispatcher(uow, actor_id)
+        return await _today(uow, timezone)
+
+
+async def _today(uow: UnitOfWork, timezone: ZoneInfo) -> TodayStats:
     day = clock.utcnow().astimezone(timezone).date()
     start = datetime.combine(day, time(), timezone)
     end = datetime.combine(day + timedelta(days=1), time(), timezone)

@@ -1,26 +1,52 @@
-"""Input rules shared by the use cases."""
+"""Input rules shared by the use cases: what a name or a description may be, and when two
+names are the same."""
 
-from services.errors import InvalidInput
+import unicodedata
 
-NAME_MAX = 64
+from db.models import MAX_ID, NAME_KEY_MAX, NAME_MAX
+from services.errors import ErrorCode, InvalidInput
+
+__all__ = ["DESCRIPTION_MAX", "MAX_ID", "NAME_MAX", "clean_description", "clean_name", "name_key"]
+
 DESCRIPTION_MAX = 1000
+# Letters that render as nothing; people use them to make a name look empty.
+_BLANK_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
+# Control (Cc), format (Cf: zero-width, bidi overrides), lone surrogates, line separators.
+_INVISIBLE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+# What no text keeps: control characters (PostgreSQL refuses NUL) and unencodable surrogates.
+_UNSTORABLE = {"Cc", "Cs"}
 
 
-def clean_name(value: str, field: str) -> str:
-    """Trim and fold runs of white space; 1 to 64 characters."""
-    name = " ".join(value.split())
+def normalize_name(value: str) -> str:
+    """NFKC, without invisible or control characters, with runs of white space folded."""
+    visible = (
+        ch
+        for ch in unicodedata.normalize("NFKC", value)
+        if unicodedata.category(ch) not in _INVISIBLE and ch not in _BLANK_LETTERS
+    )
+    return " ".join("".join(visible).split())
+
+
+def clean_name(value: str, too_long_or_empty: ErrorCode) -> str:
+    """A name of 1 to 64 characters once normalized, else InvalidInput(code)."""
+    name = normalize_name(value)
     if not 1 <= len(name) <= NAME_MAX:
-        raise InvalidInput(f"{field}_length", min=1, max=NAME_MAX)
+        raise InvalidInput(too_long_or_empty, min=1, max=NAME_MAX)
     return name
 
 
-def clean_description(value: str) -> str:
-    description = value.strip()
-    if not 1 <= len(description) <= DESCRIPTION_MAX:
-        raise InvalidInput("description_length", min=1, max=DESCRIPTION_MAX)
-    return description
-
-
 def name_key(name: str) -> str:
-    """What makes two names the same: case-insensitive in every alphabet."""
-    return name.casefold()
+    """What makes two names the same: NFKC case folding, the same for lookups and uniqueness."""
+    key = unicodedata.normalize("NFKC", normalize_name(name).casefold())
+    if len(key) > NAME_KEY_MAX:  # folding can triple a length, never more; kept as a guard
+        raise InvalidInput(ErrorCode.DISTRICT_NAME_LENGTH, min=1, max=NAME_MAX)
+    return key
+
+
+def clean_description(value: str) -> str:
+    """Trimmed, 1 to 1000 characters; line breaks stay, other control characters go."""
+    storable = (ch for ch in value if ch in "\n\t" or unicodedata.category(ch) not in _UNSTORABLE)
+    description = "".join(storable).strip()
+    if not 1 <= len(description) <= DESCRIPTION_MAX:
+        raise InvalidInput(ErrorCode.DESCRIPTION_LENGTH, min=1, max=DESCRIPTION_MAX)
+    return description

@@ -11,7 +11,7 @@ from alembic import command
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.engine import create_engine, create_session_factory
+from db.engine import create_engine
 from db.migrate import alembic_config
 from db.uow import UnitOfWorkFactory
 from services import clock
@@ -66,7 +66,7 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def uow_factory(engine: AsyncEngine) -> UnitOfWorkFactory:
-    return UnitOfWorkFactory(create_session_factory(engine))
+    return UnitOfWorkFactory(engine)
 
 
 class FakeClock:

@@ -19,7 +19,7 @@ R = TypeVar("R")
 
 
 class Desk:
-    """Calls one use case per fresh unit of work, and reads what the database holds."""
+    """Calls each use case with a fresh unit of work, and reads what the database holds."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
         self.uow_factory = uow_factory
@@ -30,14 +30,14 @@ class Desk:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> R:
-        async with self.uow_factory() as uow:
-            return await use_case(uow, *args, **kwargs)
+        return await use_case(self.uow_factory(), *args, **kwargs)
 
     async def outbox(self) -> list[tuple[int, str, dict[str, Any]]]:
         """Every notification written so far, oldest first."""
-        async with self.uow_factory() as uow:
+        uow = self.uow_factory()
+        async with uow.read():
             rows = await uow.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
-            return [(row.chat_id, row.kind, row.payload) for row in rows]
+            return [(row.chat_id, row.notice, row.payload) for row in rows]
 
     async def staff_up(self) -> None:
         """An admin (from the settings) who made one dispatcher."""

@@ -1,10 +1,28 @@
 """What every repository shares."""
 
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Update
+from sqlalchemy import ColumnElement, Update, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from db.models import MAX_ID
+
+
+def is_id(value: int) -> bool:
+    """Whether a row could have this id; anything else is looked up as missing, never queried."""
+    return 1 <= value <= MAX_ID
+
+
+def in_state(column: InstrumentedAttribute[Any], state: StrEnum) -> ColumnElement[bool]:
+    """`column = 'state'` with the state written into the SQL text.
+
+    A partial index WHERE status = 'queued' serves only queries that say so literally:
+    SQLite never matches a bound parameter, nor does PostgreSQL in a generic plan.
+    """
+    return column == literal(state, type_=column.type, literal_execute=True)
 
 
 class Repository:

@@ -2,19 +2,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import and_, case, delete, func, insert, select, update
 
 from db.models import Courier, CourierStatus, District, courier_districts
-from db.repositories.base import Repository
+from db.repositories.base import Repository, in_state, is_id
 
-_FREE = (
-    Courier.status == CourierStatus.ACTIVE,
-    Courier.online.is_(True),
-    Courier.free_since.is_not(None),
-)
+_CAN_TAKE_ORDERS = and_(in_state(Courier.status, CourierStatus.ACTIVE), Courier.online)
 
 
 class CourierRepository(Repository):
+    """Couriers, and the copy of their availability that finding a free courier reads.
+
+    `courier_districts.free_since` must equal the courier's `free_since` while they are
+    active and online, and be NULL otherwise. Every method that changes status, shift or
+    freeness here keeps it so; nothing else writes those columns.
+    """
+
     async def add(
         self, telegram_id: int, name: str, status: CourierStatus, locale: str | None, now: datetime
     ) -> Courier:
@@ -32,14 +35,25 @@ class CourierRepository(Repository):
         return courier
 
     async def get(self, courier_id: int) -> Courier | None:
+        if not is_id(courier_id):
+            return None
         return await self.session.get(Courier, courier_id, populate_existing=True)
+
+    async def lock(self, courier_id: int) -> Courier | None:
+        """The courier, row-locked until the transaction ends (SQLite: its one writer)."""
+        if not is_id(courier_id):
+            return None
+        statement = select(Courier).where(Courier.id == courier_id).with_for_update()
+        statement = statement.execution_options(populate_existing=True)
+        return (await self.session.scalars(statement)).one_or_none()
 
     async def by_telegram_id(self, telegram_id: int) -> Courier | None:
         statement = select(Courier).where(Courier.telegram_id == telegram_id)
         return (await self.session.scalars(statement)).one_or_none()
 
     async def by_ids(self, courier_ids: Iterable[int]) -> dict[int, Courier]:
-        rows = await self.session.scalars(select(Courier).where(Courier.id.in_(set(courier_ids))))
+        wanted = {i for i in courier_ids if is_id(i)}
+        rows = await self.session.scalars(select(Courier).where(Courier.id.in_(wanted)))
         return {courier.id: courier for courier in rows}
 
     async def page(self, offset: int, limit: int) -> list[Courier]:
@@ -48,6 +62,16 @@ class CourierRepository(Repository):
 
     async def count(self) -> int:
         return (await self.session.scalar(select(func.count()).select_from(Courier))) or 0
+
+    async def pending(self, limit: int) -> list[Courier]:
+        """Couriers waiting for approval, oldest request first."""
+        statement = (
+            select(Courier)
+            .where(in_state(Courier.status, CourierStatus.PENDING))
+            .order_by(Courier.id)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(statement))
 
     async def district_ids(self, courier_id: int) -> list[int]:
         statement = select(courier_districts.c.district_id).where(
@@ -75,30 +99,48 @@ class CourierRepository(Repository):
             insert(courier_districts),
             [{"courier_id": courier_id, "district_id": d} for d in district_ids],
         )
+        await self._copy_availability(courier_id)
 
-    async def find_free_for_district(self, district_id: int) -> int | None:
-        """The courier of this district who has been free the longest, if any."""
+    async def longest_free(self, district_id: int, *, excluding: int | None = None) -> int | None:
+        """The courier of this district who has been free the longest: one index lookup."""
         statement = (
-            select(Courier.id)
-            .join(courier_districts, courier_districts.c.courier_id == Courier.id)
-            .where(courier_districts.c.district_id == district_id, *_FREE)
-            .order_by(Courier.free_since, Courier.id)
+            select(courier_districts.c.courier_id)
+            .where(
+                courier_districts.c.district_id == district_id,
+                courier_districts.c.free_since.is_not(None),
+            )
+            .order_by(courier_districts.c.free_since, courier_districts.c.courier_id)
             .limit(1)
         )
+        if excluding is not None:
+            statement = statement.where(courier_districts.c.courier_id != excluding)
         return await self.session.scalar(statement)
 
     async def claim(self, courier_id: int) -> bool:
         """Mark a free courier busy; False if someone else got them first."""
-        return await self._compare_and_set(
-            update(Courier).where(Courier.id == courier_id, *_FREE).values(free_since=None)
+        claimed = await self._compare_and_set(
+            update(Courier)
+            .where(Courier.id == courier_id, _CAN_TAKE_ORDERS, Courier.free_since.is_not(None))
+            .values(free_since=None)
         )
+        if claimed:
+            await self.session.execute(
+                update(courier_districts)
+                .where(courier_districts.c.courier_id == courier_id)
+                .values(free_since=None)
+            )
+        return claimed
 
     async def release(self, courier_id: int, now: datetime) -> bool:
-        return await self._compare_and_set(
+        """A busy courier is free from now on."""
+        released = await self._compare_and_set(
             update(Courier)
             .where(Courier.id == courier_id, Courier.free_since.is_(None))
             .values(free_since=now)
         )
+        if released:
+            await self._copy_availability(courier_id)
+        return released
 
     async def set_online(self, courier_id: int, online: bool, now: datetime) -> None:
         """Start or end a shift; a free courier coming online queues up from now."""
@@ -106,17 +148,34 @@ class CourierRepository(Repository):
         if online:
             values["free_since"] = case((Courier.free_since.is_(None), None), else_=now)
         await self.session.execute(update(Courier).where(Courier.id == courier_id).values(values))
+        await self._copy_availability(courier_id)
 
     async def set_status(
-        self, courier_id: int, status: CourierStatus, expected: CourierStatus
+        self, courier_id: int, status: CourierStatus, expected: Iterable[CourierStatus]
     ) -> bool:
-        return await self._compare_and_set(
+        changed = await self._compare_and_set(
             update(Courier)
-            .where(Courier.id == courier_id, Courier.status == expected)
+            .where(Courier.id == courier_id, Courier.status.in_(list(expected)))
             .values(status=status)
         )
+        if changed:
+            await self._copy_availability(courier_id)
+        return changed
 
     async def set_locale(self, courier_id: int, locale: str) -> None:
         await self.session.execute(
             update(Courier).where(Courier.id == courier_id).values(locale=locale)
+        )
+
+    async def _copy_availability(self, courier_id: int) -> None:
+        """Copy the courier's free_since to their district rows while they can take orders."""
+        available_since = (
+            select(case((_CAN_TAKE_ORDERS, Courier.free_since), else_=None))
+            .where(Courier.id == courier_id)
+            .scalar_subquery()
+        )
+        await self.session.execute(
+            update(courier_districts)
+            .where(courier_districts.c.courier_id == courier_id)
+            .values(free_since=available_since)
         )

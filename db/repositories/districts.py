@@ -1,10 +1,10 @@
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
 
 from db.models import Courier, CourierStatus, District, Order, OrderStatus, courier_districts
-from db.repositories.base import Repository
+from db.repositories.base import Repository, in_state, is_id
 
 
 class DistrictRepository(Repository):
@@ -19,10 +19,18 @@ class DistrictRepository(Repository):
         return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def get(self, district_id: int) -> District | None:
+        if not is_id(district_id):
+            return None
         return await self.session.get(District, district_id)
 
     async def by_ids(self, district_ids: Sequence[int]) -> list[District]:
-        rows = await self.session.scalars(select(District).where(District.id.in_(district_ids)))
+        wanted = [i for i in district_ids if is_id(i)]
+        rows = await self.session.scalars(select(District).where(District.id.in_(wanted)))
+        return list(rows)
+
+    async def by_keys(self, name_keys: Collection[str]) -> list[District]:
+        """The districts whose compared names are among these."""
+        rows = await self.session.scalars(select(District).where(District.name_key.in_(name_keys)))
         return list(rows)
 
     async def all(self) -> list[District]:
@@ -35,13 +43,13 @@ class DistrictRepository(Repository):
             .select_from(courier_districts.join(Courier))
             .where(
                 courier_districts.c.district_id == District.id,
-                Courier.status == CourierStatus.ACTIVE,
+                in_state(Courier.status, CourierStatus.ACTIVE),
             )
             .scalar_subquery()
         )
         queued = (
             select(func.count())
-            .where(Order.district_id == District.id, Order.status == OrderStatus.QUEUED)
+            .where(Order.district_id == District.id, in_state(Order.status, OrderStatus.QUEUED))
             .scalar_subquery()
         )
         rows = await self.session.execute(

@@ -1,12 +1,16 @@
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select, true, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 
-from db.models import Order, OrderEvent, OrderEventKind, OrderStatus
-from db.repositories.base import Repository
+from db.models import Order, OrderEvent, OrderEventKind, OrderStatus, courier_districts
+from db.repositories.base import Repository, in_state, is_id
 
 _ACTIVE = (OrderStatus.QUEUED, OrderStatus.ASSIGNED)
+
+
+def _queued() -> ColumnElement[bool]:
+    return in_state(Order.status, OrderStatus.QUEUED)
 
 
 class OrderRepository(Repository):
@@ -34,6 +38,8 @@ class OrderRepository(Repository):
         return order
 
     async def get(self, order_id: int) -> Order | None:
+        if not is_id(order_id):
+            return None
         return await self.session.get(Order, order_id, populate_existing=True)
 
     async def add_event(
@@ -44,28 +50,50 @@ class OrderRepository(Repository):
 
     async def in_progress_for(self, courier_id: int) -> Order | None:
         statement = select(Order).where(
-            Order.courier_id == courier_id, Order.status == OrderStatus.ASSIGNED
+            Order.courier_id == courier_id, in_state(Order.status, OrderStatus.ASSIGNED)
         )
         return (await self.session.scalars(statement)).one_or_none()
 
-    async def oldest_queued(
-        self, district_ids: Sequence[int], skip_order_id: int | None = None
-    ) -> int | None:
-        statement = (
+    async def oldest_queued_for(self, courier_id: int) -> int | None:
+        """The oldest waiting order of the courier's districts that they may take.
+
+        One index lookup per district of theirs: the first queued order of each district
+        that was not taken from this courier, and the oldest of those.
+        """
+        first_of_district = (
             select(Order.id)
             .where(
-                Order.status == OrderStatus.QUEUED,
-                Order.district_id.in_(district_ids),
-                Order.id != skip_order_id if skip_order_id else true(),
+                _queued(),
+                Order.district_id == courier_districts.c.district_id,
+                or_(
+                    Order.taken_from_courier_id.is_(None),
+                    Order.taken_from_courier_id != courier_id,
+                ),
             )
             .order_by(Order.id)
             .limit(1)
+            .scalar_subquery()
         )
-        return await self.session.scalar(statement)
+        firsts = (
+            select(first_of_district.label("order_id"))
+            .where(courier_districts.c.courier_id == courier_id)
+            .subquery()
+        )
+        oldest: int | None = await self.session.scalar(select(func.min(firsts.c.order_id)))
+        return oldest
 
-    async def queued(self, limit: int) -> list[Order]:
+    async def queued_districts(self) -> list[int]:
+        """Every district with an order waiting."""
+        statement = select(Order.district_id).where(_queued()).distinct()
+        return list(await self.session.scalars(statement))
+
+    async def queued_in(self, district_id: int, after_id: int, limit: int) -> list[Order]:
+        """Waiting orders of one district, oldest first, from past `after_id` on."""
         statement = (
-            select(Order).where(Order.status == OrderStatus.QUEUED).order_by(Order.id).limit(limit)
+            select(Order)
+            .where(_queued(), Order.district_id == district_id, Order.id > after_id)
+            .order_by(Order.id)
+            .limit(limit)
         )
         return list(await self.session.scalars(statement))
 
@@ -73,16 +101,14 @@ class OrderRepository(Repository):
         """Place in line of every queued order of these districts (1 is next), in one query."""
         place = func.row_number().over(partition_by=Order.district_id, order_by=Order.id)
         statement = select(Order.id, place).where(
-            Order.status == OrderStatus.QUEUED, Order.district_id.in_(set(district_ids))
+            _queued(), Order.district_id.in_(set(district_ids))
         )
         return dict((await self.session.execute(statement)).all())
 
     async def queue_position(self, order: Order) -> int:
         """1 for the next order of its district's queue."""
         statement = select(func.count()).where(
-            Order.status == OrderStatus.QUEUED,
-            Order.district_id == order.district_id,
-            Order.id <= order.id,
+            _queued(), Order.district_id == order.district_id, Order.id <= order.id
         )
         return (await self.session.scalar(statement)) or 0
 
@@ -124,14 +150,19 @@ class OrderRepository(Repository):
         )
 
     async def requeue(self, order_id: int, courier_id: int, now: datetime) -> bool:
-        """Take an order back from its courier into the queue."""
+        """Take an order back from its courier into the queue; it remembers whom from."""
         return await self._transition(
             order_id,
             OrderEventKind.REQUEUED,
             courier_id,
             now,
             [Order.status == OrderStatus.ASSIGNED, Order.courier_id == courier_id],
-            {"status": OrderStatus.QUEUED, "courier_id": None, "assigned_at": None},
+            {
+                "status": OrderStatus.QUEUED,
+                "courier_id": None,
+                "assigned_at": None,
+                "taken_from_courier_id": courier_id,
+            },
         )
 
     async def _transition(
@@ -170,7 +201,7 @@ class OrderRepository(Repository):
     async def completion_times(self, courier_id: int) -> list[tuple[datetime, datetime]]:
         """(assigned_at, completed_at) of every order the courier completed."""
         statement = select(Order.assigned_at, Order.completed_at).where(
-            Order.courier_id == courier_id, Order.status == OrderStatus.COMPLETED
+            Order.courier_id == courier_id, in_state(Order.status, OrderStatus.COMPLETED)
         )
         return [(a, c) for a, c in await self.session.execute(statement) if a and c]
 

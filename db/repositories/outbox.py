@@ -11,21 +11,28 @@ class OutboxRepository(Repository):
     def add(
         self,
         chat_id: int,
-        kind: str,
+        notice: str,
         payload: dict[str, Any],
         locale: str | None,
-        order_id: int | None,
         now: datetime,
+        *,
+        order_id: int | None = None,
+        courier_id: int | None = None,
+        delivered_as: int | None = None,
     ) -> None:
+        """A row to deliver; or, with `delivered_as`, the record of a message already sent."""
         self.session.add(
             OutboxMessage(
                 chat_id=chat_id,
-                kind=kind,
+                notice=notice,
                 payload=payload,
                 locale=locale,
                 order_id=order_id,
+                courier_id=courier_id,
                 created_at=now,
                 attempts=0,
+                message_id=delivered_as,
+                sent_at=now if delivered_as is not None else None,
             )
         )
 
@@ -38,20 +45,34 @@ class OutboxRepository(Repository):
         )
         return list(await self.session.scalars(statement))
 
-    async def sent_message_id(self, chat_id: int, order_id: int, kind: str) -> int | None:
-        """The Telegram message id of the latest delivered row of this kind for an order."""
-        statement = (
-            select(OutboxMessage.message_id)
-            .where(
-                OutboxMessage.chat_id == chat_id,
-                OutboxMessage.order_id == order_id,
-                OutboxMessage.kind == kind,
-                OutboxMessage.message_id.is_not(None),
-            )
-            .order_by(OutboxMessage.id.desc())
-            .limit(1)
+    async def message_ids(
+        self,
+        chat_id: int,
+        notice: str,
+        *,
+        order_id: int | None = None,
+        courier_id: int | None = None,
+    ) -> list[int]:
+        """The Telegram messages that rows of this notice, about this order or courier, became."""
+        statement = select(OutboxMessage.message_id).where(
+            OutboxMessage.chat_id == chat_id,
+            OutboxMessage.notice == notice,
+            OutboxMessage.message_id.is_not(None),
         )
-        return await self.session.scalar(statement)
+        if order_id is not None:
+            statement = statement.where(OutboxMessage.order_id == order_id)
+        if courier_id is not None:
+            statement = statement.where(OutboxMessage.courier_id == courier_id)
+        return [i for i in await self.session.scalars(statement.order_by(OutboxMessage.id)) if i]
+
+    async def chats_told(self, notice: str, courier_id: int) -> list[int]:
+        """Every chat a notice of this kind about this courier was written for."""
+        statement = (
+            select(OutboxMessage.chat_id)
+            .where(OutboxMessage.notice == notice, OutboxMessage.courier_id == courier_id)
+            .distinct()
+        )
+        return list(await self.session.scalars(statement))
 
     async def mark_sent(self, row_id: int, message_id: int | None, now: datetime) -> None:
         await self.session.execute(

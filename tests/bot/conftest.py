@@ -6,7 +6,7 @@ import pytest
 
 from bot.app import build_bot, build_dispatcher
 from bot.settings import Settings
-from db.engine import create_engine, create_session_factory
+from db.engine import create_engine
 from db.uow import UnitOfWorkFactory
 from handlers.i18n import PoI18n
 from services import staff
@@ -33,12 +33,10 @@ async def harness(tmp_path: Path, sqlite_template: Path, approval: bool) -> Asyn
     path = tmp_path / "bot.sqlite3"
     shutil.copy(sqlite_template, path)
     engine = create_engine(sqlite_url(path))
-    uow_factory = UnitOfWorkFactory(create_session_factory(engine))
+    uow_factory = UnitOfWorkFactory(engine)
     config = settings(courier_approval=approval)
-    async with uow_factory() as uow:
-        await staff.sync_admins(uow, config.admin_ids)
-    async with uow_factory() as uow:
-        await staff.grant_dispatcher(uow, ADMIN, DISPATCHER)
+    await staff.sync_admins(uow_factory(), config.admin_ids)
+    await staff.grant_dispatcher(uow_factory(), ADMIN, DISPATCHER)
     bot = build_bot(config, RecordingSession())
     dispatcher = build_dispatcher(config, uow_factory, PoI18n(config.default_locale))
     yield Harness(dispatcher, bot, uow_factory)

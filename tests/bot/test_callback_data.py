@@ -1,4 +1,5 @@
-"""Every button's callback data fits Telegram's 64 bytes, whatever the ids grow to."""
+"""Every button's callback data fits Telegram's 64 bytes, whatever the ids grow to, and forged
+numbers past the database's bounds do not unpack."""
 
 import pytest
 from aiogram.filters.callback_data import CallbackData
@@ -13,8 +14,9 @@ from handlers.callbacks import (
     OrderDistrict,
     ToggleDistrict,
 )
+from services.validation import MAX_ID
 
-BIGGEST = 2**63 - 1  # a BIGINT; our ids are far smaller
+BIGGEST = MAX_ID
 
 
 @pytest.mark.parametrize(
@@ -33,3 +35,19 @@ def test_packed_data_fits_64_bytes_and_round_trips(data: CallbackData):
     packed = data.pack()
     assert len(packed.encode()) <= 64
     assert type(data).unpack(packed) == data
+
+
+@pytest.mark.parametrize(
+    ("kind", "packed"),
+    [
+        (CompleteOrder, f"done:{MAX_ID + 1}"),
+        (CompleteOrder, "done:0"),
+        (CompleteOrder, "done:-5"),
+        (ListPage, f"page:o:{2**64}"),
+        (ListPage, "page:o:-1"),
+        (OpenCourier, "card:99999999999"),
+    ],
+)
+def test_numbers_out_of_bounds_do_not_unpack(kind: type[CallbackData], packed: str):
+    with pytest.raises(ValueError, match="validation error"):
+        kind.unpack(packed)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from db.engine import create_engine, create_session_factory
+from db.engine import create_engine
 from db.models import Courier, Order, OrderEventKind, OrderStatus
 from db.repositories.couriers import CourierRepository
 from db.repositories.orders import OrderRepository
@@ -30,7 +30,7 @@ async def run_audited(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Workload, Audit]:
     """Set up couriers, run the workload with race windows open, audit the history."""
-    desk = Desk(UnitOfWorkFactory(create_session_factory(engine)))
+    desk = Desk(UnitOfWorkFactory(engine))
     workload = Workload()
     names = await workload.prepare(desk)
     open_race_windows(monkeypatch)

@@ -20,8 +20,8 @@ from tests.helpers import DISPATCH_CHAT, DISPATCHER, Desk
 
 UTC_ZONE = ZoneInfo("UTC")
 RACY_READS = {
-    CourierRepository: ["get", "by_telegram_id", "district_ids", "find_free_for_district"],
-    OrderRepository: ["get", "oldest_queued", "queued", "in_progress_for"],
+    CourierRepository: ["get", "by_telegram_id", "district_ids", "longest_free", "lock"],
+    OrderRepository: ["get", "oldest_queued_for", "queued_in", "in_progress_for"],
 }
 
 
@@ -120,12 +120,14 @@ class Audit:
 
 
 async def audit(uow_factory: UnitOfWorkFactory) -> Audit:
-    async with uow_factory() as uow:
+    uow = uow_factory()
+    async with uow.read():
         session = uow.session
         events = list(await session.scalars(select(OrderEvent).order_by(OrderEvent.id)))
         all_orders = {o.id: o for o in await session.scalars(select(Order))}
         serves: dict[int, set[int]] = defaultdict(set)
-        for courier_id, district_id in await session.execute(select(courier_districts)):
+        memberships = select(courier_districts.c.courier_id, courier_districts.c.district_id)
+        for courier_id, district_id in await session.execute(memberships):
             serves[courier_id].add(district_id)
         outbox = list(await session.scalars(select(OutboxMessage)))
         chats = {c.id: c.telegram_id for c in await session.scalars(select(Courier))}
@@ -239,7 +241,7 @@ def _check_outbox(
             expected[(order.dispatcher_chat_id, "dispatch_completed", order.id)] += 1
         elif event.kind == "cancelled" and event.courier_id is not None:
             expected[(courier_chat[event.courier_id], "order_withdrawn", order.id)] += 1
-    actual = Counter((row.chat_id, row.kind, row.order_id) for row in outbox if row.order_id)
+    actual = Counter((row.chat_id, row.notice, row.order_id) for row in outbox if row.order_id)
     for key in expected.keys() | actual.keys():
         if expected[key] != actual[key]:
             report.fail(f"outbox {key}: expected {expected[key]}, found {actual[key]}")

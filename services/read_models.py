@@ -1,4 +1,4 @@
-"""Plain, frozen data that services return. Never a live ORM row."""
+"""Read models: the plain, frozen data that services return. Never a live ORM row."""
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -14,9 +14,11 @@ __all__ = [
     "CourierView",
     "DistrictView",
     "Identity",
+    "InviteView",
     "OrderStatus",
     "OrderView",
     "Page",
+    "PendingRequests",
     "StaffRole",
     "StaffView",
     "TodayStats",
@@ -71,7 +73,6 @@ class OrderView:
 class CompletionResult:
     order: OrderView
     already_completed: bool
-    next_order: OrderView | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,20 @@ class TodayStats:
     in_progress: int
     average_delivery: timedelta | None
     couriers: tuple[CourierStats, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRequests:
+    """How many waiting requests were sent, and whether more wait behind them."""
+
+    sent: int
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InviteView:
+    token: str
+    valid_days: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,10 @@
-"""Turn ORM rows into the plain views services return."""
+"""Loaders of read models: turn ORM rows into the frozen views services return."""
 
 from collections.abc import Sequence
 
-from db.models import Courier, CourierStatus, District, Order, OrderStatus
+from db.models import Courier, District, Order, OrderStatus
 from db.uow import UnitOfWork
-from services.views import CourierView, OrderView
+from services.read_models import CourierView, OrderView
 
 
 def courier_view(courier: Courier, districts: Sequence[str]) -> CourierView:
@@ -12,7 +12,7 @@ def courier_view(courier: Courier, districts: Sequence[str]) -> CourierView:
         id=courier.id,
         telegram_id=courier.telegram_id,
         name=courier.name,
-        status=CourierStatus(courier.status),
+        status=courier.status,
         online=courier.online,
         busy=courier.free_since is None,
         districts=tuple(districts),
@@ -35,7 +35,7 @@ def order_view(
         id=order.id,
         district=district.name,
         description=order.description,
-        status=OrderStatus(order.status),
+        status=order.status,
         courier_id=courier.id if courier else None,
         courier_name=courier.name if courier else None,
         courier_telegram_id=courier.telegram_id if courier else None,
@@ -52,7 +52,7 @@ async def order_views(uow: UnitOfWork, orders: Sequence[Order]) -> list[OrderVie
     """Views of several orders; queued ones carry their place in line."""
     districts = {d.id: d for d in await uow.districts.by_ids([o.district_id for o in orders])}
     couriers = await uow.couriers.by_ids(o.courier_id for o in orders if o.courier_id)
-    queued = [o.district_id for o in orders if o.status == OrderStatus.QUEUED]
+    queued = [o.district_id for o in orders if o.status is OrderStatus.QUEUED]
     positions = await uow.orders.queue_positions(queued) if queued else {}
     return [
         order_view(

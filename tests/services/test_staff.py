@@ -4,7 +4,7 @@ import pytest
 
 from services import staff
 from services.errors import Conflict, Forbidden, NotFound
-from services.views import StaffRole
+from services.read_models import StaffRole
 from tests.helpers import ADMIN, DISPATCHER, STRANGER, Desk
 
 

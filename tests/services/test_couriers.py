@@ -7,7 +7,7 @@ import pytest
 
 from services import couriers, invites, orders
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
-from services.views import CourierStatus, OrderStatus
+from services.read_models import CourierStatus, OrderStatus
 from tests.conftest import FakeClock
 from tests.helpers import ADMIN, DISPATCH_CHAT, DISPATCHER, STRANGER, Desk
 
@@ -72,7 +72,7 @@ async def test_approval_activates_and_serves_rejection_blocks(desk: Desk):
 
 async def test_an_invite_pre_approves_once(desk: Desk, fake_clock: FakeClock):
     ids = await desk.add_districts("North")
-    token = await desk(invites.create_invite, DISPATCHER)
+    token = (await desk(invites.create_invite, DISPATCHER)).token
     await desk(invites.check_invite, token)
 
     courier = await register(desk, 7, [ids["North"]], invite_token=token)
@@ -89,7 +89,7 @@ async def test_an_invite_pre_approves_once(desk: Desk, fake_clock: FakeClock):
 
 async def test_an_expired_invite_is_refused(desk: Desk, fake_clock: FakeClock):
     ids = await desk.add_districts("North")
-    token = await desk(invites.create_invite, DISPATCHER)
+    token = (await desk(invites.create_invite, DISPATCHER)).token
     fake_clock.advance(days=8)
     with pytest.raises(NotFound):
         await register(desk, 7, [ids["North"]], invite_token=token)

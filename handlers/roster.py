@@ -1,0 +1,150 @@
+"""Dispatchers and their couriers: lists, cards, approvals, shifts and blocking."""
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from db.uow import UnitOfWork
+from handlers import keyboards, texts
+from handlers.arguments import numbers
+from handlers.callbacks import DecideRegistration, Listing, ListPage, OpenCourier
+from handlers.context import HandlerConfig, current_locale
+from services import couriers
+from services.read_models import CourierCard, CourierStatus
+
+
+async def list_couriers(message: Message, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    page = await couriers.list_couriers(uow, message.from_user.id, 0, keyboards.PAGE_SIZE)
+    await message.answer(texts.couriers_page(page), reply_markup=keyboards.couriers_page(page))
+
+
+async def turn_couriers_page(
+    callback: CallbackQuery, callback_data: ListPage, uow: UnitOfWork
+) -> None:
+    page = await couriers.list_couriers(
+        uow, callback.from_user.id, callback_data.offset, keyboards.PAGE_SIZE
+    )
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(
+            texts.couriers_page(page), reply_markup=keyboards.couriers_page(page)
+        )
+
+
+async def _send_card(message: Message, card: CourierCard, uow: UnitOfWork) -> None:
+    """A waiting courier's card carries Approve and Reject, and counts as a copy of their
+    request: deciding anywhere takes the buttons off it too."""
+    courier = card.courier
+    if courier.status is not CourierStatus.PENDING:
+        await message.answer(texts.courier_card(card))
+        return
+    sent = await message.answer(
+        texts.courier_card(card), reply_markup=keyboards.decide_registration(courier.id)
+    )
+    await couriers.record_request_copy(
+        uow, courier.id, sent.chat.id, sent.message_id, current_locale()
+    )
+
+
+async def show_courier(
+    message: Message, command: CommandObject, uow: UnitOfWork, config: HandlerConfig
+) -> None:
+    assert message.from_user is not None
+    (courier_id,) = numbers(command, 1, 1)
+    card = await couriers.courier_card(uow, message.from_user.id, courier_id, config.zone)
+    await _send_card(message, card, uow)
+
+
+async def open_courier(
+    callback: CallbackQuery, callback_data: OpenCourier, uow: UnitOfWork, config: HandlerConfig
+) -> None:
+    card = await couriers.courier_card(
+        uow, callback.from_user.id, callback_data.courier_id, config.zone
+    )
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await _send_card(callback.message, card, uow)
+
+
+async def pending(message: Message, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    sent = await couriers.send_pending_requests(
+        uow, message.from_user.id, message.chat.id, current_locale()
+    )
+    if not sent.sent:
+        await message.answer(_("Nobody is waiting for approval."))
+    elif sent.more:
+        await message.answer(
+            _(
+                "Here come the {count} oldest requests. Decide them, then /pending again "
+                "for the rest."
+            ).format(count=sent.sent)
+        )
+    else:
+        await message.answer(
+            _("{count} waiting for approval: their requests follow.").format(count=sent.sent)
+        )
+
+
+async def decide(
+    callback: CallbackQuery, callback_data: DecideRegistration, uow: UnitOfWork
+) -> None:
+    courier = await couriers.decide_registration(
+        uow, callback.from_user.id, callback_data.courier_id, approve=callback_data.approve
+    )
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(
+            texts.registration_verdict(courier.id, courier.name, callback_data.approve)
+        )
+
+
+async def offline_courier(message: Message, command: CommandObject, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    (courier_id,) = numbers(command, 1, 1)
+    courier = await couriers.end_shift(uow, message.from_user.id, courier_id)
+    await message.answer(
+        _(
+            "Courier #{id} {name} is off shift. An order they carried went back to the queue."
+        ).format(id=courier.id, name=texts.quote(courier.name))
+    )
+
+
+async def block(message: Message, command: CommandObject, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    (courier_id,) = numbers(command, 1, 1)
+    courier = await couriers.block_courier(uow, message.from_user.id, courier_id)
+    await message.answer(
+        _("Courier #{id} {name} is blocked. An order they carried went back to the queue.").format(
+            id=courier.id, name=texts.quote(courier.name)
+        )
+    )
+
+
+async def unblock(message: Message, command: CommandObject, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    (courier_id,) = numbers(command, 1, 1)
+    courier = await couriers.unblock_courier(uow, message.from_user.id, courier_id)
+    await message.answer(
+        _("Courier #{id} {name} is unblocked. They start a shift with /online.").format(
+            id=courier.id, name=texts.quote(courier.name)
+        )
+    )
+
+
+def build_router() -> Router:
+    router = Router(name="roster")
+    router.message.register(list_couriers, Command("couriers"))
+    router.callback_query.register(
+        turn_couriers_page, ListPage.filter(F.listing == Listing.COURIERS)
+    )
+    router.message.register(show_courier, Command("courier"))
+    router.callback_query.register(open_courier, OpenCourier.filter())
+    router.message.register(pending, Command("pending"))
+    router.callback_query.register(decide, DecideRegistration.filter())
+    router.message.register(offline_courier, Command("offline_courier"))
+    router.message.register(block, Command("block"))
+    router.message.register(unblock, Command("unblock"))
+    return router

@@ -1,0 +1,239 @@
+"""Notices: what someone must be told about a change, written to the outbox in its transaction.
+
+Nothing here sends anything. A service writes a notice in the same transaction as the
+change it reports, so a change never commits without its notices, nor a notice without its
+change; the bot's sender renders and delivers the outbox afterwards. Each kind of notice is a
+frozen model: its `kind` goes into the outbox's `notice` column, its fields into the payload.
+"""
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from db.models import Courier, Order
+from db.uow import UnitOfWork
+from services import clock
+
+
+class WithdrawReason(StrEnum):
+    CANCELLED = "cancelled"
+    REASSIGNED = "reassigned"
+    RETURNED = "returned"
+
+
+class _Notice(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+# To a courier.
+
+
+class OrderAssigned(_Notice):
+    """The order, with the Complete button."""
+
+    kind: Literal["order_assigned"] = "order_assigned"
+    order_id: int
+    district: str
+    description: str
+
+
+class OrderWithdrawn(_Notice):
+    """The order is no longer theirs; its message loses the Complete button."""
+
+    kind: Literal["order_withdrawn"] = "order_withdrawn"
+    order_id: int
+    reason: WithdrawReason
+
+
+class RegistrationApproved(_Notice):
+    kind: Literal["registration_approved"] = "registration_approved"
+    courier_id: int
+
+
+class RegistrationRejected(_Notice):
+    kind: Literal["registration_rejected"] = "registration_rejected"
+    courier_id: int
+
+
+class ShiftEnded(_Notice):
+    """A dispatcher ended the courier's shift."""
+
+    kind: Literal["shift_ended"] = "shift_ended"
+    courier_id: int
+
+
+class CourierBlocked(_Notice):
+    kind: Literal["courier_blocked"] = "courier_blocked"
+    courier_id: int
+
+
+class CourierUnblocked(_Notice):
+    kind: Literal["courier_unblocked"] = "courier_unblocked"
+    courier_id: int
+
+
+# To the chat an order was posted from.
+
+
+class DispatchAssigned(_Notice):
+    kind: Literal["dispatch_assigned"] = "dispatch_assigned"
+    order_id: int
+    courier_id: int
+    courier_name: str
+
+
+class DispatchCompleted(_Notice):
+    kind: Literal["dispatch_completed"] = "dispatch_completed"
+    order_id: int
+    courier_id: int
+    courier_name: str
+    seconds: int
+
+
+class DispatchRequeued(_Notice):
+    kind: Literal["dispatch_requeued"] = "dispatch_requeued"
+    order_id: int
+    position: int
+
+
+# To dispatchers and admins.
+
+
+class RegistrationRequest(_Notice):
+    """A new courier asks to join: one copy per staff member, with Approve and Reject."""
+
+    kind: Literal["registration_request"] = "registration_request"
+    courier_id: int
+    name: str
+    districts: tuple[str, ...]
+
+
+class RegistrationClosed(_Notice):
+    """Someone decided: every copy of the request in this chat loses its buttons."""
+
+    kind: Literal["registration_closed"] = "registration_closed"
+    courier_id: int
+    name: str
+    approved: bool
+
+
+Notice = Annotated[
+    OrderAssigned
+    | OrderWithdrawn
+    | RegistrationApproved
+    | RegistrationRejected
+    | ShiftEnded
+    | CourierBlocked
+    | CourierUnblocked
+    | DispatchAssigned
+    | DispatchCompleted
+    | DispatchRequeued
+    | RegistrationRequest
+    | RegistrationClosed,
+    Field(discriminator="kind"),
+]
+_NOTICE: TypeAdapter[Notice] = TypeAdapter(Notice)
+
+
+class UnreadableNotice(ValueError):
+    """An outbox row this release cannot read: an unknown kind or a malformed payload."""
+
+
+def kind_of(notice_type: type[_Notice]) -> str:
+    """The `kind` a type of notice is stored under."""
+    return str(notice_type.model_fields["kind"].default)
+
+
+def payload_of(notice: Notice) -> dict[str, Any]:
+    return notice.model_dump(mode="json", exclude={"kind"})
+
+
+def read(kind: str, payload: dict[str, Any]) -> Notice:
+    try:
+        return _NOTICE.validate_python({**payload, "kind": kind})
+    except ValidationError as error:
+        raise UnreadableNotice(f"{kind}: {error.error_count()} problems") from error
+
+
+def supersedes(notice: Notice) -> tuple[str, dict[str, int]] | None:
+    """The earlier notice in the same chat whose messages this one replaces, if any."""
+    match notice:
+        case OrderWithdrawn(order_id=order_id):
+            return kind_of(OrderAssigned), {"order_id": order_id}
+        case RegistrationClosed(courier_id=courier_id):
+            return kind_of(RegistrationRequest), {"courier_id": courier_id}
+    return None
+
+
+def write(
+    uow: UnitOfWork,
+    chat_id: int,
+    locale: str | None,
+    notice: Notice,
+    *,
+    delivered_as: int | None = None,
+) -> None:
+    """One outbox row, indexed by the order or courier it is about.
+
+    `delivered_as` records a message a handler already sent as this notice, so that later
+    notices can supersede it like any other.
+    """
+    uow.outbox.add(
+        chat_id,
+        notice.kind,
+        payload_of(notice),
+        locale,
+        clock.utcnow(),
+        order_id=getattr(notice, "order_id", None),
+        courier_id=getattr(notice, "courier_id", None),
+        delivered_as=delivered_as,
+    )
+
+
+# Who hears of what.
+
+
+def order_assigned(uow: UnitOfWork, order: Order, courier: Courier, district: str) -> None:
+    notice = OrderAssigned(order_id=order.id, district=district, description=order.description)
+    write(uow, courier.telegram_id, courier.locale, notice)
+
+
+def order_withdrawn(
+    uow: UnitOfWork, order: Order, courier: Courier, reason: WithdrawReason
+) -> None:
+    notice = OrderWithdrawn(order_id=order.id, reason=reason)
+    write(uow, courier.telegram_id, courier.locale, notice)
+
+
+def to_courier(uow: UnitOfWork, courier: Courier, notice: Notice) -> None:
+    write(uow, courier.telegram_id, courier.locale, notice)
+
+
+def to_dispatch_chat(uow: UnitOfWork, order: Order, notice: Notice) -> None:
+    write(uow, order.dispatcher_chat_id, order.dispatcher_locale, notice)
+
+
+def dispatch_assigned(uow: UnitOfWork, order: Order, courier: Courier) -> None:
+    notice = DispatchAssigned(order_id=order.id, courier_id=courier.id, courier_name=courier.name)
+    to_dispatch_chat(uow, order, notice)
+
+
+async def registration_request(uow: UnitOfWork, courier: Courier, districts: list[str]) -> None:
+    """Every dispatcher and admin gets a copy with Approve and Reject."""
+    notice = RegistrationRequest(
+        courier_id=courier.id, name=courier.name, districts=tuple(districts)
+    )
+    for member in await uow.staff.all():
+        write(uow, member.telegram_id, member.locale, notice)
+
+
+async def registration_closed(
+    uow: UnitOfWork, courier: Courier, approved: bool, *, only_chat: int | None = None
+) -> None:
+    """Every chat that got a copy of the request sees the verdict instead of the buttons."""
+    notice = RegistrationClosed(courier_id=courier.id, name=courier.name, approved=approved)
+    staff = {member.telegram_id: member.locale for member in await uow.staff.all()}
+    chats = await uow.outbox.chats_told(kind_of(RegistrationRequest), courier.id)
+    for chat_id in chats if only_chat is None else [only_chat]:
+        write(uow, chat_id, staff.get(chat_id), notice)
