@@ -22,7 +22,7 @@ format: $(VENV)/.dev-deps
 	$(BIN)/ruff format .
 
 migrate: $(VENV)/.run-deps
-	$(BIN)/alembic upgrade head
+	$(BIN)/python -m bot migrate
 
 lock:
 	$(UV_COMPILE) -o requirements.lock

@@ -1,4 +1,7 @@
-"""`python -m bot`: start the bot in long-polling mode."""
+"""`python -m bot`: run the bot. `python -m bot migrate`: only migrate the database.
+
+Whatever stops it from starting ends it with exit code 2 and one line that says what to fix.
+"""
 
 import asyncio
 import sys
@@ -7,19 +10,37 @@ from aiogram.exceptions import TelegramUnauthorizedError
 from pydantic import ValidationError
 
 from bot import logs
-from bot.app import build_app, run_polling
+from bot.app import App, build_app, prepare_database, run_polling
 from bot.settings import Settings, describe_errors
+from bot.startup import StartupError
+
+USAGE = "usage: python -m bot [migrate]"
 
 
-def main() -> int:
+async def migrate_only(app: App) -> None:
+    try:
+        await prepare_database(app, migrate=True)
+    finally:
+        await app.bot.session.close()
+        await app.engine.dispose()
+
+
+def main(argv: list[str]) -> int:
+    if argv not in ([], ["migrate"]):
+        print(USAGE, file=sys.stderr)
+        return 2
     try:
         settings = Settings()
     except ValidationError as error:
         print(f"Configuration error: {describe_errors(error)}. See .env.example.", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.bot_token.get_secret_value())
+    app = build_app(settings)
     try:
-        asyncio.run(run_polling(build_app(settings)))
+        asyncio.run(migrate_only(app) if argv else run_polling(app))
+    except StartupError as error:
+        print(error, file=sys.stderr)
+        return 2
     except TelegramUnauthorizedError:
         print("Telegram rejected BOT_TOKEN: check it with @BotFather.", file=sys.stderr)
         return 2
@@ -27,4 +48,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

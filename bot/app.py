@@ -2,8 +2,9 @@
 
 import asyncio
 import logging
+import signal
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -11,17 +12,17 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
-from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.inflight import UpdatesInFlight
 from bot.requests import TolerateUnchangedEdits
 from bot.sender import OutboxSender
 from bot.settings import Settings
-from db import migrate
+from bot.startup import migrate_or_check, read_only, wait_for_database, wait_for_telegram
 from db.engine import create_engine
 from db.uow import UnitOfWorkFactory
 from handlers import build_router, menu
@@ -31,7 +32,7 @@ from handlers.middlewares import UnitOfWorkMiddleware, UpdateLogMiddleware
 from services import orders, staff
 
 log = logging.getLogger(__name__)
-STARTUP_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=1.5, jitter=0.1)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -42,6 +43,7 @@ class App:
     i18n: I18n
     bot: Bot
     dispatcher: Dispatcher
+    in_flight: UpdatesInFlight = field(default_factory=UpdatesInFlight)
 
 
 def build_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
@@ -56,13 +58,19 @@ def build_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     )
 
 
-def build_dispatcher(settings: Settings, uow_factory: UnitOfWorkFactory, i18n: I18n) -> Dispatcher:
+def build_dispatcher(
+    settings: Settings,
+    uow_factory: UnitOfWorkFactory,
+    i18n: I18n,
+    in_flight: UpdatesInFlight | None = None,
+) -> Dispatcher:
     dispatcher = Dispatcher(
         storage=MemoryStorage(),
         # One update at a time per user and chat, so quick double taps cannot race a dialog.
         events_isolation=SimpleEventIsolation(),
         config=HandlerConfig(courier_approval=settings.courier_approval, zone=settings.zone),
     )
+    dispatcher.update.outer_middleware(in_flight or UpdatesInFlight())
     dispatcher.update.outer_middleware(UpdateLogMiddleware())
     UserLanguageMiddleware(i18n).setup(dispatcher)
     dispatcher.update.outer_middleware(UnitOfWorkMiddleware(uow_factory))
@@ -74,40 +82,35 @@ def build_app(settings: Settings) -> App:
     engine = create_engine(settings.database_url)
     uow_factory = UnitOfWorkFactory(engine)
     i18n = PoI18n(default_locale=settings.default_locale)
+    in_flight = UpdatesInFlight()
     return App(
         settings=settings,
         engine=engine,
         uow_factory=uow_factory,
         i18n=i18n,
         bot=build_bot(settings),
-        dispatcher=build_dispatcher(settings, uow_factory, i18n),
+        dispatcher=build_dispatcher(settings, uow_factory, i18n, in_flight),
+        in_flight=in_flight,
     )
 
 
-async def prepare_database(app: App) -> None:
-    if app.settings.migrate_on_start:
-        await migrate.upgrade(app.settings.database_url)
-    await staff.sync_admins(app.uow_factory(), app.settings.admin_ids)
-    if not app.settings.admin_ids:
+async def prepare_database(app: App, *, migrate: bool | None = None) -> None:
+    """Reach the database, bring its schema up to date (or check it is), sync the admins."""
+    settings = app.settings
+    try:
+        await wait_for_database(app.engine, settings.database_wait_seconds)
+        await migrate_or_check(
+            app.engine,
+            settings.database_url,
+            migrate_on_start=settings.migrate_on_start if migrate is None else migrate,
+        )
+        await staff.sync_admins(app.uow_factory(), settings.admin_ids)
+    except OperationalError as error:
+        if problem := read_only(error, app.engine):
+            raise problem from None
+        raise
+    if not settings.admin_ids:
         log.warning("ADMIN_IDS is empty: nobody can add dispatchers or approve couriers")
-
-
-async def wait_for_telegram(bot: Bot) -> None:
-    """getMe until it answers. aiogram's polling asks once, without retrying, and caches it."""
-    backoff = Backoff(config=STARTUP_BACKOFF)
-    while True:
-        try:
-            me = await bot.me()
-        except TelegramRetryAfter as error:
-            await asyncio.sleep(error.retry_after)
-        except (TelegramNetworkError, TelegramServerError) as error:
-            log.warning(
-                "Telegram is unreachable (%s); retrying in %.1f s", error, backoff.next_delay
-            )
-            await backoff.asleep()
-        else:
-            log.info("running as @%s (id %s)", me.username, me.id)
-            return
 
 
 def start_scheduler(app: App) -> AsyncIOScheduler:
@@ -134,13 +137,38 @@ def start_scheduler(app: App) -> AsyncIOScheduler:
 async def run_polling(app: App) -> None:
     """Start up, poll until SIGINT or SIGTERM, and always release the session and the engine."""
     try:
-        await prepare_database(app)
-        await wait_for_telegram(app.bot)
-        await menu.set_default_menus(app.bot, app.i18n)
-        await _poll_with_background_jobs(app)
+        if await _start_unless_stopped(app):
+            await _poll_with_background_jobs(app)
     finally:
         await app.bot.session.close()
         await app.engine.dispose()
+
+
+async def _start_unless_stopped(app: App) -> bool:
+    """Get ready to serve; False if SIGINT or SIGTERM came first (aiogram's polling takes
+    the signals over once it runs)."""
+    starting = asyncio.create_task(_start(app), name="start-up")
+    loop = asyncio.get_running_loop()
+    for stop in STOP_SIGNALS:
+        loop.add_signal_handler(stop, starting.cancel)
+    try:
+        await starting
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # we were cancelled ourselves, not by a signal
+        log.info("stopped before it was ready")
+        return False
+    finally:
+        for stop in STOP_SIGNALS:
+            loop.remove_signal_handler(stop)
+    return True
+
+
+async def _start(app: App) -> None:
+    await prepare_database(app)
+    await wait_for_telegram(app.bot)
+    await menu.set_default_menus(app.bot, app.i18n)
 
 
 async def _poll_with_background_jobs(app: App) -> None:
@@ -150,6 +178,9 @@ async def _poll_with_background_jobs(app: App) -> None:
     try:
         await app.dispatcher.start_polling(app.bot, handle_signals=True, close_bot_session=False)
     finally:
+        left = await app.in_flight.drain(app.settings.shutdown_grace_seconds)
+        if left:
+            log.warning("stopping with %s updates still being handled", left)
         scheduler.shutdown(wait=False)
         sender_task.cancel()
         with suppress(asyncio.CancelledError):

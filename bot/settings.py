@@ -1,19 +1,24 @@
 """Settings from the environment and `.env`. Every one is documented in `.env.example`."""
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiogram.utils.token import TokenValidationError, validate_token
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-from db.engine import DEFAULT_DATABASE_URL
+from db.engine import DEFAULT_DATABASE_URL, PROJECT_ROOT, anchored
 
 OFFICIAL_API_URL = "https://api.telegram.org"
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # .env is read from the project folder, wherever the bot is started from.
+    model_config = SettingsConfigDict(env_file=PROJECT_ROOT / ".env", extra="ignore", frozen=True)
 
     bot_token: SecretStr
     database_url: str = DEFAULT_DATABASE_URL
@@ -25,6 +30,8 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     sweep_interval_seconds: int = Field(default=60, gt=0)
+    database_wait_seconds: float = Field(default=60.0, ge=0)
+    shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("bot_token")
@@ -52,9 +59,32 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _async_database(cls, value: str) -> str:
+        """An async driver we support; a relative SQLite path is taken from the project folder."""
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a database URL") from None
+        backend, _, driver = url.drivername.partition("+")
+        if ASYNC_DRIVERS.get(backend) != driver:
+            raise ValueError(
+                "needs an async driver, like sqlite+aiosqlite:///path"
+                " or postgresql+asyncpg://user@host/database"
+            )
+        return anchored(value)
+
     @field_validator("telegram_api_url")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018  # raises on a port that is not a number
+        except ValueError:
+            parts = parts._replace(netloc="")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("is not an http(s) URL like https://api.telegram.org")
         return value.rstrip("/")
 
     @property

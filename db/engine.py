@@ -15,28 +15,41 @@ from sqlalchemy.ext.asyncio import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'data' / 'dispatch.sqlite3'}"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 10
 # The execution option that tells a session's transactions apart: "write" or "read".
 TRANSACTION = "dispatch_transaction"
 
 
-def anchored(url: str) -> str:
-    """The URL with a relative SQLite path taken from the project folder, not the current one."""
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (also as a `file:` URI); None for other databases."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return url
-    path = Path(parsed.database)
-    if path.is_absolute():
-        return url
+        return None
+    return Path(parsed.database.removeprefix("file:"))
+
+
+def anchored(url: str) -> str:
+    """The URL with a relative SQLite path taken from the project folder, not the current one."""
+    path = sqlite_file(url)
+    parsed = make_url(url)
+    if path is None or path.is_absolute() or str(parsed.database).startswith("file:"):
+        return url  # a `file:` URI is taken as written
     return parsed.set(database=str(PROJECT_ROOT / path)).render_as_string(hide_password=False)
+
+
+def make_sqlite_folder(url: str) -> None:
+    """Create the folder of a SQLite file if it is missing (OSError if it cannot be)."""
+    if (path := sqlite_file(url)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Build the engine for `url`; SQLite gets WAL, busy_timeout, foreign keys and our BEGINs."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, **kwargs)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return create_async_engine(
+            url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT_S}, **kwargs
+        )
     engine = create_async_engine(
         url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
     )

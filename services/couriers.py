@@ -21,7 +21,7 @@ from services.notices import (
 from services.queries import courier_views, load_courier_view, load_order_view
 from services.read_models import CourierCard, CourierView, DistrictView, Page, PendingRequests
 from services.statistics import mean_duration
-from services.validation import clean_name
+from services.validation import clean_name, page_window
 
 # /pending sends at most this many requests at once; the rest follow on the next /pending.
 PENDING_BATCH = 20
@@ -225,7 +225,7 @@ async def list_couriers(
 ) -> Page[CourierView]:
     async with uow.read():
         await require_dispatcher(uow, actor_id)
-        offset = max(offset, 0)
+        offset, limit = page_window(offset, limit)
         couriers = await uow.couriers.page(offset, limit)
         total = await uow.couriers.count()
         return Page(tuple(await courier_views(uow, couriers)), offset, total)

@@ -8,7 +8,7 @@ from services import clock
 from services.access import require_dispatcher
 from services.errors import Conflict, ErrorCode, UnknownDistrict
 from services.read_models import DistrictView
-from services.validation import NAME_MAX, clean_name, name_key, normalize_name
+from services.validation import NAME_KEY_MAX, clean_name, district_key, name_key
 
 _WORD = re.compile(r"\S+")
 
@@ -17,7 +17,7 @@ async def add_district(uow: UnitOfWork, actor_id: int, name: str) -> DistrictVie
     name = clean_name(name, ErrorCode.DISTRICT_NAME_LENGTH)
     async with uow.write():
         await require_dispatcher(uow, actor_id)
-        district_id = await uow.districts.add(name, name_key(name), clock.utcnow())
+        district_id = await uow.districts.add(name, district_key(name), clock.utcnow())
         if district_id is None:
             raise Conflict(ErrorCode.DISTRICT_EXISTS, name=name)
         await uow.commit()
@@ -47,10 +47,10 @@ async def match_district_prefix(uow: UnitOfWork, text: str) -> tuple[District, s
     words = list(_WORD.finditer(text))
     prefixes: dict[str, int] = {}  # name key of the first n words -> where they end
     for count in range(1, len(words) + 1):
-        head = text[words[0].start() : words[count - 1].end()]
-        if len(normalize_name(head)) > NAME_MAX:
+        key = name_key(text[words[0].start() : words[count - 1].end()])
+        if len(key) > NAME_KEY_MAX:
             break
-        prefixes[name_key(head)] = words[count - 1].end()
+        prefixes[key] = words[count - 1].end()
     found = await uow.districts.by_keys(list(prefixes)) if prefixes else []
     if not found:
         raise UnknownDistrict(text.strip())

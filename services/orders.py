@@ -9,7 +9,7 @@ from services.errors import Conflict, ErrorCode, Forbidden, NotFound
 from services.notices import DispatchCompleted, WithdrawReason
 from services.queries import load_order_view, order_views
 from services.read_models import CompletionResult, DistrictView, OrderView, Page
-from services.validation import clean_description
+from services.validation import clean_description, page_window
 
 
 async def post_order(
@@ -124,6 +124,8 @@ async def reassign_order(
             raise Conflict(ErrorCode.ORDER_NOT_IN_PROGRESS, order_id=order_id)
         if courier_id is not None and courier_id == previous_id:
             raise Conflict(ErrorCode.ALREADY_ASSIGNED_TO, order_id=order_id, courier_id=courier_id)
+        if courier_id is not None and await uow.couriers.get(courier_id) is None:
+            raise NotFound(ErrorCode.COURIER_NOT_FOUND, courier_id=courier_id)
         await _lock_for(uow, order, previous_id, courier_id)
         order = await _unchanged(uow, order)
         now = clock.utcnow()
@@ -162,9 +164,10 @@ async def active_orders(uow: UnitOfWork, actor_id: int, offset: int, limit: int)
     """Orders in progress, then queued ones, for dispatchers."""
     async with uow.read():
         await require_dispatcher(uow, actor_id)
-        orders = await uow.orders.active_page(max(offset, 0), limit)
+        offset, limit = page_window(offset, limit)
+        orders = await uow.orders.active_page(offset, limit)
         total = await uow.orders.count_active()
-        return Page(tuple(await order_views(uow, orders)), max(offset, 0), total)
+        return Page(tuple(await order_views(uow, orders)), offset, total)
 
 
 async def sweep_queue(uow: UnitOfWork) -> int:
@@ -244,7 +247,6 @@ async def _unchanged(uow: UnitOfWork, order: Order) -> Order:
 async def _claim_named(uow: UnitOfWork, courier_id: int) -> None:
     """The courier a dispatcher named, now busy; they must be active, online and free."""
     courier = await uow.couriers.get(courier_id)
-    if courier is None:
-        raise NotFound(ErrorCode.COURIER_NOT_FOUND, courier_id=courier_id)
+    assert courier is not None  # checked before the locks
     if not await uow.couriers.claim(courier_id):
         raise Conflict(ErrorCode.COURIER_UNAVAILABLE, courier_id=courier_id, name=courier.name)

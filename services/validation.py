@@ -6,9 +6,21 @@ import unicodedata
 from db.models import MAX_ID, NAME_KEY_MAX, NAME_MAX
 from services.errors import ErrorCode, InvalidInput
 
-__all__ = ["DESCRIPTION_MAX", "MAX_ID", "NAME_MAX", "clean_description", "clean_name", "name_key"]
+__all__ = [
+    "DESCRIPTION_MAX",
+    "MAX_ID",
+    "NAME_KEY_MAX",
+    "NAME_MAX",
+    "PAGE_MAX",
+    "clean_description",
+    "clean_name",
+    "district_key",
+    "name_key",
+    "page_window",
+]
 
 DESCRIPTION_MAX = 1000
+PAGE_MAX = 1000
 # Letters that render as nothing; people use them to make a name look empty.
 _BLANK_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
 # Control (Cc), format (Cf: zero-width, bidi overrides), lone surrogates, line separators.
@@ -37,7 +49,12 @@ def clean_name(value: str, too_long_or_empty: ErrorCode) -> str:
 
 def name_key(name: str) -> str:
     """What makes two names the same: NFKC case folding, the same for lookups and uniqueness."""
-    key = unicodedata.normalize("NFKC", normalize_name(name).casefold())
+    return unicodedata.normalize("NFKC", normalize_name(name).casefold())
+
+
+def district_key(name: str) -> str:
+    """The key a district name is stored under: it must fit its column."""
+    key = name_key(name)
     if len(key) > NAME_KEY_MAX:  # folding can triple a length, never more; kept as a guard
         raise InvalidInput(ErrorCode.DISTRICT_NAME_LENGTH, min=1, max=NAME_MAX)
     return key
@@ -50,3 +67,8 @@ def clean_description(value: str) -> str:
     if not 1 <= len(description) <= DESCRIPTION_MAX:
         raise InvalidInput(ErrorCode.DESCRIPTION_LENGTH, min=1, max=DESCRIPTION_MAX)
     return description
+
+
+def page_window(offset: int, limit: int) -> tuple[int, int]:
+    """An offset and a limit the database takes: never negative, never past our ids."""
+    return min(max(offset, 0), MAX_ID), min(max(limit, 1), PAGE_MAX)

@@ -6,7 +6,7 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from db.engine import DEFAULT_DATABASE_URL, create_engine
+from db.engine import DEFAULT_DATABASE_URL, anchored, create_engine, make_sqlite_folder
 from db.models import Base
 
 
@@ -21,6 +21,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
+    make_sqlite_folder(url)
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
@@ -38,7 +39,7 @@ def main() -> None:
     url = context.config.attributes.get("url") or os.environ.get(
         "DATABASE_URL", DEFAULT_DATABASE_URL
     )
-    asyncio.run(_run_async(url))
+    asyncio.run(_run_async(anchored(url)))
 
 
 main()

@@ -74,6 +74,8 @@ class CourierRepository(Repository):
         return list(await self.session.scalars(statement))
 
     async def district_ids(self, courier_id: int) -> list[int]:
+        if not is_id(courier_id):
+            return []
         statement = select(courier_districts.c.district_id).where(
             courier_districts.c.courier_id == courier_id
         )

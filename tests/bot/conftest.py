@@ -3,6 +3,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import build_bot, build_dispatcher
 from bot.settings import Settings
@@ -27,17 +28,28 @@ def approval() -> bool:
     return True
 
 
-@pytest.fixture
-async def harness(tmp_path: Path, sqlite_template: Path, approval: bool) -> AsyncIterator[Harness]:
-    """The bot over a fresh SQLite file, with an admin and a dispatcher."""
-    path = tmp_path / "bot.sqlite3"
-    shutil.copy(sqlite_template, path)
-    engine = create_engine(sqlite_url(path))
+async def staffed_harness(engine: AsyncEngine, approval: bool) -> Harness:
+    """The bot over `engine`'s database, with an admin and a dispatcher."""
     uow_factory = UnitOfWorkFactory(engine)
     config = settings(courier_approval=approval)
     await staff.sync_admins(uow_factory(), config.admin_ids)
     await staff.grant_dispatcher(uow_factory(), ADMIN, DISPATCHER)
     bot = build_bot(config, RecordingSession())
     dispatcher = build_dispatcher(config, uow_factory, PoI18n(config.default_locale))
-    yield Harness(dispatcher, bot, uow_factory)
+    return Harness(dispatcher, bot, uow_factory)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, sqlite_template: Path, approval: bool) -> AsyncIterator[Harness]:
+    """The bot over a fresh SQLite file."""
+    path = tmp_path / "bot.sqlite3"
+    shutil.copy(sqlite_template, path)
+    engine = create_engine(sqlite_url(path))
+    yield await staffed_harness(engine, approval)
     await engine.dispose()
+
+
+@pytest.fixture
+async def harness_on_each_database(engine: AsyncEngine, approval: bool) -> Harness:
+    """The bot over SQLite, then over PostgreSQL (when the tests have one)."""
+    return await staffed_harness(engine, approval)

@@ -1,5 +1,6 @@
 """The real Dispatcher and routers, fed real Updates, through a session that records requests."""
 
+import asyncio
 import itertools
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
@@ -7,8 +8,9 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.base import BaseSession
-from aiogram.exceptions import TelegramForbiddenError, TelegramServerError
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramServerError
 from aiogram.methods import (
+    EditMessageReplyMarkup,
     EditMessageText,
     GetMe,
     SendMessage,
@@ -30,8 +32,14 @@ class RecordingSession(BaseSession):
     def __init__(self) -> None:
         super().__init__()
         self.requests: list[TelegramMethod[Any]] = []
+        self.results: dict[int, Any] = {}  # id() of a request -> what Telegram answered
         self.blocked: set[int] = set()
         self.outages = 0  # this many calls fail as if Telegram were down
+        # Calls to these chats wait until the event is set: Telegram being slow for them.
+        self.held: dict[int, asyncio.Event] = {}
+        # Calls to these chats fail with this error, as after a flood limit or an outage.
+        self.failing: dict[int, Exception] = {}
+        self._texts: dict[tuple[int, int], str] = {}  # what each message shows now
         self._message_ids = itertools.count(1000)
 
     async def make_request(
@@ -40,13 +48,18 @@ class RecordingSession(BaseSession):
         method: TelegramMethod[TelegramType],
         timeout: int | None = None,  # noqa: ASYNC109  # aiogram's signature
     ) -> TelegramType:
-        self.requests.append(method)
         chat_id = getattr(method, "chat_id", None)
+        if chat_id in self.held:
+            await self.held[chat_id].wait()
+        self.requests.append(method)
         if self.outages:
             self.outages -= 1
             raise TelegramServerError(method, "Bad Gateway")
         if chat_id in self.blocked:
             raise TelegramForbiddenError(method, "Forbidden: bot was blocked by the user")
+        if chat_id in self.failing:
+            raise self.failing[chat_id]
+        self._refuse_unchanged_edit(method)
         result: Any = True
         if isinstance(method, GetMe):
             result = BOT_USER
@@ -60,7 +73,20 @@ class RecordingSession(BaseSession):
                 if isinstance(method.reply_markup, InlineKeyboardMarkup)
                 else None,
             )
+        if isinstance(result, Message):
+            self._texts[(result.chat.id, result.message_id)] = result.text or ""
+        self.results[id(method)] = result
         return result  # type: ignore[no-any-return]
+
+    def _refuse_unchanged_edit(self, method: TelegramMethod[Any]) -> None:
+        """Telegram's 400 for an edit that changes nothing (markup is not compared here)."""
+        if not isinstance(method, EditMessageText | EditMessageReplyMarkup):
+            return
+        key = (int(method.chat_id or 0), int(method.message_id or 0))
+        if isinstance(method, EditMessageText) and self._texts.get(key) == method.text:
+            raise TelegramBadRequest(
+                method, "Bad Request: message is not modified: specified new message content"
+            )
 
     async def close(self) -> None:
         pass
@@ -151,6 +177,12 @@ def texts(requests: list[TelegramMethod[Any]], chat_id: int | None = None) -> li
         if isinstance(r, SendMessage | EditMessageText)
         and (chat_id is None or r.chat_id == chat_id)
     ]
+
+
+def message_of(session: RecordingSession, request: SendMessage) -> tuple[int, int]:
+    """(chat id, message id) of the message a SendMessage became."""
+    result = session.results[id(request)]
+    return result.chat.id, result.message_id
 
 
 def buttons(request: TelegramMethod[Any]) -> list[tuple[str, str]]:

@@ -134,7 +134,8 @@ async def test_me_online_offline_and_my_districts(harness: Harness):
 
     assert "shift is over" in texts(await harness.send(COURIER, "/offline"))[0]
     await harness.send(DISPATCHER, "/order South soup")
-    assert "You are online." in texts(await harness.send(COURIER, "/online"))[0]
+    online = texts(await harness.send(COURIER, "/online"))[0]
+    assert online == "You are online. Orders of your districts will come here."  # not South's
 
     sent = await harness.send(COURIER, "/mydistricts")
     keyboard = next(r for r in sent if buttons(r))
@@ -144,8 +145,8 @@ async def test_me_online_offline_and_my_districts(harness: Harness):
     assert any(isinstance(r, EditMessageReplyMarkup) for r in toggled)
     finished = await harness.tap(COURIER, buttons(keyboard)[-1][1])
     assert "Your districts: North, South." in texts(finished)[0]
-    assert "Your current order is" not in texts(await harness.send(COURIER, "/me"))[0]
-    assert "South" in texts(await harness.send(COURIER, "/me"))[0]
+    (card,) = texts(await harness.send(COURIER, "/me"))
+    assert "Active order: #1 · South · soup" in card  # served from the new district at once
 
 
 async def test_courier_commands_need_a_courier(harness: Harness):

@@ -45,6 +45,11 @@ class FakeTelegram:
     calls: list[Call] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     fail_get_me: int = 0
+    # Chats whose calls Telegram answers only after this many seconds.
+    slow: dict[int, float] = field(default_factory=dict)
+    # Calls to slow chats as they arrive, and those whose caller hung up before the answer.
+    arrived: list[Call] = field(default_factory=list)
+    abandoned: list[Call] = field(default_factory=list)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
 
@@ -68,10 +73,19 @@ class FakeTelegram:
                 {"ok": False, "error_code": 502, "description": "Bad Gateway"}, status=502
             )
         result = self._result(method, params)
-        async with self._changed:
-            self.calls.append(Call(method, params, result))
-            self._changed.notify_all()
+        call = Call(method, params, result)
+        if delay := self.slow.get(call.chat_id):
+            await self._record(self.arrived, call)
+            await asyncio.sleep(delay)
+            if request.transport is None or request.transport.is_closing():
+                self.abandoned.append(call)
+        await self._record(self.calls, call)
         return web.json_response({"ok": True, "result": result})
+
+    async def _record(self, calls: list[Call], call: Call) -> None:
+        async with self._changed:
+            calls.append(call)
+            self._changed.notify_all()
 
     @staticmethod
     async def _params(request: web.Request) -> Params:
@@ -177,18 +191,25 @@ class FakeTelegram:
         return len(self.calls)
 
     async def wait_for(
-        self, predicate: Callable[[Call], bool], *, since: int = 0, within: float = 15.0
+        self,
+        predicate: Callable[[Call], bool],
+        *,
+        since: int = 0,
+        within: float = 15.0,
+        arrived: bool = False,
     ) -> Call:
-        """The first call from `since` on, past or future, that matches."""
+        """The first call from `since` on, past or future, that matches; `arrived`: among the
+        calls to slow chats that are still waiting for their answer."""
+        calls = self.arrived if arrived else self.calls
 
         def found() -> Call | None:
-            return next((c for c in self.calls[since:] if predicate(c)), None)
+            return next((c for c in calls[since:] if predicate(c)), None)
 
         try:
             async with self._changed:
                 await asyncio.wait_for(self._changed.wait_for(lambda: found() is not None), within)
         except TimeoutError:
-            seen = "\n".join(f"  {c.method} {c.params}" for c in self.calls[since:])
+            seen = "\n".join(f"  {c.method} {c.params}" for c in calls[since:])
             raise AssertionError(
                 f"no matching call within {within} s; since then:\n{seen}"
             ) from None

@@ -74,21 +74,15 @@ async def test_district_must_end_at_a_word_boundary(desk: Desk):
     assert error.value.code == "district_unknown"
 
 
-@pytest.mark.parametrize(
-    ("text", "code"),
-    [
-        ("North", "description_length"),
-        ("North  ", "description_length"),
-        ("North " + "x" * 1001, "description_length"),
-    ],
-)
-async def test_bad_description_is_refused_and_nothing_is_written(desk: Desk, text: str, code: str):
+@pytest.mark.parametrize("text", ["North", "North  ", "North " + "x" * 1001])
+async def test_bad_description_is_refused_and_nothing_is_written(desk: Desk, text: str):
     await desk.add_districts("North")
 
     with pytest.raises(InvalidInput) as error:
         await post(desk, text)
 
     assert error.value.code == "description_length"
+    assert error.value.params == {"min": 1, "max": 1000}
     page = await desk(orders.active_orders, DISPATCHER, 0, 10)
     assert page.total == 0
 

@@ -55,9 +55,16 @@ async def test_identify_knows_couriers_and_strangers(desk: Desk):
     await desk.add_courier(DISPATCHER, [ids["North"]])
 
     both = await desk(staff.identify, DISPATCHER, "ru")
-    nobody = await desk(staff.identify, STRANGER)
+    nobody = await desk(staff.identify, STRANGER, "ru")
 
     assert both.is_dispatcher
     assert both.courier is not None
     assert nobody.role is None
     assert nobody.courier is None
+    uow = desk.uow_factory()
+    async with uow.read():  # the language is remembered for the notices they will get
+        member = await uow.staff.get(DISPATCHER)
+        courier = await uow.couriers.by_telegram_id(DISPATCHER)
+        assert member is not None
+        assert courier is not None
+        assert (member.locale, courier.locale) == ("ru", "ru")

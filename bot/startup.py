@@ -1,0 +1,120 @@
+"""Getting ready to serve: the database reachable and migrated, Telegram answering.
+
+What cannot be fixed by waiting ends the bot with a StartupError: one line that says what
+to fix, never a secret.
+"""
+
+import asyncio
+import logging
+import time
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.utils.backoff import Backoff, BackoffConfig
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db import migrate
+from db.engine import make_sqlite_folder
+from db.migrate import SchemaState
+
+log = logging.getLogger(__name__)
+BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=1.5, jitter=0.1)
+
+
+class StartupError(Exception):
+    """Why the bot cannot start, in one line for the person running it."""
+
+
+def describe(engine: AsyncEngine) -> str:
+    """The database, named without its password."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+async def wait_for_database(engine: AsyncEngine, wait_seconds: float) -> None:
+    """Connect, retrying with backoff while the server is unreachable, up to `wait_seconds`."""
+    _make_sqlite_folder(engine)
+    deadline = time.monotonic() + wait_seconds
+    backoff = Backoff(config=BACKOFF)
+    while True:
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            return
+        except (OSError, TimeoutError, DBAPIError) as error:
+            reason = _reason(error)
+            if not _worth_waiting(error) or time.monotonic() + backoff.next_delay > deadline:
+                raise StartupError(
+                    f"Cannot reach the database {describe(engine)}: {reason}"
+                ) from None
+            log.warning(
+                "the database is unreachable (%s); retrying in %.1f s", reason, backoff.next_delay
+            )
+            await backoff.asleep()
+
+
+async def migrate_or_check(engine: AsyncEngine, url: str, *, migrate_on_start: bool) -> None:
+    """Bring the schema to this release's, or make sure it is there already."""
+    state, revision = await migrate.schema_state(engine)
+    if state is SchemaState.NEWER:
+        raise StartupError(
+            f"The database is at revision {revision}, made by a newer release of the bot."
+            " Run that release, or restore a backup from before it."
+        )
+    if state is SchemaState.BEHIND:
+        if not migrate_on_start:
+            raise StartupError(
+                "The database needs migrating: run `make migrate`, then start again."
+            )
+        await migrate.upgrade(url)
+
+
+def read_only(error: OperationalError, engine: AsyncEngine) -> StartupError | None:
+    """The SQLite file (or its folder) cannot be written, as a StartupError; else None."""
+    if "readonly" not in str(error.orig) and "unable to open" not in str(error.orig):
+        return None
+    return StartupError(
+        f"The SQLite database {engine.url.database} cannot be written:"
+        " make the file and its folder writable for the bot."
+    )
+
+
+async def wait_for_telegram(bot: Bot) -> None:
+    """getMe until it answers. aiogram's polling asks once, without retrying, and caches it."""
+    backoff = Backoff(config=BACKOFF)
+    while True:
+        try:
+            me = await bot.me()
+        except TelegramRetryAfter as error:
+            await asyncio.sleep(error.retry_after)
+        except (TelegramNetworkError, TelegramServerError) as error:
+            log.warning(
+                "Telegram is unreachable (%s); retrying in %.1f s", error, backoff.next_delay
+            )
+            await backoff.asleep()
+        else:
+            log.info("running as @%s (id %s)", me.username, me.id)
+            return
+
+
+def _make_sqlite_folder(engine: AsyncEngine) -> None:
+    try:
+        make_sqlite_folder(engine.url.render_as_string(hide_password=False))
+    except OSError as error:
+        raise StartupError(
+            f"Cannot create the folder of {engine.url.database}: {error.strerror}"
+        ) from None
+
+
+def _worth_waiting(error: Exception) -> bool:
+    """A server that is down or starting up may come; a wrong login or database will not."""
+    if isinstance(error, OSError | TimeoutError):
+        return True
+    return "starting up" in str(getattr(error, "orig", error))
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, DBAPIError):
+        return str(error.orig).strip() or type(error.orig).__name__
+    return str(error) or type(error).__name__
