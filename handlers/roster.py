@@ -1,5 +1,7 @@
 """Dispatchers and their couriers: lists, cards, approvals, shifts and blocking."""
 
+from collections.abc import Awaitable, Callable
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
@@ -11,7 +13,7 @@ from handlers.arguments import numbers
 from handlers.callbacks import DecideRegistration, Listing, ListPage, OpenCourier
 from handlers.context import HandlerConfig, current_locale
 from services import couriers
-from services.read_models import CourierCard, CourierStatus
+from services.read_models import CourierCard, CourierStatus, CourierView
 
 
 async def list_couriers(message: Message, uow: UnitOfWork) -> None:
@@ -101,37 +103,33 @@ async def decide(
         )
 
 
-async def offline_courier(message: Message, command: CommandObject, uow: UnitOfWork) -> None:
-    assert message.from_user is not None
-    (courier_id,) = numbers(command, 1, 1)
-    courier = await couriers.end_shift(uow, message.from_user.id, courier_id)
-    await message.answer(
-        _(
+CourierChange = Callable[[UnitOfWork, int, int], Awaitable[CourierView]]
+# What each command does to the courier it names, and how the dispatcher hears it went.
+CHANGES: dict[str, tuple[CourierChange, Callable[[], str]]] = {
+    "offline_courier": (
+        couriers.end_shift,
+        lambda: _(
             "Courier #{id} {name} is off shift. An order they carried went back to the queue."
-        ).format(id=courier.id, name=texts.quote(courier.name))
-    )
+        ),
+    ),
+    "block": (
+        couriers.block_courier,
+        lambda: _("Courier #{id} {name} is blocked. An order they carried went back to the queue."),
+    ),
+    "unblock": (
+        couriers.unblock_courier,
+        lambda: _("Courier #{id} {name} is unblocked. They start a shift with /online."),
+    ),
+}
 
 
-async def block(message: Message, command: CommandObject, uow: UnitOfWork) -> None:
+async def change_courier(message: Message, command: CommandObject, uow: UnitOfWork) -> None:
+    """/offline_courier, /block or /unblock <courier number>."""
     assert message.from_user is not None
+    change, done = CHANGES[command.command]
     (courier_id,) = numbers(command, 1, 1)
-    courier = await couriers.block_courier(uow, message.from_user.id, courier_id)
-    await message.answer(
-        _("Courier #{id} {name} is blocked. An order they carried went back to the queue.").format(
-            id=courier.id, name=texts.quote(courier.name)
-        )
-    )
-
-
-async def unblock(message: Message, command: CommandObject, uow: UnitOfWork) -> None:
-    assert message.from_user is not None
-    (courier_id,) = numbers(command, 1, 1)
-    courier = await couriers.unblock_courier(uow, message.from_user.id, courier_id)
-    await message.answer(
-        _("Courier #{id} {name} is unblocked. They start a shift with /online.").format(
-            id=courier.id, name=texts.quote(courier.name)
-        )
-    )
+    courier = await change(uow, message.from_user.id, courier_id)
+    await message.answer(done().format(id=courier.id, name=texts.quote(courier.name)))
 
 
 def build_router() -> Router:
@@ -144,7 +142,5 @@ def build_router() -> Router:
     router.callback_query.register(open_courier, OpenCourier.filter())
     router.message.register(pending, Command("pending"))
     router.callback_query.register(decide, DecideRegistration.filter())
-    router.message.register(offline_courier, Command("offline_courier"))
-    router.message.register(block, Command("block"))
-    router.message.register(unblock, Command("unblock"))
+    router.message.register(change_courier, Command(*CHANGES))
     return router
