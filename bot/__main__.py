@@ -22,6 +22,7 @@ async def migrate_only(app: App) -> None:
         await prepare_database(app, migrate=True)
     finally:
         await app.bot.session.close()
+        await app.sender.bot.session.close()
         await app.engine.dispose()
 
 

@@ -3,8 +3,10 @@
 import asyncio
 import logging
 import signal
+import time
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -14,13 +16,14 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.utils.i18n import I18n
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.inflight import UpdatesInFlight
-from bot.requests import TolerateUnchangedEdits
-from bot.sender import OutboxSender
+from bot.jobs import start_jobs
+from bot.limits import FloodLimiter
+from bot.requests import KeepToFloodLimits, RetryBriefly, TolerateUnchangedEdits
+from bot.sender import OutboxSender, SenderSettings
 from bot.settings import Settings
 from bot.startup import migrate_or_check, read_only, wait_for_database, wait_for_telegram
 from db.engine import create_engine
@@ -29,7 +32,7 @@ from handlers import build_router, menu
 from handlers.context import HandlerConfig
 from handlers.i18n import PoI18n, UserLanguageMiddleware
 from handlers.middlewares import UnitOfWorkMiddleware, UpdateLogMiddleware
-from services import orders, staff
+from services import staff
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -41,16 +44,27 @@ class App:
     engine: AsyncEngine
     uow_factory: UnitOfWorkFactory
     i18n: I18n
-    bot: Bot
+    bot: Bot  # answers updates; its replies ride out a brief flood wait or outage
     dispatcher: Dispatcher
+    sender: OutboxSender  # delivers the outbox through a Bot of its own, sharing the limits
     in_flight: UpdatesInFlight = field(default_factory=UpdatesInFlight)
 
 
-def build_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
+def build_bot(
+    settings: Settings,
+    session: BaseSession | None = None,
+    *,
+    limiter: FloodLimiter | None = None,
+    retry_briefly: bool = False,
+) -> Bot:
     """A Bot on the configured API server; tests pass a session of their own."""
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    if retry_briefly:
+        session.middleware(RetryBriefly())
     session.middleware(TolerateUnchangedEdits())
+    if limiter is not None:
+        session.middleware(KeepToFloodLimits(limiter))
     return Bot(
         token=settings.bot_token.get_secret_value(),
         session=session,
@@ -78,18 +92,31 @@ def build_dispatcher(
     return dispatcher
 
 
+def build_sender(
+    settings: Settings, bot: Bot, uow_factory: UnitOfWorkFactory, i18n: I18n, limiter: FloodLimiter
+) -> OutboxSender:
+    sender_settings = SenderSettings(
+        poll_seconds=settings.outbox_poll_seconds,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
+    )
+    return OutboxSender(bot, uow_factory, i18n, limiter, sender_settings)
+
+
 def build_app(settings: Settings) -> App:
     engine = create_engine(settings.database_url)
     uow_factory = UnitOfWorkFactory(engine)
     i18n = PoI18n(default_locale=settings.default_locale)
     in_flight = UpdatesInFlight()
+    limiter = FloodLimiter(settings.send_rate_limit)
+    sender_bot = build_bot(settings, limiter=limiter)
     return App(
         settings=settings,
         engine=engine,
         uow_factory=uow_factory,
         i18n=i18n,
-        bot=build_bot(settings),
+        bot=build_bot(settings, limiter=limiter, retry_briefly=True),
         dispatcher=build_dispatcher(settings, uow_factory, i18n, in_flight),
+        sender=build_sender(settings, sender_bot, uow_factory, i18n, limiter),
         in_flight=in_flight,
     )
 
@@ -113,27 +140,6 @@ async def prepare_database(app: App, *, migrate: bool | None = None) -> None:
         log.warning("ADMIN_IDS is empty: nobody can add dispatchers or approve couriers")
 
 
-def start_scheduler(app: App) -> AsyncIOScheduler:
-    """In-memory job store: each process schedules its own jobs and shares none."""
-    scheduler = AsyncIOScheduler(timezone=app.settings.zone)
-
-    async def sweep() -> None:
-        assigned = await orders.sweep_queue(app.uow_factory())
-        if assigned:
-            log.warning("the sweep assigned %s queued orders", assigned)
-
-    scheduler.add_job(
-        sweep,
-        "interval",
-        seconds=app.settings.sweep_interval_seconds,
-        id="queue-sweep",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.start()
-    return scheduler
-
-
 async def run_polling(app: App) -> None:
     """Start up, poll until SIGINT or SIGTERM, and always release the session and the engine."""
     try:
@@ -141,6 +147,7 @@ async def run_polling(app: App) -> None:
             await _poll_with_background_jobs(app)
     finally:
         await app.bot.session.close()
+        await app.sender.bot.session.close()
         await app.engine.dispose()
 
 
@@ -172,16 +179,22 @@ async def _start(app: App) -> None:
 
 
 async def _poll_with_background_jobs(app: App) -> None:
-    sender = OutboxSender(app.bot, app.uow_factory, app.i18n, app.settings.outbox_poll_seconds)
-    sender_task = asyncio.create_task(sender.run(), name="outbox-sender")
-    scheduler = start_scheduler(app)
+    sending = asyncio.create_task(app.sender.run(), name="outbox-sender")
+    scheduler = start_jobs(app.settings, app.uow_factory)
     try:
         await app.dispatcher.start_polling(app.bot, handle_signals=True, close_bot_session=False)
     finally:
-        left = await app.in_flight.drain(app.settings.shutdown_grace_seconds)
-        if left:
-            log.warning("stopping with %s updates still being handled", left)
         scheduler.shutdown(wait=False)
-        sender_task.cancel()
-        with suppress(asyncio.CancelledError):
-            await sender_task
+        await wind_down(app, sending)
+
+
+async def wind_down(app: App, sending: asyncio.Task[None]) -> None:
+    """Let the updates in flight finish and what they wrote go out, within the grace period."""
+    deadline = time.monotonic() + app.settings.shutdown_grace_seconds
+    if left := await app.in_flight.drain(deadline - time.monotonic()):
+        log.warning("stopping with %s updates still being handled", left)
+    if not await app.sender.settle(max(0.0, deadline - time.monotonic())):
+        log.warning("stopping with notices still to send; they go out after the restart")
+    sending.cancel()
+    with suppress(asyncio.CancelledError):
+        await sending

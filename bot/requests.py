@@ -1,5 +1,9 @@
 """Middlewares on the Bot's HTTP session: what every call to Telegram gets, wherever it is made."""
 
+import asyncio
+import logging
+import random
+import time
 from typing import Any, cast
 
 from aiogram import Bot
@@ -7,11 +11,21 @@ from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
     NextRequestMiddlewareType,
 )
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from bot.limits import FloodLimiter
+
+log = logging.getLogger(__name__)
 NOT_MODIFIED = "message is not modified"
+# Methods that put a message in a chat, and so count against Telegram's flood limits.
+_SENDING = ("send", "edit", "copy", "forward")
 
 
 class TolerateUnchangedEdits(BaseRequestMiddleware):
@@ -31,3 +45,54 @@ class TolerateUnchangedEdits(BaseRequestMiddleware):
                 raise
             unchanged: Any = True  # what Telegram returns for an edit it need not make
             return cast(Response[TelegramType], unchanged)
+
+
+class KeepToFloodLimits(BaseRequestMiddleware):
+    """Every message sent or edited waits for its slot (bot.limits)."""
+
+    def __init__(self, limiter: FloodLimiter) -> None:
+        self.limiter = limiter
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        chat_id = getattr(method, "chat_id", None)
+        if isinstance(chat_id, int) and method.__api_method__.startswith(_SENDING):
+            await self.limiter.acquire(chat_id)
+        return await make_request(bot, method)
+
+
+class RetryBriefly(BaseRequestMiddleware):
+    """A handler's answer rides out a flood wait or a hiccup of Telegram's, for a few seconds.
+
+    Past that the error goes up: the user's action is already saved, the failure is logged.
+    The outbox sender has no use for this; it schedules its own retries.
+    """
+
+    def __init__(self, budget_seconds: float = 5.0) -> None:
+        self.budget_seconds = budget_seconds
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        deadline = time.monotonic() + self.budget_seconds
+        delay = 0.5
+        while True:
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as error:
+                wait = float(error.retry_after)
+                error_seen: Exception = error
+            except (TelegramServerError, TelegramNetworkError) as error:
+                wait, delay = delay * random.uniform(0.8, 1.2), delay * 2
+                error_seen = error
+            if time.monotonic() + wait > deadline:
+                raise error_seen
+            log.info("%s: %s; trying again in %.1f s", method.__api_method__, error_seen, wait)
+            await asyncio.sleep(wait)

@@ -1,139 +1,328 @@
-"""The outbox sender: one task that delivers outbox rows to Telegram.
+"""The outbox sender: every committed notice reaches its chat, in order, within Telegram's limits.
 
-Deliberately simple for now: one instance, rows in order. While Telegram is unreachable
-or flood-limits us, nothing is given up: the sender backs off and tries the same row again.
-A row Telegram refuses for good (the user blocked the bot, the chat is gone) is dropped;
-any other refusal is retried a few times. The hardened sender (its own flood limiter,
-exactly-once across instances) replaces this one.
+- A commit that wrote notices rings the doorbell (UnitOfWorkFactory.on_notices), so a row goes
+  out at once; a poll every OUTBOX_POLL_SECONDS catches what other instances wrote and what
+  became due again.
+- It claims chats, not rows: a chat's oldest due row and a few after it, leased
+  (services.outbox.claim). Each chat gets a lane that sends its rows in order. Lanes run side by
+  side, so a chat that is slow, down or flood-limited holds up nobody else.
+- Outcomes are written in batches by the Recorder.
+
+What Telegram says, and what becomes of the row:
+- 429: tried again after `retry_after`, for that chat only (all chats pause when several chats
+  are limited at once: then the limit is the bot's);
+- 5xx, network error, timeout: tried again with exponential backoff and jitter, never given up;
+- 403 on a courier's order: the courier is off shift and the order goes to the next courier
+  (services.couriers.unreachable); 403 on anything else: refused, logged;
+- the group became a supergroup: its rows and orders move to the new chat id, then go;
+- any other 400, an unreadable row: refused with the error, logged; the rows behind it go on.
 """
 
 import asyncio
 import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import groupby
 
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
-from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiogram.utils.i18n import I18n
 
+from bot.limits import FloodLimiter
 from db.uow import UnitOfWorkFactory
 from handlers.i18n import speaking
-from handlers.notices import render
-from services import outbox
-from services.notices import UnreadableNotice
-from services.outbox import Delivery
+from handlers.notices import Rendered, render
+from services import clock, couriers, outbox
+from services.notices import OrderAssigned, UnreadableNotice
+from services.outbox import Delivery, Outcome, Refused, RetryAt, Sent, Untried
 
 log = logging.getLogger(__name__)
-BATCH = 50
-OUTAGE_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=60.0, factor=2.0, jitter=0.1)
+MAX_BACKOFF_SECONDS = 60.0
 
 
-class TelegramUnavailable(Exception):
-    """Telegram could not take a message just now; the row stays pending."""
+@dataclass(frozen=True, slots=True)
+class SenderSettings:
+    poll_seconds: float
+    lease: timedelta
+    lanes: int = 100  # chats being sent to at once
+    per_chat: int = 10  # rows of a chat claimed at once
 
-    def __init__(self, wait: float | None = None) -> None:
-        super().__init__(wait)
-        self.wait = wait
+
+class Doorbell:
+    def __init__(self) -> None:
+        self._rung = asyncio.Event()
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    async def wait(self, seconds: float) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._rung.wait(), seconds)
+        self._rung.clear()
 
 
 class OutboxSender:
     def __init__(
-        self, bot: Bot, uow_factory: UnitOfWorkFactory, i18n: I18n, poll_seconds: float
+        self,
+        bot: Bot,
+        uow_factory: UnitOfWorkFactory,
+        i18n: I18n,
+        limiter: FloodLimiter,
+        settings: SenderSettings,
     ) -> None:
         self.bot = bot
         self.uow_factory = uow_factory
         self.i18n = i18n
-        self.poll_seconds = poll_seconds
+        self.settings = settings
+        self.doorbell = Doorbell()
+        self._floods = FloodWatch(limiter)
+        self._recorder = Recorder(uow_factory, self.wake)
+        self._lanes: dict[int, asyncio.Task[None]] = {}
+        self._idle = asyncio.Event()
+        uow_factory.on_notices(self.wake)
+
+    def wake(self) -> None:
+        """Something may be due: new notices were committed, or outcomes freed a chat."""
+        self._idle.clear()
+        self.doorbell.ring()
 
     async def run(self) -> None:
-        """Deliver forever; sleep when there is nothing to send, back off while Telegram is away."""
-        backoff = Backoff(config=OUTAGE_BACKOFF)
-        while True:
-            try:
-                sent = await self.deliver_pending()
-            except TelegramUnavailable as unavailable:
-                delay = next(backoff)
-                await asyncio.sleep(unavailable.wait or delay)
-                continue
-            except Exception:
-                log.exception("outbox delivery failed; retrying")
-                sent = 0
-            backoff.reset()
-            if sent == 0:
-                await asyncio.sleep(self.poll_seconds)
-
-    async def deliver_pending(self) -> int:
-        """One pass over the waiting rows; returns how many were handled.
-
-        Raises TelegramUnavailable, leaving the rest for later, when Telegram is away.
-        """
-        items = await outbox.pending(self.uow_factory(), BATCH)
-        for item in items:
-            await self._deliver(item)
-        return len(items)
-
-    async def _deliver(self, item: Delivery) -> None:
-        if isinstance(item.notice, UnreadableNotice):
-            log.error("%s dropped: %s", self._describe(item), item.notice)
-            await self._record_failure(item, item.notice, final=True)
-            return
+        """Deliver until cancelled."""
+        recording = asyncio.create_task(self._recorder.run(), name="outbox-recorder")
         try:
-            message_id = await self._send(item)
+            while True:
+                if await self._claim() == 0:
+                    await self.doorbell.wait(self.settings.poll_seconds)
+        finally:
+            await self._stop_lanes()
+            recording.cancel()
+            with suppress(asyncio.CancelledError):
+                await recording
+            await self._recorder.flush()
+
+    async def deliver_due(self) -> int:
+        """Send everything due now and record it, without the loop; how many rows went.
+        For tests and tools; not alongside `run`."""
+        delivered = 0
+        while claimed := await self._claim():
+            delivered += claimed
+            await asyncio.gather(*self._lanes.values())
+            await self._recorder.flush()
+        return delivered
+
+    async def settle(self, seconds: float) -> bool:
+        """Wait up to `seconds` until nothing is left to send now; whether it came to that."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), seconds)
+            return True
+        return False
+
+    async def _claim(self) -> int:
+        room = self.settings.lanes - len(self._lanes)
+        if room <= 0:
+            return 0
+        try:
+            claimed = await outbox.claim(
+                self.uow_factory(),
+                chats=room,
+                per_chat=self.settings.per_chat,
+                lease=self.settings.lease,
+            )
+        except Exception:
+            log.exception("could not claim outbox rows; trying again shortly")
+            return 0
+        for chat_id, rows in groupby(claimed, key=lambda delivery: delivery.chat_id):
+            lane = asyncio.create_task(self._lane(list(rows)), name=f"outbox-chat-{chat_id}")
+            self._lanes[chat_id] = lane
+        if claimed or self._lanes or self._recorder.busy:
+            self._idle.clear()
+        else:
+            self._idle.set()
+        return len(claimed)
+
+    async def _lane(self, deliveries: Sequence[Delivery]) -> None:
+        """One chat's rows, in order; the rest wait behind a row that must be tried again."""
+        chat_id = deliveries[0].chat_id
+        done = 0
+        try:
+            for delivery in deliveries:
+                try:
+                    outcome = await self._attempt(delivery)
+                except Exception:
+                    log.exception(
+                        "%s: delivery failed; the chat waits for the next claim", describe(delivery)
+                    )
+                    break
+                done += 1
+                if outcome is None:
+                    continue
+                self._recorder.add(outcome)
+                if isinstance(outcome, RetryAt | Untried):
+                    break
+        finally:
+            for untried in deliveries[done:]:
+                self._recorder.add(Untried(untried.id))
+            del self._lanes[chat_id]
+
+    async def _attempt(self, delivery: Delivery) -> Outcome | None:
+        """Send one row; None when a service has recorded what became of it."""
+        notice = delivery.notice
+        where = describe(delivery)
+        if isinstance(notice, UnreadableNotice):
+            log.error("%s refused: %s", where, notice)
+            return Refused(delivery.id, str(notice))
+        try:
+            message_id = await self._send(delivery)
         except TelegramRetryAfter as error:
-            log.warning("outbox %s: flood limit, waiting %s s", item.id, error.retry_after)
-            raise TelegramUnavailable(error.retry_after) from error
-        except (TelegramNetworkError, TelegramServerError) as error:
-            log.warning("outbox %s: Telegram unavailable (%s); backing off", item.id, error)
-            raise TelegramUnavailable from error
-        except (TelegramForbiddenError, TelegramBadRequest) as error:
-            # Blocked by the user, or a chat that is gone: retrying cannot help.
-            log.warning("%s dropped: %s", self._describe(item), error.message)
-            await self._record_failure(item, error, final=True)
-            return
+            log.warning("%s: flood limit, waiting %s s", where, error.retry_after)
+            self._floods.saw(delivery.chat_id, error.retry_after)
+            return RetryAt(delivery.id, _after(error.retry_after), error.message)
+        except TelegramMigrateToChat as error:
+            log.info("%s: the group is now %s", where, error.migrate_to_chat_id)
+            await outbox.chat_moved(self.uow_factory(), delivery.chat_id, error.migrate_to_chat_id)
+            return Untried(delivery.id)
+        except TelegramForbiddenError as error:
+            if isinstance(notice, OrderAssigned):
+                log.warning("%s: the courier cannot be reached (%s)", where, error.message)
+                await couriers.unreachable(
+                    self.uow_factory(),
+                    delivery.id,
+                    delivery.chat_id,
+                    notice.order_id,
+                    error.message,
+                )
+                return None
+            log.warning("%s refused: %s", where, error.message)
+            return Refused(delivery.id, error.message)
+        except (TelegramServerError, TelegramNetworkError, TelegramUnauthorizedError) as error:
+            delay = _backoff(delivery.attempts)
+            log.warning("%s: Telegram unavailable (%s); again in %.1f s", where, error, delay)
+            return RetryAt(delivery.id, _after(delay), str(error))
         except TelegramAPIError as error:
-            log.warning("%s failed: %s", self._describe(item), error)
-            await self._record_failure(item, error, final=False)
-            return
-        await outbox.mark_sent(self.uow_factory(), item.id, message_id)
-        log.info("%s delivered", self._describe(item))
+            log.warning("%s refused: %s", where, error)
+            return Refused(delivery.id, str(error))
+        log.info("%s delivered", where)
+        return Sent(delivery.id, message_id)
 
-    @staticmethod
-    def _describe(item: Delivery) -> str:
-        order = getattr(item.notice, "order_id", None)
-        about = f" of order {order}" if order is not None else ""
-        kind = getattr(item.notice, "kind", "unreadable")
-        return f"outbox {item.id} ({kind}{about}) to chat {item.chat_id}"
-
-    async def _send(self, item: Delivery) -> int | None:
-        assert not isinstance(item.notice, UnreadableNotice)
-        with speaking(self.i18n, item.locale):
-            rendered = render(item.notice)
-        for message_id in item.superseded:
-            await self._supersede(item.chat_id, message_id, rendered.superseded_text)
+    async def _send(self, delivery: Delivery) -> int | None:
+        assert not isinstance(delivery.notice, UnreadableNotice)
+        with speaking(self.i18n, delivery.locale):
+            rendered = render(delivery.notice)
+        for message_id in await outbox.superseded(self.uow_factory(), delivery):
+            await self._supersede(delivery.chat_id, message_id, rendered)
         if rendered.text is None:
             return None
         message = await self.bot.send_message(
-            item.chat_id, rendered.text, reply_markup=rendered.keyboard
+            delivery.chat_id, rendered.text, reply_markup=rendered.keyboard
         )
         return message.message_id
 
-    async def _supersede(self, chat_id: int, message_id: int, text: str | None) -> None:
-        """Best effort: the message may be gone, or already say this."""
+    async def _supersede(self, chat_id: int, message_id: int, rendered: Rendered) -> None:
+        """Best effort: the message may be gone or too old to edit."""
         try:
-            if text is None:
+            if rendered.superseded_text is None:
                 await self.bot.edit_message_reply_markup(
                     chat_id=chat_id, message_id=message_id, reply_markup=None
                 )
             else:
-                await self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+                await self.bot.edit_message_text(
+                    rendered.superseded_text, chat_id=chat_id, message_id=message_id
+                )
         except TelegramBadRequest as error:
-            log.info("message %s in chat %s was not edited: %s", message_id, chat_id, error.message)
+            log.info("message %s in chat %s not edited: %s", message_id, chat_id, error.message)
 
-    async def _record_failure(self, item: Delivery, error: Exception, *, final: bool) -> None:
-        await outbox.mark_failed(self.uow_factory(), item.id, str(error), final=final)
+    async def _stop_lanes(self) -> None:
+        lanes = list(self._lanes.values())
+        for lane in lanes:
+            lane.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
+
+
+class Recorder:
+    """Writes the outcomes of deliveries in batches, then says so: their chats are free."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, flushed: Callable[[], None]) -> None:
+        self.uow_factory = uow_factory
+        self.flushed = flushed
+        self._outcomes: list[Outcome] = []
+        self._arrived = asyncio.Event()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._outcomes)
+
+    def add(self, outcome: Outcome) -> None:
+        self._outcomes.append(outcome)
+        self._arrived.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            if not await self.flush():
+                await asyncio.sleep(1.0)  # the database is away: keep the outcomes, try again
+
+    async def flush(self) -> bool:
+        batch, self._outcomes = self._outcomes, []
+        if not batch:
+            return True
+        try:
+            await outbox.record(self.uow_factory(), batch)
+        except Exception:
+            log.exception("could not record %s outbox outcomes; retrying", len(batch))
+            self._outcomes[:0] = batch
+            self._arrived.set()
+            return False
+        self.flushed()
+        return True
+
+
+class FloodWatch:
+    """429s from several chats at once mean the bot as a whole is limited: pause everything."""
+
+    WINDOW_SECONDS = 1.0
+    CHATS = 3
+
+    def __init__(self, limiter: FloodLimiter) -> None:
+        self.limiter = limiter
+        self._recent: deque[tuple[float, int]] = deque()
+
+    def saw(self, chat_id: int, retry_after: float) -> None:
+        now = time.monotonic()
+        self._recent.append((now, chat_id))
+        while self._recent[0][0] < now - self.WINDOW_SECONDS:
+            self._recent.popleft()
+        if len({chat for _, chat in self._recent}) >= self.CHATS:
+            log.warning("flood limit on the whole bot: pausing all chats for %s s", retry_after)
+            self.limiter.pause(retry_after)
+
+
+def describe(delivery: Delivery) -> str:
+    """The row in a log line: its id, notice, order and chat."""
+    kind = getattr(delivery.notice, "kind", "unreadable")
+    order = getattr(delivery.notice, "order_id", None)
+    about = f" of order {order}" if order is not None else ""
+    return f"outbox {delivery.id} ({kind}{about}) to chat {delivery.chat_id}"
+
+
+def _backoff(attempts: int) -> float:
+    """1 s, 2 s, 4 s… up to a minute, give or take a quarter so chats do not retry in step."""
+    return min(MAX_BACKOFF_SECONDS, 2.0**attempts) * random.uniform(0.75, 1.25)
+
+
+def _after(seconds: float) -> datetime:
+    return clock.utcnow() + timedelta(seconds=seconds)

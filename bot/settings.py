@@ -1,5 +1,6 @@
 """Settings from the environment and `.env`. Every one is documented in `.env.example`."""
 
+from datetime import time
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,7 +30,12 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     migrate_on_start: bool = True
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
-    sweep_interval_seconds: int = Field(default=60, gt=0)
+    outbox_lease_seconds: float = Field(default=60.0, gt=0)
+    outbox_retention_days: int = Field(default=30, gt=0)
+    send_rate_limit: float = Field(default=30.0, gt=0)
+    sweep_interval_seconds: float = Field(default=60, gt=0)
+    order_overdue_minutes: float = Field(default=60, gt=0)
+    daily_report_at: str = "21:00"
     database_wait_seconds: float = Field(default=60.0, ge=0)
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -57,6 +63,17 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("daily_report_at")
+    @classmethod
+    def _hours_and_minutes(cls, value: str) -> str:
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError("is not a time like 21:00") from None
+        if len(value) != 5:
+            raise ValueError("is not a time like 21:00")
         return value
 
     @field_validator("database_url")
@@ -90,6 +107,10 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def report_time(self) -> time:
+        return time.fromisoformat(self.daily_report_at)
 
 
 def describe_errors(error: ValidationError) -> str:

@@ -1,6 +1,6 @@
 """SQLAlchemy models. The dispatch invariants are enforced here too, not only in services."""
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -164,6 +165,8 @@ class Order(Base):
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When its courier and dispatch chat were reminded that it is overdue; cleared on assignment.
+    overdue_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class OrderEvent(Base):
@@ -200,11 +203,26 @@ class Invite(Base):
     used_by: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"))
 
 
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # Telegram refused it for good; never retried
+
+
 class OutboxMessage(Base):
-    """A notification written in the same transaction as the change it reports."""
+    """A notice to deliver, written in the same transaction as the change it reports.
+
+    The sender claims the oldest pending row of a chat with a lease (`claimed_until`), so one
+    sender at a time delivers a chat's rows, in order; a failed attempt sets when to try again.
+    """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "id", **_partial("sent_at IS NULL")),)
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'sent', 'failed')", name="state"),
+        # Each chat's waiting rows, oldest first: what the sender claims from.
+        Index("ix_outbox_pending", "chat_id", "id", **_partial("state = 'pending'")),
+        Index("ix_outbox_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
@@ -216,8 +234,22 @@ class OutboxMessage(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     courier_id: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state: Mapped[OutboxState] = mapped_column(state_column(OutboxState))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Not before: set after a failed attempt.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A sender's lease on the row; past it, another sender may take the row.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The Telegram message this row became, so later rows can edit it.
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class DailyReport(Base):
+    """One row per day whose report went out: the report is written once, whoever runs it."""
+
+    __tablename__ = "daily_reports"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,6 +1,6 @@
 """The unit of work: a use case's access to the database, one short transaction at a time."""
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from sqlalchemy import text
@@ -12,6 +12,7 @@ from db.repositories.districts import DistrictRepository
 from db.repositories.invites import InviteRepository
 from db.repositories.orders import OrderRepository
 from db.repositories.outbox import OutboxRepository
+from db.repositories.reports import DailyReportRepository
 from db.repositories.staff import StaffRepository
 
 # Namespace of the PostgreSQL advisory locks that serialize dispatching per district.
@@ -31,9 +32,11 @@ class UnitOfWork:
         self,
         writer: async_sessionmaker[AsyncSession],
         reader: async_sessionmaker[AsyncSession],
+        notices_committed: Callable[[], None] = lambda: None,
     ) -> None:
         self._writer = writer
         self._reader = reader
+        self._notices_committed = notices_committed
         self._session: AsyncSession | None = None
 
     def write(self) -> AbstractAsyncContextManager["UnitOfWork"]:
@@ -57,6 +60,7 @@ class UnitOfWork:
         self.staff = StaffRepository(session)
         self.invites = InviteRepository(session)
         self.outbox = OutboxRepository(session)
+        self.reports = DailyReportRepository(session)
         try:
             yield self
         finally:
@@ -73,7 +77,11 @@ class UnitOfWork:
         return self._session
 
     async def commit(self) -> None:
+        """Commit, with the notices written in chat order; then ring for the sender."""
+        notices = await self.outbox.write_added()
         await self.session.commit()
+        if notices:
+            self._notices_committed()
 
     async def lock_districts(self, district_ids: Iterable[int]) -> None:
         """Serialize dispatching in these districts until the transaction ends.
@@ -98,6 +106,15 @@ class UnitOfWorkFactory:
         self.engine = engine
         self._writer = session_factory(engine, writes=True)
         self._reader = session_factory(engine, writes=False)
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_notices(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each commit that wrote notices to deliver."""
+        self._listeners.append(listener)
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self._writer, self._reader)
+        return UnitOfWork(self._writer, self._reader, self._ring)
+
+    def _ring(self) -> None:
+        for listener in self._listeners:
+            listener()

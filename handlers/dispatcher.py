@@ -138,7 +138,7 @@ async def list_districts(message: Message, uow: UnitOfWork) -> None:
 async def stats(message: Message, uow: UnitOfWork, config: HandlerConfig) -> None:
     assert message.from_user is not None
     today = await statistics.today(uow, message.from_user.id, config.zone)
-    for part in texts.split(texts.stats(today).split("\n")):
+    for part in texts.stats(today):
         await message.answer(part)
 
 

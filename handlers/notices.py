@@ -7,15 +7,19 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
 from handlers import keyboards
-from handlers.texts import duration, names, quote, registration_verdict
+from handlers.texts import daily_report, duration, names, quote, registration_verdict
 from services.notices import (
     CourierBlocked,
     CourierUnblocked,
+    CourierUnreachable,
+    DailyReport,
     DispatchAssigned,
     DispatchCompleted,
+    DispatchOverdue,
     DispatchRequeued,
     Notice,
     OrderAssigned,
+    OrderOverdue,
     OrderWithdrawn,
     RegistrationApproved,
     RegistrationClosed,
@@ -99,6 +103,35 @@ def render(notice: Notice) -> Rendered:
         case RegistrationClosed():
             verdict = registration_verdict(notice.courier_id, notice.name, notice.approved)
             return Rendered(None, superseded_text=verdict)
+        case OrderOverdue():
+            return Rendered(
+                _(
+                    "⏰ Order #{id} has been with you for {minutes} min. Tap ✅ Complete once it "
+                    "is delivered."
+                ).format(id=notice.order_id, minutes=notice.minutes)
+            )
+        case DispatchOverdue():
+            return Rendered(
+                _("⏰ Order #{id} has been with {name} (#{courier_id}) for {minutes} min.").format(
+                    id=notice.order_id,
+                    name=quote(notice.courier_name),
+                    courier_id=notice.courier_id,
+                    minutes=notice.minutes,
+                )
+            )
+        case CourierUnreachable():
+            return Rendered(
+                _(
+                    "Order #{id}: {name} (#{courier_id}) could not be reached (they blocked "
+                    "the bot), so their shift is over and the order moves on."
+                ).format(
+                    id=notice.order_id,
+                    name=quote(notice.courier_name),
+                    courier_id=notice.courier_id,
+                )
+            )
+        case DailyReport():
+            return Rendered(daily_report(notice.stats))
 
 
 def _withdrawn(notice: OrderWithdrawn) -> str:

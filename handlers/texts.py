@@ -198,9 +198,26 @@ def _bounds(page: Page[Any]) -> dict[str, int]:
     return {"first": page.offset + 1, "last": page.offset + len(page.items), "total": page.total}
 
 
-def stats(today: TodayStats) -> str:
+def stats(today: TodayStats) -> list[str]:
+    """The day's totals, then a line per courier; as many messages as it takes."""
+    return split([*_totals(today), *_per_courier(today)])
+
+
+def daily_report(today: TodayStats) -> str:
+    """The day's numbers in one message: couriers past what fits are counted, not listed."""
+    lines = [_("📊 <b>The day's report</b>"), *_totals(today)]
+    couriers = _per_courier(today)
+    for shown, line in enumerate(couriers):
+        more = _("…and {count} more couriers").format(count=len(couriers) - shown)
+        if len("\n".join([*lines, line, more])) > MESSAGE_LIMIT:
+            return "\n".join([*lines, more])
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _totals(today: TodayStats) -> list[str]:
     average = duration(today.average_delivery) if today.average_delivery else no_data()
-    lines = [
+    return [
         _("<b>Today, {day}</b>").format(day=today.day.strftime("%d.%m.%Y")),
         _("Posted: {count}").format(count=today.posted),
         _("Delivered: {count}").format(count=today.completed),
@@ -208,6 +225,10 @@ def stats(today: TodayStats) -> str:
         _("Waiting: {count}").format(count=today.queued),
         _("Average delivery time: {time}").format(time=average),
     ]
+
+
+def _per_courier(today: TodayStats) -> list[str]:
+    lines = []
     for courier in today.couriers:
         time = duration(courier.average_delivery) if courier.average_delivery else no_data()
         lines.append(
@@ -215,7 +236,7 @@ def stats(today: TodayStats) -> str:
                 id=courier.courier_id, name=quote(courier.name), count=courier.completed, time=time
             )
         )
-    return "\n".join(lines)
+    return lines
 
 
 def staff(members: Sequence[StaffView]) -> list[str]:

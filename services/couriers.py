@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from db.models import Courier, CourierStatus
+from db.models import Courier, CourierStatus, OrderStatus
 from db.uow import UnitOfWork
 from services import clock, dispatching, notices
 from services.access import require_courier, require_dispatcher
@@ -13,6 +13,7 @@ from services.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from services.notices import (
     CourierBlocked,
     CourierUnblocked,
+    CourierUnreachable,
     RegistrationApproved,
     RegistrationRejected,
     ShiftEnded,
@@ -209,6 +210,36 @@ async def unblock_courier(uow: UnitOfWork, actor_id: int, courier_id: int) -> Co
         view = await load_courier_view(uow, await _get(uow, courier_id))
         await uow.commit()
     return view
+
+
+async def unreachable(
+    uow: UnitOfWork, delivery_id: int, telegram_id: int, order_id: int, error: str
+) -> None:
+    """Telegram refused a courier's order message (they blocked the bot): the row fails, the
+    courier's shift ends, the order goes to the next courier, and its dispatch chat hears who
+    could not be reached. For the outbox sender."""
+    async with uow.write():
+        await uow.outbox.mark_failed([(delivery_id, error)])
+        found = await uow.couriers.by_telegram_id(telegram_id)
+        order = await uow.orders.get(order_id)
+        if (
+            found
+            and order
+            and order.status is OrderStatus.ASSIGNED
+            and order.courier_id == found.id
+        ):
+            courier = await _locked(uow, found.id)
+            now = clock.utcnow()
+            await uow.couriers.set_online(courier.id, False, now)
+            notices.to_dispatch_chat(
+                uow,
+                order,
+                CourierUnreachable(
+                    order_id=order.id, courier_id=courier.id, courier_name=courier.name
+                ),
+            )
+            await _return_order(uow, courier, now)
+        await uow.commit()
 
 
 async def district_form(uow: UnitOfWork, telegram_id: int) -> tuple[list[DistrictView], list[int]]:

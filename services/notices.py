@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from db.models import Courier, Order
 from db.uow import UnitOfWork
 from services import clock
+from services.read_models import TodayStats
 
 
 class WithdrawReason(StrEnum):
@@ -73,6 +74,14 @@ class CourierUnblocked(_Notice):
     courier_id: int
 
 
+class OrderOverdue(_Notice):
+    """The courier has carried the order longer than ORDER_OVERDUE_MINUTES."""
+
+    kind: Literal["order_overdue"] = "order_overdue"
+    order_id: int
+    minutes: int
+
+
 # To the chat an order was posted from.
 
 
@@ -97,6 +106,23 @@ class DispatchRequeued(_Notice):
     position: int
 
 
+class DispatchOverdue(_Notice):
+    kind: Literal["dispatch_overdue"] = "dispatch_overdue"
+    order_id: int
+    courier_id: int
+    courier_name: str
+    minutes: int
+
+
+class CourierUnreachable(_Notice):
+    """Telegram refused the courier's order message (they blocked the bot): the order moved on."""
+
+    kind: Literal["courier_unreachable"] = "courier_unreachable"
+    order_id: int
+    courier_id: int
+    courier_name: str
+
+
 # To dispatchers and admins.
 
 
@@ -118,6 +144,13 @@ class RegistrationClosed(_Notice):
     approved: bool
 
 
+class DailyReport(_Notice):
+    """The day's numbers, for every dispatcher and admin at DAILY_REPORT_AT."""
+
+    kind: Literal["daily_report"] = "daily_report"
+    stats: TodayStats
+
+
 Notice = Annotated[
     OrderAssigned
     | OrderWithdrawn
@@ -126,11 +159,15 @@ Notice = Annotated[
     | ShiftEnded
     | CourierBlocked
     | CourierUnblocked
+    | OrderOverdue
     | DispatchAssigned
     | DispatchCompleted
     | DispatchRequeued
+    | DispatchOverdue
+    | CourierUnreachable
     | RegistrationRequest
-    | RegistrationClosed,
+    | RegistrationClosed
+    | DailyReport,
     Field(discriminator="kind"),
 ]
 _NOTICE: TypeAdapter[Notice] = TypeAdapter(Notice)
@@ -219,13 +256,18 @@ def dispatch_assigned(uow: UnitOfWork, order: Order, courier: Courier) -> None:
     to_dispatch_chat(uow, order, notice)
 
 
+async def to_staff(uow: UnitOfWork, notice: Notice) -> None:
+    """Every dispatcher and admin, in their own chat."""
+    for member in await uow.staff.all():
+        write(uow, member.telegram_id, member.locale, notice)
+
+
 async def registration_request(uow: UnitOfWork, courier: Courier, districts: list[str]) -> None:
     """Every dispatcher and admin gets a copy with Approve and Reject."""
     notice = RegistrationRequest(
         courier_id=courier.id, name=courier.name, districts=tuple(districts)
     )
-    for member in await uow.staff.all():
-        write(uow, member.telegram_id, member.locale, notice)
+    await to_staff(uow, notice)
 
 
 async def registration_closed(

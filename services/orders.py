@@ -1,4 +1,6 @@
-"""Order use cases: post, complete, cancel, reassign, look up, list, sweep."""
+"""Order use cases: post, complete, cancel, reassign, look up, list, sweep, overdue reminders."""
+
+from datetime import timedelta
 
 from db.models import Order, OrderStatus
 from db.uow import UnitOfWork
@@ -6,7 +8,7 @@ from services import clock, dispatching, notices
 from services.access import require_courier, require_dispatcher
 from services.districts import all_districts, match_district_prefix
 from services.errors import Conflict, ErrorCode, Forbidden, NotFound
-from services.notices import DispatchCompleted, WithdrawReason
+from services.notices import DispatchCompleted, DispatchOverdue, OrderOverdue, WithdrawReason
 from services.queries import load_order_view, order_views
 from services.read_models import CompletionResult, DistrictView, OrderView, Page
 from services.validation import clean_description, page_window
@@ -185,6 +187,35 @@ async def sweep_queue(uow: UnitOfWork) -> int:
             assigned += await dispatching.sweep_district(uow, district_id, clock.utcnow())
             await uow.commit()
     return assigned
+
+
+async def remind_overdue(uow: UnitOfWork, after: timedelta, limit: int = 200) -> int:
+    """Remind, once, the courier and the dispatch chat of each order in progress for longer
+    than `after`; how many were reminded. For the scheduler; safe to run anywhere at once."""
+    now = clock.utcnow()
+    reminded = 0
+    async with uow.write():
+        for order in await uow.orders.overdue(now - after, limit):
+            if not await uow.orders.mark_reminded(order.id, now):
+                continue
+            courier = await uow.couriers.get(order.courier_id or 0)
+            assert courier is not None
+            assert order.assigned_at is not None
+            minutes = int((now - order.assigned_at).total_seconds() // 60)
+            notices.to_courier(uow, courier, OrderOverdue(order_id=order.id, minutes=minutes))
+            notices.to_dispatch_chat(
+                uow,
+                order,
+                DispatchOverdue(
+                    order_id=order.id,
+                    courier_id=courier.id,
+                    courier_name=courier.name,
+                    minutes=minutes,
+                ),
+            )
+            reminded += 1
+        await uow.commit()
+    return reminded
 
 
 async def _post(

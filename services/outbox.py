@@ -1,57 +1,136 @@
-"""Delivering the outbox: what is waiting, and recording what became of it."""
+"""Delivering the outbox: claiming rows, looking up what they supersede, recording outcomes.
 
+The sender (bot/sender.py) decides what Telegram's answers mean; this module only keeps the
+rows' state, so that every row is delivered, refused for good, or tried again later.
+"""
+
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from db.uow import UnitOfWork
 from services import clock, notices
-from services.notices import Notice, UnreadableNotice
-
-MAX_ATTEMPTS = 5
+from services.notices import Notice, OrderAssigned, RegistrationRequest, UnreadableNotice
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
+    """An outbox row a sender holds the lease on."""
+
     id: int
     chat_id: int
     notice: Notice | UnreadableNotice
     locale: str | None
-    # Earlier messages in this chat that the notice replaces (see notices.supersedes).
-    superseded: tuple[int, ...]
+    attempts: int  # the failed attempts before this one
 
 
-async def pending(uow: UnitOfWork, limit: int) -> list[Delivery]:
-    """The oldest undelivered notices that still have attempts left."""
-    deliveries = []
-    async with uow.read():
-        for row in await uow.outbox.pending(limit, MAX_ATTEMPTS):
-            notice: Notice | UnreadableNotice
-            try:
-                notice = notices.read(row.notice, row.payload)
-            except UnreadableNotice as error:
-                notice = error
-            superseded = await _superseded(uow, row.chat_id, notice)
-            deliveries.append(Delivery(row.id, row.chat_id, notice, row.locale, superseded))
-    return deliveries
+@dataclass(frozen=True, slots=True)
+class Sent:
+    delivery_id: int
+    message_id: int | None  # None when the notice only edited earlier messages
 
 
-async def _superseded(
-    uow: UnitOfWork, chat_id: int, notice: Notice | UnreadableNotice
-) -> tuple[int, ...]:
-    replaced = None if isinstance(notice, UnreadableNotice) else notices.supersedes(notice)
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Telegram will never take it: not retried."""
+
+    delivery_id: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAt:
+    delivery_id: int
+    at: datetime
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Untried:
+    """Not attempted (an earlier row of its chat must go first): its lease is given back."""
+
+    delivery_id: int
+
+
+Outcome = Sent | Refused | RetryAt | Untried
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    waiting: int
+    oldest_seconds: float
+
+
+async def claim(uow: UnitOfWork, *, chats: int, per_chat: int, lease: timedelta) -> list[Delivery]:
+    """Lease the next rows of up to `chats` chats, in order within each chat."""
+    now = clock.utcnow()
+    async with uow.write():
+        rows = await uow.outbox.claim(now, now + lease, chats=chats, per_chat=per_chat)
+        await uow.commit()
+    return [
+        Delivery(row.id, row.chat_id, _read(row.notice, row.payload), row.locale, row.attempts)
+        for row in rows
+    ]
+
+
+def _read(kind: str, payload: dict[str, object]) -> Notice | UnreadableNotice:
+    try:
+        return notices.read(kind, payload)
+    except UnreadableNotice as error:
+        return error
+
+
+async def superseded(uow: UnitOfWork, delivery: Delivery) -> tuple[int, ...]:
+    """The earlier messages in the chat that this notice replaces, looked up as it is sent."""
+    if isinstance(delivery.notice, UnreadableNotice):
+        return ()
+    replaced = notices.supersedes(delivery.notice)
     if replaced is None:
         return ()
     kind, about = replaced
-    return tuple(await uow.outbox.message_ids(chat_id, kind, **about))
+    async with uow.read():
+        return tuple(await uow.outbox.message_ids(delivery.chat_id, kind, **about))
 
 
-async def mark_sent(uow: UnitOfWork, delivery_id: int, message_id: int | None) -> None:
+async def record(uow: UnitOfWork, outcomes: Sequence[Outcome]) -> None:
+    """Write what became of these rows, in one transaction."""
     async with uow.write():
-        await uow.outbox.mark_sent(delivery_id, message_id, clock.utcnow())
+        await uow.outbox.mark_sent(
+            [(o.delivery_id, o.message_id) for o in outcomes if isinstance(o, Sent)],
+            clock.utcnow(),
+        )
+        await uow.outbox.mark_failed(
+            [(o.delivery_id, o.error) for o in outcomes if isinstance(o, Refused)]
+        )
+        await uow.outbox.retry_later(
+            [(o.delivery_id, o.at, o.error) for o in outcomes if isinstance(o, RetryAt)]
+        )
+        await uow.outbox.release(o.delivery_id for o in outcomes if isinstance(o, Untried))
         await uow.commit()
 
 
-async def mark_failed(uow: UnitOfWork, delivery_id: int, error: str, *, final: bool) -> None:
-    """Count a failed attempt; a final failure (the user blocked the bot) is never retried."""
+async def chat_moved(uow: UnitOfWork, old: int, new: int) -> None:
+    """A group became a supergroup: its waiting notices and its orders follow it."""
     async with uow.write():
-        await uow.outbox.mark_failed(delivery_id, error, give_up=final, max_attempts=MAX_ATTEMPTS)
+        await uow.outbox.move_chat(old, new)
+        await uow.orders.move_dispatch_chat(old, new)
         await uow.commit()
+
+
+async def prune(uow: UnitOfWork, older_than: timedelta) -> int:
+    """Delete delivered and failed rows past the retention period; how many went."""
+    supersedable = {
+        "order": notices.kind_of(OrderAssigned),
+        "courier": notices.kind_of(RegistrationRequest),
+    }
+    async with uow.write():
+        pruned = await uow.outbox.prune(clock.utcnow() - older_than, supersedable)
+        await uow.commit()
+    return pruned
+
+
+async def backlog(uow: UnitOfWork) -> Backlog:
+    async with uow.read():
+        waiting, oldest = await uow.outbox.backlog()
+    age = (clock.utcnow() - oldest).total_seconds() if oldest else 0.0
+    return Backlog(waiting, max(age, 0.0))

@@ -1,4 +1,5 @@
-"""Today's numbers for dispatchers, "today" being the day in the configured time zone."""
+"""Today's numbers for dispatchers, "today" being the day in the configured time zone, on
+request and in the daily report."""
 
 from collections import defaultdict
 from datetime import datetime, time, timedelta
@@ -6,14 +7,27 @@ from zoneinfo import ZoneInfo
 
 from db.models import OrderStatus
 from db.uow import UnitOfWork
-from services import clock
+from services import clock, notices
 from services.access import require_dispatcher
+from services.notices import DailyReport
 from services.read_models import CourierStats, TodayStats
 
 
 def mean_duration(durations: list[timedelta]) -> timedelta | None:
     """The mean, or None when there is nothing to average."""
     return sum(durations, timedelta()) / len(durations) if durations else None
+
+
+async def send_daily_report(uow: UnitOfWork, timezone: ZoneInfo) -> bool:
+    """Every dispatcher and admin gets today's numbers, once a day whoever runs this;
+    False if today's report already went out. For the scheduler."""
+    async with uow.write():
+        stats = await _today(uow, timezone)
+        if not await uow.reports.claim(stats.day, clock.utcnow()):
+            return False
+        await notices.to_staff(uow, DailyReport(stats=stats))
+        await uow.commit()
+    return True
 
 
 async def today(uow: UnitOfWork, actor_id: int, timezone: ZoneInfo) -> TodayStats:

@@ -19,7 +19,10 @@ from services import clock
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 NO_POSTGRES = "TEST_POSTGRES_URL is not set; PostgreSQL tests need a real server (.ci/run sets it)"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-TABLES = "outbox, order_events, invites, orders, courier_districts, couriers, staff, districts"
+TABLES = (
+    "outbox, order_events, invites, orders, courier_districts, couriers, staff, districts,"
+    " daily_reports"
+)
 
 
 def sqlite_url(path: Path) -> str:

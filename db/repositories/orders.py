@@ -120,7 +120,12 @@ class OrderRepository(Repository):
             courier_id,
             now,
             [Order.status == OrderStatus.QUEUED],
-            {"status": OrderStatus.ASSIGNED, "courier_id": courier_id, "assigned_at": now},
+            {
+                "status": OrderStatus.ASSIGNED,
+                "courier_id": courier_id,
+                "assigned_at": now,
+                "overdue_reminded_at": None,
+            },
         )
 
     async def complete(self, order_id: int, courier_id: int, now: datetime) -> bool:
@@ -181,6 +186,40 @@ class OrderRepository(Repository):
         if changed:
             await self.add_event(order_id, event, courier_id, now)
         return changed
+
+    async def overdue(self, assigned_before: datetime, limit: int) -> list[Order]:
+        """Orders in progress since before then, whose overdue reminder is not out yet."""
+        statement = (
+            select(Order)
+            .where(
+                in_state(Order.status, OrderStatus.ASSIGNED),
+                Order.assigned_at < assigned_before,
+                Order.overdue_reminded_at.is_(None),
+            )
+            .order_by(Order.id)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(statement))
+
+    async def mark_reminded(self, order_id: int, now: datetime) -> bool:
+        """Note the overdue reminder; False if it was already noted (by anyone)."""
+        return await self._compare_and_set(
+            update(Order)
+            .where(
+                Order.id == order_id,
+                Order.status == OrderStatus.ASSIGNED,
+                Order.overdue_reminded_at.is_(None),
+            )
+            .values(overdue_reminded_at=now)
+        )
+
+    async def move_dispatch_chat(self, old: int, new: int) -> None:
+        """Orders in progress or waiting that were posted from a group now a supergroup."""
+        await self.session.execute(
+            update(Order)
+            .where(Order.dispatcher_chat_id == old, Order.status.in_(_ACTIVE))
+            .values(dispatcher_chat_id=new)
+        )
 
     async def active_page(self, offset: int, limit: int) -> list[Order]:
         """Orders in progress first, then the queue, each oldest first."""

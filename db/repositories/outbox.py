@@ -1,13 +1,33 @@
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, delete, func, or_, select, text, update
 
-from db.models import OutboxMessage
-from db.repositories.base import Repository
+from db.models import Courier, CourierStatus, Order, OrderStatus, OutboxMessage, OutboxState
+from db.repositories.base import Repository, in_state
+
+# Namespace (single-key form) of the PostgreSQL advisory locks on a recipient chat.
+_CHAT_LOCKS = "SELECT pg_advisory_xact_lock(:chat_id)"
+
+
+def _pending() -> Any:
+    return in_state(OutboxMessage.state, OutboxState.PENDING)
 
 
 class OutboxRepository(Repository):
+    """Notices to deliver, and what became of them.
+
+    Rows added in a transaction are written when it commits (`write_added`), each recipient
+    chat locked first on PostgreSQL: so a chat's rows get ids in the order their
+    transactions commit, which is the order the sender delivers them in. Until then they are
+    not visible to queries, not even in their own transaction.
+    """
+
+    def __init__(self, session: Any) -> None:
+        super().__init__(session)
+        self.added: list[OutboxMessage] = []
+
     def add(
         self,
         chat_id: int,
@@ -21,7 +41,7 @@ class OutboxRepository(Repository):
         delivered_as: int | None = None,
     ) -> None:
         """A row to deliver; or, with `delivered_as`, the record of a message already sent."""
-        self.session.add(
+        self.added.append(
             OutboxMessage(
                 chat_id=chat_id,
                 notice=notice,
@@ -30,20 +50,122 @@ class OutboxRepository(Repository):
                 order_id=order_id,
                 courier_id=courier_id,
                 created_at=now,
+                state=OutboxState.PENDING if delivered_as is None else OutboxState.SENT,
                 attempts=0,
                 message_id=delivered_as,
                 sent_at=now if delivered_as is not None else None,
             )
         )
 
-    async def pending(self, limit: int, max_attempts: int) -> list[OutboxMessage]:
-        statement = (
-            select(OutboxMessage)
-            .where(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts < max_attempts)
-            .order_by(OutboxMessage.id)
-            .limit(limit)
+    async def write_added(self) -> int:
+        """Insert the rows added in this transaction; how many there were."""
+        rows, self.added = self.added, []
+        if self.dialect == "postgresql":
+            for chat_id in sorted({row.chat_id for row in rows}):
+                await self.session.execute(text(_CHAT_LOCKS), {"chat_id": chat_id})
+        self.session.add_all(rows)
+        await self.session.flush()
+        return sum(row.state is OutboxState.PENDING for row in rows)
+
+    async def claim(
+        self, now: datetime, until: datetime, *, chats: int, per_chat: int
+    ) -> list[OutboxMessage]:
+        """Lease the first rows of up to `chats` chats whose oldest waiting row is due and free.
+
+        A chat's rows go to one sender at a time: only a chat's oldest waiting row is ever
+        looked at, and it stays leased while that sender has its rows.
+        """
+        heads = (
+            select(func.min(OutboxMessage.id).label("id"))
+            .where(_pending())
+            .group_by(OutboxMessage.chat_id)
+            .subquery()
         )
-        return list(await self.session.scalars(statement))
+        due = (
+            select(OutboxMessage.chat_id)
+            .join(heads, OutboxMessage.id == heads.c.id)
+            .where(
+                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+                or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
+            )
+            .order_by(OutboxMessage.id)
+            .limit(chats)
+        )
+        if self.dialect == "postgresql":
+            due = due.with_for_update(of=OutboxMessage, skip_locked=True)
+        chat_ids = list(await self.session.scalars(due))
+        if not chat_ids:
+            return []
+        place = func.row_number().over(
+            partition_by=OutboxMessage.chat_id, order_by=OutboxMessage.id
+        )
+        ranked = (
+            select(OutboxMessage.id, place.label("place"))
+            .where(_pending(), OutboxMessage.chat_id.in_(chat_ids))
+            .subquery()
+        )
+        leased = (
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(select(ranked.c.id).where(ranked.c.place <= per_chat)))
+            .values(claimed_until=until)
+            .returning(OutboxMessage)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        rows = list(await self.session.scalars(leased))
+        return sorted(rows, key=lambda row: (row.chat_id, row.id))
+
+    async def mark_sent(self, sent: Sequence[tuple[int, int | None]], now: datetime) -> None:
+        """(row id, Telegram message id) of each row delivered."""
+        await self._update_each(
+            [
+                {"id": row_id, "message_id": message_id, "state": OutboxState.SENT, "sent_at": now}
+                for row_id, message_id in sent
+            ]
+        )
+
+    async def mark_failed(self, failed: Sequence[tuple[int, str]]) -> None:
+        """(row id, error) of each row Telegram refused for good."""
+        await self._update_each(
+            [
+                {"id": row_id, "state": OutboxState.FAILED, "last_error": error[:1000]}
+                for row_id, error in failed
+            ]
+        )
+
+    async def retry_later(self, retries: Sequence[tuple[int, datetime, str]]) -> None:
+        """(row id, not before, error) of each row to try again."""
+        await self._update_each(
+            [
+                {"id": row_id, "next_attempt_at": at, "last_error": error[:1000]}
+                for row_id, at, error in retries
+            ]
+        )
+
+    async def release(self, row_ids: Iterable[int]) -> None:
+        """Give up the lease on rows not attempted: another sender may take them now."""
+        ids = list(row_ids)
+        if ids:
+            await self.session.execute(
+                update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(claimed_until=None)
+            )
+
+    async def _update_each(self, rows: list[dict[str, Any]]) -> None:
+        """One UPDATE by primary key, executed for every row in one batch. Each counts as an
+        attempt and gives its lease back."""
+        if not rows:
+            return
+        table: Table = OutboxMessage.__table__  # type: ignore[assignment]
+        columns = [name for name in rows[0] if name != "id"]
+        new = {name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns}
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values({**new, "attempts": table.c.attempts + 1, "claimed_until": None})
+        )
+        await self.session.execute(
+            statement,
+            [{"row_id": row["id"], **{f"new_{n}": row[n] for n in columns}} for row in rows],
+        )
 
     async def message_ids(
         self,
@@ -74,19 +196,36 @@ class OutboxRepository(Repository):
         )
         return list(await self.session.scalars(statement))
 
-    async def mark_sent(self, row_id: int, message_id: int | None, now: datetime) -> None:
+    async def move_chat(self, old: int, new: int) -> None:
+        """A group became a supergroup: its waiting rows go to the new chat id."""
         await self.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == row_id)
-            .values(sent_at=now, message_id=message_id, attempts=OutboxMessage.attempts + 1)
+            .where(OutboxMessage.chat_id == old, _pending())
+            .values(chat_id=new, claimed_until=None)
         )
 
-    async def mark_failed(
-        self, row_id: int, error: str, *, give_up: bool, max_attempts: int
-    ) -> None:
-        attempts = max_attempts if give_up else OutboxMessage.attempts + 1
-        await self.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row_id)
-            .values(attempts=attempts, last_error=error[:1000])
+    async def backlog(self) -> tuple[int, datetime | None]:
+        """How many rows wait, and when the oldest of them was written."""
+        statement = select(func.count(), func.min(OutboxMessage.created_at)).where(_pending())
+        count, oldest = (await self.session.execute(statement)).one()
+        return count, oldest
+
+    async def prune(self, before: datetime, supersedable: dict[str, str]) -> int:
+        """Delete delivered and failed rows written before `before`, except the messages a later
+        notice may still supersede: those of orders in progress and of couriers waiting."""
+        open_orders = select(Order.id).where(in_state(Order.status, OrderStatus.ASSIGNED))
+        waiting = select(Courier.id).where(in_state(Courier.status, CourierStatus.PENDING))
+        still_needed = or_(
+            (OutboxMessage.notice == supersedable["order"])
+            & OutboxMessage.order_id.in_(open_orders),
+            (OutboxMessage.notice == supersedable["courier"])
+            & OutboxMessage.courier_id.in_(waiting),
         )
+        result: Any = await self.session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.state != OutboxState.PENDING,
+                OutboxMessage.created_at < before,
+                ~still_needed,
+            )
+        )
+        return int(result.rowcount or 0)

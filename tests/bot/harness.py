@@ -3,7 +3,7 @@
 import asyncio
 import itertools
 from collections.abc import AsyncGenerator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -19,7 +19,8 @@ from aiogram.methods import (
 from aiogram.methods.base import TelegramType
 from aiogram.types import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User
 
-from bot.sender import OutboxSender
+from bot.limits import FloodLimiter
+from bot.sender import OutboxSender, SenderSettings
 from db.uow import UnitOfWorkFactory
 from handlers.i18n import PoI18n
 
@@ -104,7 +105,13 @@ class Harness:
         self.bot = bot
         self.session: RecordingSession = bot.session  # type: ignore[assignment]
         self.uow_factory = uow_factory
-        self.sender = OutboxSender(bot, uow_factory, PoI18n("en"), poll_seconds=0.01)
+        self.sender = OutboxSender(
+            bot,
+            uow_factory,
+            PoI18n("en"),
+            FloodLimiter(1000),
+            SenderSettings(poll_seconds=0.01, lease=timedelta(seconds=60)),
+        )
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
 
@@ -162,10 +169,9 @@ class Harness:
         return await self._feed(Update(update_id=next(self._update_ids), callback_query=callback))
 
     async def deliver(self) -> list[TelegramMethod[Any]]:
-        """Run the outbox sender once, as the bot does in the background."""
+        """Send what the outbox holds now, as the bot does in the background."""
         before = len(self.session.requests)
-        while await self.sender.deliver_pending():
-            pass
+        await self.sender.deliver_due()
         return self.session.requests[before:]
 
 

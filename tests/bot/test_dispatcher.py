@@ -1,6 +1,5 @@
 """Dispatchers in the chat: orders, the queue, couriers, districts, statistics, invites."""
 
-import pytest
 from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageReplyMarkup,
@@ -8,9 +7,9 @@ from aiogram.methods import (
     SendMessage,
 )
 
-from bot.sender import TelegramUnavailable
 from tests.bot.flows import add_districts, approve_all, register
 from tests.bot.harness import Harness, buttons, sent_message, texts
+from tests.conftest import FakeClock
 from tests.helpers import ADMIN, DISPATCH_CHAT, DISPATCHER, STRANGER
 
 
@@ -184,19 +183,28 @@ async def test_many_districts_split_into_messages_within_the_limit(harness: Harn
     assert all(len(part) <= 4096 for part in parts)
 
 
-async def test_a_courier_who_blocked_the_bot_breaks_nothing(harness: Harness):
+async def test_a_courier_who_blocked_the_bot_loses_the_order_to_the_next(harness: Harness):
     await add_districts(harness, "North")
     await register(harness, 7, "Ann", ["North"])
+    await register(harness, 8, "Bob", ["North"])
     await approve_all(harness)
     harness.session.blocked.add(7)
 
-    (posted,) = texts(await harness.send(DISPATCHER, "/order North tea"))
+    (posted,) = texts(await harness.send(DISPATCHER, "/order North tea", chat_id=DISPATCH_CHAT))
     assert "went to Ann" in posted
     delivered = await harness.deliver()
-    attempts = [r for r in delivered if isinstance(r, SendMessage) and r.chat_id == 7]
-    assert len(attempts) == 1  # refused once, then dropped: not retried
-    (card,) = texts(await harness.send(DISPATCHER, "/track 1"))
-    assert "in progress with Ann" in card
+
+    assert "New order <b>#1</b>" in texts(delivered, 8)[0]
+    assert texts(delivered, DISPATCH_CHAT) == [
+        "Order #1: Ann (#1) could not be reached (they blocked the bot), so their shift is over"
+        " and the order moves on.",
+        "Order #1 went to Bob (#2).",
+    ]
+    to_ann = [r for r in delivered if isinstance(r, SendMessage) and r.chat_id == 7]
+    assert len(to_ann) == 2  # the order and its withdrawal, each refused once: not retried
+    assert await harness.deliver() == []
+    (card,) = texts(await harness.send(DISPATCHER, "/courier 1"))
+    assert "State: offline" in card
 
 
 async def test_unknown_text_in_private_gets_help(harness: Harness):
@@ -223,16 +231,19 @@ async def test_unknown_courier_number(harness: Harness):
     assert reply == "There is no courier #99. See /couriers."
 
 
-async def test_notifications_wait_out_a_telegram_outage(harness: Harness):
+async def test_notifications_wait_out_a_telegram_outage(harness: Harness, fake_clock: FakeClock):
     await add_districts(harness, "North")
     await register(harness, 7, "Ann", ["North"])
     await approve_all(harness)
     await harness.send(DISPATCHER, "/order North tea")
     harness.session.outages = 10
 
-    for _ in range(10):
-        with pytest.raises(TelegramUnavailable):
-            await harness.sender.deliver_pending()
+    tries = []
+    while harness.session.outages:
+        tries += [r for r in await harness.deliver() if isinstance(r, SendMessage)]
+        assert await harness.deliver() == []  # not due again until its backoff has passed
+        fake_clock.advance(seconds=61)
 
     (order_message,) = texts(await harness.deliver(), 7)
     assert "New order <b>#1</b>" in order_message
+    assert len(tries) == 10  # one try per backoff, never given up

@@ -126,7 +126,7 @@ async def test_russian_and_english_users(running_bot: FakeTelegram):
 
 async def test_startup_survives_telegram_being_down(telegram, tmp_path: Path):
     fake, url = telegram
-    fake.fail_get_me = 2
+    fake.fail_get_me = 8  # more than a handler reply would ride out
     process = await start_bot(bot_environment(url, tmp_path / "down.sqlite3"), tmp_path)
     await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
     await fake.send(STRANGER, "/start")

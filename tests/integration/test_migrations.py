@@ -23,6 +23,7 @@ TABLES = {
     "alembic_version",
     "courier_districts",
     "couriers",
+    "daily_reports",
     "districts",
     "invites",
     "order_events",

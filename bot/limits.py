@@ -1,0 +1,80 @@
+"""Telegram's flood limits, kept on our side so that Telegram rarely has to say 429.
+
+Every message the bot sends or edits, from a handler or from the outbox sender, waits here
+for a slot: at most SEND_RATE_LIMIT a second overall, about one a second in a private chat
+(with bursts of three), twenty a minute in a group.
+"""
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+PRIVATE_CHAT = (3, 3.0)  # 3 messages in any 3 seconds: one a second, small bursts
+GROUP_CHAT = (20, 60.0)  # 20 messages in any minute
+
+
+@dataclass
+class SlidingWindow:
+    """At most `capacity` events in any `seconds`; `acquire` waits for the next free slot."""
+
+    capacity: int
+    seconds: float
+    _times: deque[float] = field(default_factory=deque)
+
+    def wait_needed(self, now: float) -> float:
+        while self._times and self._times[0] <= now - self.seconds:
+            self._times.popleft()
+        if len(self._times) < self.capacity:
+            return 0.0
+        return self._times[0] + self.seconds - now
+
+    def take(self, now: float) -> None:
+        self._times.append(now)
+
+    def idle_since(self, now: float) -> bool:
+        return not self._times or self._times[-1] <= now - self.seconds
+
+
+class FloodLimiter:
+    """Slots for sending, per chat and overall. Waiters for the overall slot queue in turn."""
+
+    def __init__(self, per_second: float) -> None:
+        self._overall = SlidingWindow(
+            max(1, round(per_second)), max(1, round(per_second)) / per_second
+        )
+        self._chats: dict[int, SlidingWindow] = {}
+        self._turn = asyncio.Lock()
+        self._paused_until = 0.0
+
+    async def acquire(self, chat_id: int) -> None:
+        """Wait until a message to this chat may go, and take the slot."""
+        await self._take(self._chat(chat_id))
+        async with self._turn:
+            await asyncio.sleep(max(0.0, self._paused_until - time.monotonic()))
+            await self._take(self._overall)
+
+    def pause(self, seconds: float) -> None:
+        """Telegram limited the bot as a whole: nothing goes out for a while."""
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    @staticmethod
+    async def _take(window: SlidingWindow) -> None:
+        # Looked at again after each sleep: a handler and a lane may share a chat's window.
+        while (wait := window.wait_needed(time.monotonic())) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)
+        window.take(time.monotonic())
+
+    def _chat(self, chat_id: int) -> SlidingWindow:
+        window = self._chats.get(chat_id)
+        if window is None:
+            if len(self._chats) > 10_000:
+                self._forget_idle()
+            capacity, seconds = PRIVATE_CHAT if chat_id > 0 else GROUP_CHAT
+            window = self._chats[chat_id] = SlidingWindow(capacity, seconds)
+        return window
+
+    def _forget_idle(self) -> None:
+        now = time.monotonic()
+        for chat_id in [c for c, w in self._chats.items() if w.idle_since(now)]:
+            del self._chats[chat_id]
