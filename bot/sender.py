@@ -47,7 +47,7 @@ from db.uow import UnitOfWorkFactory
 from handlers.i18n import speaking
 from handlers.notices import Rendered, render
 from services import clock, couriers, outbox
-from services.notices import OrderAssigned, UnreadableNotice
+from services.notices import OrderAssigned, UnreadableNotice, supersedes
 from services.outbox import Delivery, Outcome, Refused, RetryAt, Sent, Untried
 
 log = logging.getLogger(__name__)
@@ -222,6 +222,9 @@ class OutboxSender:
         assert not isinstance(delivery.notice, UnreadableNotice)
         with speaking(self.i18n, delivery.locale):
             rendered = render(delivery.notice)
+        if supersedes(delivery.notice) is not None:
+            # The messages it replaces may have gone out just now, from this very lane.
+            await self._recorder.flush()
         for message_id in await outbox.superseded(self.uow_factory(), delivery):
             await self._supersede(delivery.chat_id, message_id, rendered)
         if rendered.text is None:
@@ -260,6 +263,7 @@ class Recorder:
         self.flushed = flushed
         self._outcomes: list[Outcome] = []
         self._arrived = asyncio.Event()
+        self._writing = asyncio.Lock()
 
     @property
     def busy(self) -> bool:
@@ -277,16 +281,18 @@ class Recorder:
                 await asyncio.sleep(1.0)  # the database is away: keep the outcomes, try again
 
     async def flush(self) -> bool:
-        batch, self._outcomes = self._outcomes, []
-        if not batch:
-            return True
-        try:
-            await outbox.record(self.uow_factory(), batch)
-        except Exception:
-            log.exception("could not record %s outbox outcomes; retrying", len(batch))
-            self._outcomes[:0] = batch
-            self._arrived.set()
-            return False
+        """Write every outcome added so far; when it returns, they are in the database."""
+        async with self._writing:
+            batch, self._outcomes = self._outcomes, []
+            if not batch:
+                return True
+            try:
+                await outbox.record(self.uow_factory(), batch)
+            except Exception:
+                log.exception("could not record %s outbox outcomes; retrying", len(batch))
+                self._outcomes[:0] = batch
+                self._arrived.set()
+                return False
         self.flushed()
         return True
 
@@ -320,8 +326,8 @@ def describe(delivery: Delivery) -> str:
 
 
 def _backoff(attempts: int) -> float:
-    """1 s, 2 s, 4 s… up to a minute, give or take a quarter so chats do not retry in step."""
-    return min(MAX_BACKOFF_SECONDS, 2.0**attempts) * random.uniform(0.75, 1.25)
+    """1 s, 2 s, 4 s… give or take a quarter so chats do not retry in step; a minute at most."""
+    return min(MAX_BACKOFF_SECONDS, 2.0**attempts * random.uniform(0.75, 1.25))
 
 
 def _after(seconds: float) -> datetime:

@@ -43,6 +43,8 @@ async def wait_for_database(engine: AsyncEngine, wait_seconds: float) -> None:
                 await connection.execute(text("SELECT 1"))
             return
         except (OSError, TimeoutError, DBAPIError) as error:
+            if isinstance(error, OperationalError) and (problem := read_only(error, engine)):
+                raise problem from None
             reason = _reason(error)
             if not _worth_waiting(error) or time.monotonic() + backoff.next_delay > deadline:
                 raise StartupError(

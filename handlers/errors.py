@@ -5,7 +5,13 @@ from collections.abc import Callable
 from typing import Any
 
 from aiogram import Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 from aiogram.utils.i18n import gettext as _
@@ -14,6 +20,13 @@ from handlers.texts import quote
 from services.errors import DomainError, ErrorCode
 
 log = logging.getLogger(__name__)
+# Telegram did not take an answer for reasons of its own, or of the user's.
+ANSWER_LOST = (
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramNetworkError,
+    TelegramForbiddenError,
+)
 
 USAGE: dict[str, Callable[[], str]] = {
     "order": lambda: _("/order &lt;district&gt; &lt;what to deliver&gt;"),
@@ -131,10 +144,11 @@ def build_router() -> Router:
         log.info("update %s refused: %s", event.update.update_id, event.exception.code)
         await _tell(event, explain(event.exception))
 
-    @router.error(ExceptionTypeFilter(TelegramAPIError))
+    @router.error(ExceptionTypeFilter(*ANSWER_LOST))
     async def answer_failed(event: ErrorEvent) -> None:
-        """Telegram refused or lost an answer. What the user did is saved (services commit
-        before anyone is answered), so they are not told it failed: the failure is logged."""
+        """Telegram was away, flood-limited us past a brief wait, or the user blocked the bot.
+        What they did is saved (services commit before anyone is answered), so they are not
+        told it failed: the failure is logged. A 400 is our own mistake and goes on below."""
         log.warning(
             "update %s: the answer could not be sent: %r",
             event.update.update_id,

@@ -13,7 +13,7 @@ from handlers.arguments import numbers
 from handlers.callbacks import DecideRegistration, Listing, ListPage, OpenCourier
 from handlers.context import HandlerConfig, current_locale
 from services import couriers
-from services.read_models import CourierCard, CourierStatus, CourierView
+from services.read_models import CourierCard, CourierStatus, RosterChange
 
 
 async def list_couriers(message: Message, uow: UnitOfWork) -> None:
@@ -35,11 +35,12 @@ async def turn_couriers_page(
         )
 
 
-async def _send_card(message: Message, card: CourierCard, uow: UnitOfWork) -> None:
-    """A waiting courier's card carries Approve and Reject, and counts as a copy of their
-    request: deciding anywhere takes the buttons off it too."""
+async def _send_card(message: Message, card: CourierCard, uow: UnitOfWork, viewer: int) -> None:
+    """A waiting courier's card carries Approve and Reject for the staff, and counts as a copy
+    of their request: deciding anywhere takes the buttons off it too. Recording the copy is
+    the one write a card makes, in a transaction of its own after the reply."""
     courier = card.courier
-    if courier.status is not CourierStatus.PENDING:
+    if courier.status is not CourierStatus.PENDING or courier.telegram_id == viewer:
         await message.answer(texts.courier_card(card))
         return
     sent = await message.answer(
@@ -56,7 +57,7 @@ async def show_courier(
     assert message.from_user is not None
     (courier_id,) = numbers(command, 1, 1)
     card = await couriers.courier_card(uow, message.from_user.id, courier_id, config.zone)
-    await _send_card(message, card, uow)
+    await _send_card(message, card, uow, message.from_user.id)
 
 
 async def open_courier(
@@ -67,7 +68,7 @@ async def open_courier(
     )
     await callback.answer()
     if isinstance(callback.message, Message):
-        await _send_card(callback.message, card, uow)
+        await _send_card(callback.message, card, uow, callback.from_user.id)
 
 
 async def pending(message: Message, uow: UnitOfWork) -> None:
@@ -103,19 +104,11 @@ async def decide(
         )
 
 
-CourierChange = Callable[[UnitOfWork, int, int], Awaitable[CourierView]]
+CourierChange = Callable[[UnitOfWork, int, int], Awaitable[RosterChange]]
 # What each command does to the courier it names, and how the dispatcher hears it went.
 CHANGES: dict[str, tuple[CourierChange, Callable[[], str]]] = {
-    "offline_courier": (
-        couriers.end_shift,
-        lambda: _(
-            "Courier #{id} {name} is off shift. An order they carried went back to the queue."
-        ),
-    ),
-    "block": (
-        couriers.block_courier,
-        lambda: _("Courier #{id} {name} is blocked. An order they carried went back to the queue."),
-    ),
+    "offline_courier": (couriers.end_shift, lambda: _("Courier #{id} {name} is off shift.")),
+    "block": (couriers.block_courier, lambda: _("Courier #{id} {name} is blocked.")),
     "unblock": (
         couriers.unblock_courier,
         lambda: _("Courier #{id} {name} is unblocked. They start a shift with /online."),
@@ -128,8 +121,15 @@ async def change_courier(message: Message, command: CommandObject, uow: UnitOfWo
     assert message.from_user is not None
     change, done = CHANGES[command.command]
     (courier_id,) = numbers(command, 1, 1)
-    courier = await change(uow, message.from_user.id, courier_id)
-    await message.answer(done().format(id=courier.id, name=texts.quote(courier.name)))
+    changed = await change(uow, message.from_user.id, courier_id)
+    lines = [done().format(id=changed.courier.id, name=texts.quote(changed.courier.name))]
+    if changed.returned_order_id is not None:
+        lines.append(
+            _("Their order #{order} goes to the next free courier, or waits in the queue.").format(
+                order=changed.returned_order_id
+            )
+        )
+    await message.answer(" ".join(lines))
 
 
 def build_router() -> Router:

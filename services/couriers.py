@@ -20,7 +20,14 @@ from services.notices import (
     WithdrawReason,
 )
 from services.queries import courier_views, load_courier_view, load_order_view
-from services.read_models import CourierCard, CourierView, DistrictView, Page, PendingRequests
+from services.read_models import (
+    CourierCard,
+    CourierView,
+    DistrictView,
+    Page,
+    PendingRequests,
+    RosterChange,
+)
 from services.statistics import mean_duration
 from services.validation import clean_name, page_window
 
@@ -130,7 +137,7 @@ async def set_online(
     """Start or end a shift. Coming online free takes the oldest waiting order at once."""
     async with uow.write():
         courier = await require_courier(uow, telegram_id)
-        _require_active(courier)
+        _require_approved(courier)
         if courier.online != online:
             now = clock.utcnow()
             await uow.lock_districts(await uow.couriers.district_ids(courier.id))
@@ -160,7 +167,7 @@ async def set_districts(
     return view
 
 
-async def end_shift(uow: UnitOfWork, actor_id: int, courier_id: int) -> CourierView:
+async def end_shift(uow: UnitOfWork, actor_id: int, courier_id: int) -> RosterChange:
     """A dispatcher takes a courier off shift: their order goes back to the queue."""
     async with uow.write():
         await require_dispatcher(uow, actor_id)
@@ -169,13 +176,13 @@ async def end_shift(uow: UnitOfWork, actor_id: int, courier_id: int) -> CourierV
         if courier.online:
             await uow.couriers.set_online(courier_id, False, now)
             notices.to_courier(uow, courier, ShiftEnded(courier_id=courier_id))
-        await _return_order(uow, courier, now)
-        view = await load_courier_view(uow, await _get(uow, courier_id))
+        returned = await _return_order(uow, courier, now)
+        change = RosterChange(await load_courier_view(uow, await _get(uow, courier_id)), returned)
         await uow.commit()
-    return view
+    return change
 
 
-async def block_courier(uow: UnitOfWork, actor_id: int, courier_id: int) -> CourierView:
+async def block_courier(uow: UnitOfWork, actor_id: int, courier_id: int) -> RosterChange:
     """No more orders for this courier: off shift, order back to the queue, request closed."""
     async with uow.write():
         await require_dispatcher(uow, actor_id)
@@ -186,16 +193,16 @@ async def block_courier(uow: UnitOfWork, actor_id: int, courier_id: int) -> Cour
             raise Conflict(ErrorCode.ALREADY_BLOCKED, courier_id=courier_id, name=courier.name)
         now = clock.utcnow()
         await uow.couriers.set_online(courier_id, False, now)
-        await _return_order(uow, courier, now)
+        returned = await _return_order(uow, courier, now)
         notices.to_courier(uow, courier, CourierBlocked(courier_id=courier_id))
         if was is CourierStatus.PENDING:
             await notices.registration_closed(uow, courier, approved=False)
-        view = await load_courier_view(uow, await _get(uow, courier_id))
+        change = RosterChange(await load_courier_view(uow, await _get(uow, courier_id)), returned)
         await uow.commit()
-    return view
+    return change
 
 
-async def unblock_courier(uow: UnitOfWork, actor_id: int, courier_id: int) -> CourierView:
+async def unblock_courier(uow: UnitOfWork, actor_id: int, courier_id: int) -> RosterChange:
     """A blocked courier is active again, off shift until they start one with /online."""
     async with uow.write():
         await require_dispatcher(uow, actor_id)
@@ -207,9 +214,9 @@ async def unblock_courier(uow: UnitOfWork, actor_id: int, courier_id: int) -> Co
         if not changed:
             raise Conflict(ErrorCode.COURIER_NOT_BLOCKED, courier_id=courier_id, name=courier.name)
         notices.to_courier(uow, courier, CourierUnblocked(courier_id=courier_id))
-        view = await load_courier_view(uow, await _get(uow, courier_id))
+        change = RosterChange(await load_courier_view(uow, await _get(uow, courier_id)), None)
         await uow.commit()
-    return view
+    return change
 
 
 async def unreachable(
@@ -294,14 +301,16 @@ async def _card(uow: UnitOfWork, courier_id: int, timezone: ZoneInfo) -> Courier
     )
 
 
-async def _return_order(uow: UnitOfWork, courier: Courier, now: datetime) -> None:
-    """The courier's order in progress, if any, goes back to the queue."""
+async def _return_order(uow: UnitOfWork, courier: Courier, now: datetime) -> int | None:
+    """The courier's order in progress, if any, goes back to the queue; its id."""
     order = await uow.orders.in_progress_for(courier.id)
-    if order is not None:
-        await dispatching.take_back(uow, order, courier, now, WithdrawReason.RETURNED)
+    if order is None:
+        return None
+    await dispatching.take_back(uow, order, courier, now, WithdrawReason.RETURNED)
+    return order.id
 
 
-def _require_active(courier: Courier) -> None:
+def _require_approved(courier: Courier) -> None:
     if courier.status is CourierStatus.PENDING:
         raise Conflict(ErrorCode.COURIER_PENDING)
     if courier.status is CourierStatus.BLOCKED:
@@ -316,14 +325,14 @@ async def _get(uow: UnitOfWork, courier_id: int) -> Courier:
 
 
 async def _locked(uow: UnitOfWork, courier_id: int) -> Courier:
-    """The courier, locked for this transaction, with the districts of theirs and of their
-    order in progress locked for dispatching."""
-    courier = await uow.couriers.lock(courier_id)
-    if courier is None:
-        raise NotFound(ErrorCode.COURIER_NOT_FOUND, courier_id=courier_id)
+    """The courier, row-locked for this transaction, once the districts of theirs and of their
+    order in progress are locked: districts first, as every dispatching transaction does."""
+    await _get(uow, courier_id)
     order = await uow.orders.in_progress_for(courier_id)
     districts = await uow.couriers.district_ids(courier_id)
     await uow.lock_districts([*districts, *([order.district_id] if order else [])])
+    courier = await uow.couriers.lock(courier_id)
+    assert courier is not None  # couriers are never deleted
     return courier
 
 

@@ -25,12 +25,14 @@ async def assign_free_courier(
     uow: UnitOfWork, order: Order, now: datetime, *, tell_dispatcher: bool
 ) -> Courier | None:
     """Give a queued order to the courier of its district who has been free the longest."""
-    excluded = order.taken_from_courier_id
+    taken_from = order.taken_from_courier_id
+    passed_over = set() if taken_from is None else {taken_from}
     while (
-        courier_id := await uow.couriers.longest_free(order.district_id, excluding=excluded)
+        courier_id := await uow.couriers.longest_free(order.district_id, excluding=passed_over)
     ) is not None:
         if await uow.couriers.claim(courier_id):
             return await hand_over(uow, order.id, courier_id, now, tell_dispatcher=tell_dispatcher)
+        passed_over.add(courier_id)  # claimed by another district's transaction meanwhile
     return None
 
 

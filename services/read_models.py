@@ -19,6 +19,7 @@ __all__ = [
     "OrderView",
     "Page",
     "PendingRequests",
+    "RosterChange",
     "StaffRole",
     "StaffView",
     "TodayStats",
@@ -101,6 +102,14 @@ class TodayStats:
     in_progress: int
     average_delivery: timedelta | None
     couriers: tuple[CourierStats, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RosterChange:
+    """A courier after a dispatcher changed them, and the order it took from them, if any."""
+
+    courier: CourierView
+    returned_order_id: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, case, delete, func, insert, select, update
@@ -103,7 +103,9 @@ class CourierRepository(Repository):
         )
         await self._copy_availability(courier_id)
 
-    async def longest_free(self, district_id: int, *, excluding: int | None = None) -> int | None:
+    async def longest_free(
+        self, district_id: int, *, excluding: Collection[int] = ()
+    ) -> int | None:
         """The courier of this district who has been free the longest: one index lookup."""
         statement = (
             select(courier_districts.c.courier_id)
@@ -114,8 +116,8 @@ class CourierRepository(Repository):
             .order_by(courier_districts.c.free_since, courier_districts.c.courier_id)
             .limit(1)
         )
-        if excluding is not None:
-            statement = statement.where(courier_districts.c.courier_id != excluding)
+        if excluding:
+            statement = statement.where(courier_districts.c.courier_id.not_in(excluding))
         return await self.session.scalar(statement)
 
     async def claim(self, courier_id: int) -> bool:

@@ -40,6 +40,32 @@ async def test_every_copy_of_a_request_loses_its_buttons_when_someone_decides(ha
     assert "You're approved!" in texts(delivered, COURIER)[0]
 
 
+async def test_copies_not_yet_delivered_at_the_decision_are_closed_too(harness: Harness):
+    await add_districts(harness, "North")
+    await register(harness, COURIER, "Ann", ["North"])
+    await harness.send(ADMIN, "/pending")
+    await harness.tap(DISPATCHER, "reg:1:0")  # decided before any copy went out
+
+    delivered = await harness.deliver()
+
+    copies = prompts(delivered)
+    assert len(copies) == 3  # to the admin twice, to the dispatcher once
+    closed = {
+        (int(r.chat_id or 0), r.message_id)
+        for r in delivered
+        if isinstance(r, EditMessageText) and r.text == "Courier #1 Ann: rejected."
+    }
+    assert {message_of(harness.session, c) for c in copies} <= closed
+
+
+async def test_a_waiting_courier_sees_their_own_card_without_the_buttons(harness: Harness):
+    await add_districts(harness, "North")
+    await register(harness, COURIER, "Ann", ["North"])
+    (card,) = [r for r in await harness.send(COURIER, "/courier 1") if isinstance(r, SendMessage)]
+    assert "waiting for approval" in card.text
+    assert buttons(card) == []
+
+
 async def test_pending_when_nobody_waits(harness: Harness):
     assert texts(await harness.send(ADMIN, "/pending")) == ["Nobody is waiting for approval."]
     assert texts(await harness.send(STRANGER, "/pending")) == ["Only dispatchers can do that."]
@@ -53,7 +79,10 @@ async def test_offline_block_and_unblock_from_the_chat(harness: Harness):
     await harness.deliver()
 
     (offline,) = texts(await harness.send(DISPATCHER, "/offline_courier 1"))
-    assert offline == ("Courier #1 Ann is off shift. An order they carried went back to the queue.")
+    assert offline == (
+        "Courier #1 Ann is off shift."
+        " Their order #1 goes to the next free courier, or waits in the queue."
+    )
     told = await harness.deliver()
     assert "A dispatcher ended your shift" in "\n".join(texts(told, COURIER))
     assert "went back to the queue. You don't need to deliver it." in "\n".join(
@@ -62,7 +91,7 @@ async def test_offline_block_and_unblock_from_the_chat(harness: Harness):
     assert "back in the queue, place 1" in "\n".join(texts(told, DISPATCH_CHAT))
 
     (blocked,) = texts(await harness.send(ADMIN, "/block #1"))
-    assert blocked.startswith("Courier #1 Ann is blocked.")
+    assert blocked == "Courier #1 Ann is blocked."  # no order of theirs any more
     (refused,) = texts(await harness.send(COURIER, "/online"))
     assert refused == "Your courier account is blocked. Talk to a dispatcher."
     (again,) = texts(await harness.send(ADMIN, "/block 1"))

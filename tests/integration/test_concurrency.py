@@ -50,7 +50,7 @@ async def test_concurrent_dispatch_keeps_every_guarantee(
     assert workload.crashes == []
     assert workload.operations >= 500
     assert workload.outcomes["post: ok"] == workload.posts
-    assert workload.outcomes["complete: ok"] > 50
+    assert workload.outcomes["complete: ok"] > 30
     assert report.assignments > workload.couriers
     assert report.violations == []
 

@@ -47,13 +47,22 @@ class Workload:
     completions: int = 130
     cancels: int = 50
     toggles: int = 70
+    takebacks: int = 40  # orders sent back to the queue, by /reassign or /offline_courier
+    blocks: int = 20  # a courier blocked and unblocked again
     seed: int = 20261128
     outcomes: Counter[str] = field(default_factory=Counter)
     crashes: list[str] = field(default_factory=list)
 
     @property
     def operations(self) -> int:
-        return self.posts + self.completions + self.cancels + self.toggles
+        return (
+            self.posts
+            + self.completions
+            + self.cancels
+            + self.toggles
+            + self.takebacks
+            + self.blocks * 2
+        )
 
     async def prepare(self, desk: Desk) -> list[str]:
         await desk.staff_up()
@@ -72,6 +81,13 @@ class Workload:
         jobs += [
             self._toggle(desk, self._courier(rng), rng.random() < 0.5) for _ in range(self.toggles)
         ]
+        jobs += [
+            self._send_back(desk, rng.randint(1, self.posts))
+            if n % 2
+            else self._take_off_shift(desk, self._courier(rng))
+            for n in range(self.takebacks)
+        ]
+        jobs += [self._block_for_a_while(desk, self._courier(rng)) for _ in range(self.blocks)]
         rng.shuffle(jobs)
         results = await asyncio.gather(*jobs, return_exceptions=True)
         self.crashes = [repr(r) for r in results if isinstance(r, BaseException)]
@@ -107,6 +123,17 @@ class Workload:
     async def _toggle(self, desk: Desk, telegram_id: int, online: bool) -> None:
         await self._attempt("shift", couriers.set_online, desk, telegram_id, online, UTC_ZONE)
 
+    async def _send_back(self, desk: Desk, order_id: int) -> None:
+        await self._attempt("send back", orders.reassign_order, desk, DISPATCHER, order_id, None)
+
+    async def _take_off_shift(self, desk: Desk, courier_id: int) -> None:
+        await self._attempt("off shift", couriers.end_shift, desk, DISPATCHER, courier_id)
+
+    async def _block_for_a_while(self, desk: Desk, courier_id: int) -> None:
+        await self._attempt("block", couriers.block_courier, desk, DISPATCHER, courier_id)
+        await asyncio.sleep(0)
+        await self._attempt("unblock", couriers.unblock_courier, desk, DISPATCHER, courier_id)
+
 
 @dataclass
 class Audit:
@@ -130,12 +157,31 @@ async def audit(uow_factory: UnitOfWorkFactory) -> Audit:
         for courier_id, district_id in await session.execute(memberships):
             serves[courier_id].add(district_id)
         outbox = list(await session.scalars(select(OutboxMessage)))
-        chats = {c.id: c.telegram_id for c in await session.scalars(select(Courier))}
+        everyone = list(await session.scalars(select(Courier)))
+        chats = {c.id: c.telegram_id for c in everyone}
+        copies = (
+            await session.execute(
+                select(courier_districts.c.courier_id, courier_districts.c.free_since)
+            )
+        ).all()
         report = Audit()
+        _check_free_copies(report, everyone, copies)
         _check_histories(report, events, all_orders)
         _check_queue_order(report, events, all_orders, serves)
         _check_outbox(report, events, all_orders, outbox, chats)
         return report
+
+
+def _check_free_copies(
+    report: Audit, everyone: list[Courier], copies: list[tuple[int, Any]]
+) -> None:
+    """Each district row of a courier says they are free exactly when they can take orders."""
+    expected = {c.id: c.free_since if c.status == "active" and c.online else None for c in everyone}
+    for courier_id, free_since in copies:
+        if free_since != expected[courier_id]:
+            report.fail(
+                f"courier {courier_id}: district copy {free_since}, not {expected[courier_id]}"
+            )
 
 
 def _check_histories(report: Audit, events: list[OrderEvent], all_orders: dict[int, Order]) -> None:
@@ -190,18 +236,23 @@ def _check_queue_order(
     all_orders: dict[int, Order],
     serves: dict[int, set[int]],
 ) -> None:
-    """Whenever a courier got an order, no older order of their districts was waiting.
+    """Whenever a courier got an order, no older order of their districts that they may take
+    was waiting (an order taken from a courier is not theirs to take).
 
     Event ids follow commit order only between transactions that share a district lock
-    (on PostgreSQL, ids come from a sequence at insert time). A posted order is assigned
-    under its own district's lock, a freed courier is served under all of theirs: each
-    assignment is compared with the orders of exactly the districts its transaction held.
+    (on PostgreSQL, ids come from a sequence at insert time). Each assignment is compared
+    with the orders of exactly the districts its transaction held: a posted order's district;
+    a freed courier's districts; an order taken back, its district and those of the courier
+    it was taken from.
     """
     created_at = {e.order_id: e.at for e in events if e.kind == "created"}
+    taken_back: dict[int, OrderEvent] = {}  # order -> its latest requeue
     waiting: set[int] = set()
     for event in events:
         if event.kind in ("created", "requeued"):
             waiting.add(event.order_id)
+            if event.kind == "requeued":
+                taken_back[event.order_id] = event
             continue
         waiting.discard(event.order_id)
         if event.kind != "assigned":
@@ -209,15 +260,24 @@ def _check_queue_order(
         assert event.courier_id is not None
         order = all_orders[event.order_id]
         locked = serves[event.courier_id]
+        requeue = taken_back.get(order.id)
         if event.at == created_at[order.id]:
             locked = {order.district_id}
+        elif requeue is not None and requeue.at == event.at and requeue.courier_id is not None:
+            locked = {order.district_id} | serves[requeue.courier_id]
         skipped = sorted(
             other
             for other in waiting
-            if other < event.order_id and all_orders[other].district_id in locked
+            if other < event.order_id
+            and all_orders[other].district_id in locked
+            and _taken_from(taken_back.get(other)) != event.courier_id
         )
         if skipped:
             report.fail(f"courier {event.courier_id} got {event.order_id} before older {skipped}")
+
+
+def _taken_from(requeue: OrderEvent | None) -> int | None:
+    return requeue.courier_id if requeue is not None else None
 
 
 def _check_outbox(
@@ -239,9 +299,14 @@ def _check_outbox(
                 expected[(order.dispatcher_chat_id, "dispatch_assigned", order.id)] += 1
         elif event.kind == "completed":
             expected[(order.dispatcher_chat_id, "dispatch_completed", order.id)] += 1
-        elif event.kind == "cancelled" and event.courier_id is not None:
+        elif event.kind in ("cancelled", "requeued") and event.courier_id is not None:
             expected[(courier_chat[event.courier_id], "order_withdrawn", order.id)] += 1
-    actual = Counter((row.chat_id, row.notice, row.order_id) for row in outbox if row.order_id)
+    checked = {"order_assigned", "dispatch_assigned", "dispatch_completed", "order_withdrawn"}
+    actual = Counter(
+        (row.chat_id, row.notice, row.order_id)
+        for row in outbox
+        if row.order_id and row.notice in checked
+    )
     for key in expected.keys() | actual.keys():
         if expected[key] != actual[key]:
             report.fail(f"outbox {key}: expected {expected[key]}, found {actual[key]}")

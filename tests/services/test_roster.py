@@ -95,10 +95,11 @@ async def test_ending_a_shift_returns_the_order_to_the_next_courier(desk: Desk):
     order = await desk(orders.post_order_text, DISPATCHER, DISPATCH_CHAT, "North soup")
     await desk.add_courier(2, [ids["North"]])
 
-    view = await desk(couriers.end_shift, DISPATCHER, gone)
+    change = await desk(couriers.end_shift, DISPATCHER, gone)
 
-    assert not view.online
-    assert not view.busy
+    assert not change.courier.online
+    assert not change.courier.busy
+    assert change.returned_order_id == order.id
     assert (await desk(orders.order_status, DISPATCHER, order.id)).courier_telegram_id == 2
     told = [(chat, kind) for chat, kind, _ in await desk.outbox()]
     assert (1, "shift_ended") in told
@@ -128,7 +129,7 @@ async def test_block_and_unblock(desk: Desk):
     courier = await desk.add_courier(1, [ids["North"]])
     order = await desk(orders.post_order_text, DISPATCHER, DISPATCH_CHAT, "North soup")
 
-    blocked = await desk(couriers.block_courier, DISPATCHER, courier)
+    blocked = (await desk(couriers.block_courier, DISPATCHER, courier)).courier
 
     assert blocked.status is CourierStatus.BLOCKED
     assert (await desk(orders.order_status, DISPATCHER, order.id)).status is OrderStatus.QUEUED
@@ -139,7 +140,7 @@ async def test_block_and_unblock(desk: Desk):
         await desk(couriers.block_courier, DISPATCHER, courier)
     assert error.value.code == "already_blocked"
 
-    unblocked = await desk(couriers.unblock_courier, DISPATCHER, courier)
+    unblocked = (await desk(couriers.unblock_courier, DISPATCHER, courier)).courier
 
     assert unblocked.status is CourierStatus.ACTIVE
     assert not unblocked.online  # they start a shift themselves
