@@ -36,5 +36,6 @@ class UpdatesInFlight(BaseMiddleware):
         """Wait up to `seconds` for every update in flight; how many were left."""
         await asyncio.sleep(0)  # updates taken just before the stop reach the middleware
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._idle.wait()
         return self.count

@@ -81,6 +81,8 @@ class RetryBriefly(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
+        if method.__api_method__ == "getUpdates":
+            return await make_request(bot, method)  # polling has a backoff of its own
         deadline = time.monotonic() + self.budget_seconds
         delay = 0.5
         while True:

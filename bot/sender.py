@@ -70,8 +70,10 @@ class Doorbell:
         self._rung.set()
 
     async def wait(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._rung.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._rung.wait()
         self._rung.clear()
 
 
@@ -127,7 +129,8 @@ class OutboxSender:
     async def settle(self, seconds: float) -> bool:
         """Wait up to `seconds` until nothing is left to send now; whether it came to that."""
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._idle.wait()
             return True
         return False
 

@@ -3,13 +3,20 @@
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
+from db.engine import create_engine
+from db.migrate import upgrade
+from db.uow import UnitOfWorkFactory
+from services import staff
+from tests.conftest import sqlite_url
 from tests.e2e.fake_telegram import FakeTelegram
+from tests.helpers import Desk
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:E2E-token-never-logged-0123456789"
@@ -42,28 +49,70 @@ def bot_environment(api_url: str, database: Path, **extra: str) -> dict[str, str
     }
 
 
-async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+class BotProcess:
+    """`python -m bot` running; what it prints goes to a file, so it never waits on a pipe."""
+
+    def __init__(self, process: asyncio.subprocess.Process, log: Path) -> None:
+        self.process = process
+        self.log = log
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+async def start_bot(env: dict[str, str], cwd: Path) -> BotProcess:
+    handle, name = tempfile.mkstemp(prefix="bot-", suffix=".log")
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
         cwd=cwd,
         env=env,
-        stdout=asyncio.subprocess.PIPE,
+        stdout=handle,
         stderr=asyncio.subprocess.STDOUT,
     )
+    os.close(handle)
+    return BotProcess(process, Path(name))
 
 
-async def stop_bot(process: asyncio.subprocess.Process) -> str:
+async def stop_bot(bot: BotProcess) -> str:
     """SIGTERM, as a service manager would; returns everything the bot logged."""
-    process.terminate()
-    return await output_of(process)
+    bot.process.terminate()
+    return await output_of(bot)
 
 
-async def output_of(process: asyncio.subprocess.Process) -> str:
+async def output_of(bot: BotProcess) -> str:
     """Wait for the bot to exit by itself; everything it printed."""
-    output, _ = await asyncio.wait_for(process.communicate(), 60)
-    return output.decode()
+    await asyncio.wait_for(bot.process.wait(), 60)
+    return bot.output()
+
+
+async def seed(
+    database: Path,
+    *,
+    districts: list[str],
+    couriers: dict[int, str],
+    dispatchers: Sequence[int] = (),
+) -> None:
+    """A business in the database before the bot starts: the admin, dispatchers, districts,
+    and active couriers (Telegram id -> district), as the services make them."""
+    url = sqlite_url(database)
+    await upgrade(url)
+    engine = create_engine(url)
+    desk = Desk(UnitOfWorkFactory(engine))
+    try:
+        await desk(staff.sync_admins, [ADMIN])
+        for dispatcher in dispatchers:
+            await desk(staff.grant_dispatcher, ADMIN, dispatcher)
+        ids = await desk.add_districts(*districts)
+        for telegram_id, district in couriers.items():
+            await desk.add_courier(telegram_id, [ids[district]], f"C{telegram_id}")
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

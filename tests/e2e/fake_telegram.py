@@ -1,13 +1,16 @@
 """The project's own fake Telegram Bot API server: real HTTP, the bot cannot tell the difference.
 
 It serves getUpdates from a queue the test fills, answers every other method like Telegram,
-and records each call so the test can wait for what the bot did.
+and records each call so the test can wait for what the bot did. Like Telegram it can be
+slow for a chat, refuse a chat that blocked the bot, move a group to a supergroup, enforce
+flood limits, and fail a share of sendMessage calls at random.
 """
 
 import asyncio
 import contextlib
 import itertools
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +20,8 @@ from aiohttp import web
 
 BOT_ID = 4242
 Params = dict[str, Any]
+# Methods that put a message in a chat: what Telegram's flood limits count.
+SENDING = ("sendMessage", "editMessageText", "editMessageReplyMarkup")
 
 
 @dataclass
@@ -24,6 +29,7 @@ class Call:
     method: str
     params: Params
     result: Any
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def text(self) -> str:
@@ -40,6 +46,73 @@ class Call:
 
 
 @dataclass
+class Bucket:
+    """A token bucket: `capacity` at once, refilled at `rate` a second."""
+
+    capacity: float
+    rate: float
+    tokens: float = -1.0
+    stamp: float = field(default_factory=time.monotonic)
+
+    def take(self) -> float:
+        """0 when a token was taken; else the seconds until one will be there."""
+        now = time.monotonic()
+        if self.tokens < 0:
+            self.tokens = self.capacity
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+@dataclass
+class FloodRules:
+    """Telegram's limits as documented: about 30 messages a second overall, one a second in
+    a private chat (short bursts tolerated), twenty a minute in a group."""
+
+    per_second: float = 30.0
+    overall: Bucket = field(init=False)
+    chats: dict[int, Bucket] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.overall = Bucket(self.per_second, self.per_second)
+
+    def wait(self, chat_id: int) -> float:
+        if chat_id not in self.chats:
+            self.chats[chat_id] = Bucket(3, 1.0) if chat_id > 0 else Bucket(20, 20 / 60)
+        return self.chats[chat_id].take() or self.overall.take()
+
+
+@dataclass
+class Faults:
+    """A share of sendMessage calls fail: 429, 500 or a dropped connection, in equal parts.
+    A failed call never delivers its message."""
+
+    share: float
+    seed: int = 7
+    counts: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0, "drop": 0})
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def pick(self) -> str | None:
+        if self._rng.random() >= self.share:
+            return None
+        kind = self._rng.choice(["429", "500", "drop"])
+        self.counts[kind] += 1
+        return kind
+
+
+def _error(status: int, description: str, **parameters: Any) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return web.json_response(body, status=status)
+
+
+@dataclass
 class FakeTelegram:
     token: str
     calls: list[Call] = field(default_factory=list)
@@ -50,6 +123,12 @@ class FakeTelegram:
     # Calls to slow chats as they arrive, and those whose caller hung up before the answer.
     arrived: list[Call] = field(default_factory=list)
     abandoned: list[Call] = field(default_factory=list)
+    # Chats that blocked the bot, and groups that became supergroups (old id -> new id).
+    blocked: set[int] = field(default_factory=set)
+    migrated: dict[int, int] = field(default_factory=dict)
+    floods: FloodRules | None = None
+    faults: Faults | None = None
+    refused: list[tuple[str, Params]] = field(default_factory=list)  # every error answered
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
 
@@ -58,20 +137,22 @@ class FakeTelegram:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         return app
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    @property
+    def flood_refusals(self) -> int:
+        return sum(1 for status, _ in self.refused if status == "429 flood")
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
-            return web.json_response(
-                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
-            )
+            return _error(401, "Unauthorized")
         method = request.match_info["method"]
         params = await self._params(request)
         if method == "getUpdates":
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
         if method == "getMe" and self.fail_get_me > 0:
             self.fail_get_me -= 1
-            return web.json_response(
-                {"ok": False, "error_code": 502, "description": "Bad Gateway"}, status=502
-            )
+            return _error(502, "Bad Gateway")
+        if method in SENDING and (refusal := self._refusal(request, method, params)):
+            return refusal
         result = self._result(method, params)
         call = Call(method, params, result)
         if delay := self.slow.get(call.chat_id):
@@ -82,10 +163,33 @@ class FakeTelegram:
         await self._record(self.calls, call)
         return web.json_response({"ok": True, "result": result})
 
-    async def _record(self, calls: list[Call], call: Call) -> None:
-        async with self._changed:
-            calls.append(call)
-            self._changed.notify_all()
+    def _refusal(self, request: web.Request, method: str, params: Params) -> web.Response | None:
+        """What Telegram would answer instead of doing it, if anything."""
+        chat_id = int(params.get("chat_id", 0))
+        if chat_id in self.blocked:
+            self.refused.append(("403", params))
+            return _error(403, "Forbidden: bot was blocked by the user")
+        if chat_id in self.migrated:
+            self.refused.append(("400 migrated", params))
+            return _error(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=self.migrated[chat_id],
+            )
+        if self.faults and method == "sendMessage" and (kind := self.faults.pick()):
+            self.refused.append((kind, params))
+            if kind == "drop":
+                assert request.transport is not None
+                request.transport.close()
+                return web.Response(status=500)  # never reaches the closed connection
+            if kind == "429":
+                return _error(429, "Too Many Requests: retry after 1", retry_after=1)
+            return _error(500, "Internal Server Error")
+        if self.floods and (wait := self.floods.wait(chat_id)):
+            self.refused.append(("429 flood", params))
+            seconds = max(1, round(wait + 0.5))
+            return _error(429, f"Too Many Requests: retry after {seconds}", retry_after=seconds)
+        return None
 
     @staticmethod
     async def _params(request: web.Request) -> Params:
@@ -120,7 +224,7 @@ class FakeTelegram:
                 "first_name": "Dispatch",
                 "username": "dispatch_bot",
             }
-        if method in ("sendMessage", "editMessageText", "editMessageReplyMarkup"):
+        if method in SENDING:
             message_id = int(params.get("message_id") or next(self._ids) + 1000)
             chat_id = int(params["chat_id"])
             result = {
@@ -135,6 +239,11 @@ class FakeTelegram:
                 result["reply_markup"] = markup  # Telegram echoes inline keyboards only
             return result
         return True
+
+    async def _record(self, calls: list[Call], call: Call) -> None:
+        async with self._changed:
+            calls.append(call)
+            self._changed.notify_all()
 
     # What a test does.
 
@@ -216,3 +325,8 @@ class FakeTelegram:
         call = found()
         assert call is not None
         return call
+
+    async def wait_until(self, condition: Callable[[], bool], *, within: float) -> None:
+        """Until `condition()` holds, looked at whenever a call is recorded."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(condition), within)
