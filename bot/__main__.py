@@ -10,7 +10,8 @@ from aiogram.exceptions import TelegramUnauthorizedError
 from pydantic import ValidationError
 
 from bot import logs
-from bot.app import App, build_app, prepare_database, run_polling
+from bot.app import App, build_app, prepare_database
+from bot.serve import run
 from bot.settings import Settings, describe_errors
 from bot.startup import StartupError
 
@@ -35,10 +36,10 @@ def main(argv: list[str]) -> int:
     except ValidationError as error:
         print(f"Configuration error: {describe_errors(error)}. See .env.example.", file=sys.stderr)
         return 2
-    logs.configure(settings.log_level, settings.bot_token.get_secret_value())
+    logs.configure(settings.log_level, settings.secrets())
     app = build_app(settings)
     try:
-        asyncio.run(migrate_only(app) if argv else run_polling(app))
+        asyncio.run(migrate_only(app) if argv else run(app))
     except StartupError as error:
         print(error, file=sys.stderr)
         return 2

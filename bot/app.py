@@ -1,10 +1,7 @@
-"""The composition root: builds every long-lived object once and wires them together."""
+"""The composition root: builds every long-lived object once and wires them together.
+bot.serve runs what is built here."""
 
-import asyncio
 import logging
-import signal
-import time
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -20,22 +17,20 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.inflight import UpdatesInFlight
-from bot.jobs import start_jobs
 from bot.limits import FloodLimiter
 from bot.requests import KeepToFloodLimits, RetryBriefly, TolerateUnchangedEdits
 from bot.sender import OutboxSender, SenderSettings
 from bot.settings import Settings
-from bot.startup import migrate_or_check, read_only, wait_for_database, wait_for_telegram
+from bot.startup import migrate_or_check, read_only, wait_for_database
 from db.engine import create_engine
 from db.uow import UnitOfWorkFactory
-from handlers import build_router, menu
+from handlers import build_router
 from handlers.context import HandlerConfig
 from handlers.i18n import PoI18n, UserLanguageMiddleware
 from handlers.middlewares import UnitOfWorkMiddleware, UpdateLogMiddleware
 from services import staff
 
 log = logging.getLogger(__name__)
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -138,63 +133,3 @@ async def prepare_database(app: App, *, migrate: bool | None = None) -> None:
         raise
     if not settings.admin_ids:
         log.warning("ADMIN_IDS is empty: nobody can add dispatchers or approve couriers")
-
-
-async def run_polling(app: App) -> None:
-    """Start up, poll until SIGINT or SIGTERM, and always release the session and the engine."""
-    try:
-        if await _start_unless_stopped(app):
-            await _poll_with_background_jobs(app)
-    finally:
-        await app.bot.session.close()
-        await app.sender.bot.session.close()
-        await app.engine.dispose()
-
-
-async def _start_unless_stopped(app: App) -> bool:
-    """Get ready to serve; False if SIGINT or SIGTERM came first (aiogram's polling takes
-    the signals over once it runs)."""
-    starting = asyncio.create_task(_start(app), name="start-up")
-    loop = asyncio.get_running_loop()
-    for stop in STOP_SIGNALS:
-        loop.add_signal_handler(stop, starting.cancel)
-    try:
-        await starting
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise  # we were cancelled ourselves, not by a signal
-        log.info("stopped before it was ready")
-        return False
-    finally:
-        for stop in STOP_SIGNALS:
-            loop.remove_signal_handler(stop)
-    return True
-
-
-async def _start(app: App) -> None:
-    await prepare_database(app)
-    await wait_for_telegram(app.bot)
-    await menu.set_default_menus(app.bot, app.i18n)
-
-
-async def _poll_with_background_jobs(app: App) -> None:
-    sending = asyncio.create_task(app.sender.run(), name="outbox-sender")
-    scheduler = start_jobs(app.settings, app.uow_factory)
-    try:
-        await app.dispatcher.start_polling(app.bot, handle_signals=True, close_bot_session=False)
-    finally:
-        scheduler.shutdown(wait=False)
-        await wind_down(app, sending)
-
-
-async def wind_down(app: App, sending: asyncio.Task[None]) -> None:
-    """Let the updates in flight finish and what they wrote go out, within the grace period."""
-    deadline = time.monotonic() + app.settings.shutdown_grace_seconds
-    if left := await app.in_flight.drain(deadline - time.monotonic()):
-        log.warning("stopping with %s updates still being handled", left)
-    if not await app.sender.settle(max(0.0, deadline - time.monotonic())):
-        log.warning("stopping with notices still to send; they go out after the restart")
-    sending.cancel()
-    with suppress(asyncio.CancelledError):
-        await sending

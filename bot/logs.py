@@ -1,26 +1,31 @@
-"""Logging set-up: context in every line, and the bot token never in any."""
+"""Logging set-up: context in every line, and no secret (bot token, API token) in any."""
 
 import logging
+from collections.abc import Iterable
 
 
-class RedactToken(logging.Filter):
-    """Replace the token wherever it would appear, e.g. in a logged request URL."""
+class RedactSecrets(logging.Filter):
+    """Replace each secret wherever it would appear, e.g. in a logged request URL."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, secrets: Iterable[tuple[str, str]]) -> None:
         super().__init__()
-        self.token = token
+        self.secrets = [(secret, name) for secret, name in secrets if secret]
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self.token in message:
-            record.msg = message.replace(self.token, "<BOT_TOKEN>")
-            record.args = None
+        redacted = message
+        for secret, name in self.secrets:
+            redacted = redacted.replace(secret, f"<{name}>")
+        if redacted != message:
+            record.msg, record.args = redacted, None
         return True
 
 
-def configure(level: str, token: str) -> None:
+def configure(level: str, secrets: Iterable[tuple[str, str]]) -> None:
+    """Log at `level`; `secrets` are (value, what to show instead) pairs."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactToken(token))
+    handler.addFilter(RedactSecrets(secrets))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)

@@ -19,11 +19,17 @@ ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 
 class Settings(BaseSettings):
     # .env is read from the project folder, wherever the bot is started from.
-    model_config = SettingsConfigDict(env_file=PROJECT_ROOT / ".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env", env_ignore_empty=True, extra="ignore", frozen=True
+    )
 
     bot_token: SecretStr
     database_url: str = DEFAULT_DATABASE_URL
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    # The HTTP API for shops: off without tokens.
+    api_tokens: Annotated[frozenset[SecretStr], NoDecode] = frozenset()
+    web_host: str = "127.0.0.1"
+    web_port: int | None = Field(default=None, ge=1, le=65535)
     telegram_api_url: str = OFFICIAL_API_URL
     courier_approval: bool = True
     default_locale: Literal["en", "ru"] = "en"
@@ -47,6 +53,16 @@ class Settings(BaseSettings):
             validate_token(value.get_secret_value())
         except TokenValidationError:
             raise ValueError("is not a bot token (expected <digits>:<secret>)") from None
+        return value
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            tokens = [part.strip() for part in value.split(",") if part.strip()]
+            if any(len(token) < 16 for token in tokens):
+                raise ValueError("needs tokens of 16 characters or more")
+            return frozenset(tokens)
         return value
 
     @field_validator("admin_ids", mode="before")
@@ -107,6 +123,20 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def api_on(self) -> bool:
+        return bool(self.api_tokens)
+
+    @property
+    def port(self) -> int:
+        """WEB_PORT, or 8080."""
+        return self.web_port or 8080
+
+    def secrets(self) -> list[tuple[str, str]]:
+        """What must never appear in a log line, and what shows instead."""
+        tokens = [(token.get_secret_value(), "API_TOKEN") for token in self.api_tokens]
+        return [(self.bot_token.get_secret_value(), "BOT_TOKEN"), *tokens]
 
     @property
     def report_time(self) -> time:

@@ -3,6 +3,7 @@
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
+from uuid import UUID, uuid4
 
 from sqlalchemy import (
     JSON,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Uuid,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -52,6 +54,11 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class OrderSource(StrEnum):
+    BOT = "bot"
+    API = "api"
+
+
 class StaffRole(StrEnum):
     DISPATCHER = "dispatcher"
     ADMIN = "admin"
@@ -63,6 +70,11 @@ class OrderEventKind(StrEnum):
     REQUEUED = "requeued"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+
+
+def _public_id() -> Mapped[UUID]:
+    """The public id (`sid`) the HTTP API names a row by; short numbers are for people."""
+    return mapped_column(Uuid, unique=True, default=uuid4)
 
 
 def _partial(condition: str) -> dict[str, Any]:
@@ -98,6 +110,7 @@ class District(Base):
     __tablename__ = "districts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sid: Mapped[UUID] = _public_id()
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     # The name as compared (services.validation.name_key): unique, and what lookups match.
     name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX), unique=True)
@@ -109,7 +122,9 @@ class Courier(Base):
     __table_args__ = (CheckConstraint("status IN ('pending', 'active', 'blocked')", name="status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    sid: Mapped[UUID] = _public_id()
+    # None for a courier created over HTTP until they open their Telegram link.
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     status: Mapped[CourierStatus] = mapped_column(state_column(CourierStatus))
     online: Mapped[bool] = mapped_column(Boolean)
@@ -122,6 +137,7 @@ class Courier(Base):
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
+        CheckConstraint("source IN ('bot', 'api')", name="source"),
         CheckConstraint(
             "(status = 'queued' AND courier_id IS NULL AND assigned_at IS NULL"
             " AND completed_at IS NULL AND cancelled_at IS NULL)"
@@ -152,14 +168,17 @@ class Order(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sid: Mapped[UUID] = _public_id()
     district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"))
     description: Mapped[str] = mapped_column(Text)
     status: Mapped[OrderStatus] = mapped_column(state_column(OrderStatus))
     courier_id: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"))
     # The courier a dispatcher last took this order from: it never goes back to them by itself.
     taken_from_courier_id: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"))
-    dispatcher_id: Mapped[int] = mapped_column(BigInteger)
-    dispatcher_chat_id: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[OrderSource] = mapped_column(state_column(OrderSource))
+    # Who posted it in Telegram, and where to tell them; None for an order posted over HTTP.
+    dispatcher_id: Mapped[int | None] = mapped_column(BigInteger)
+    dispatcher_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     dispatcher_locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -192,12 +211,14 @@ class StaffMember(Base):
 
 
 class Invite(Base):
-    """A one-time token that registers a courier without approval."""
+    """A one-time Telegram deep link: it registers a new courier without approval, or, made
+    for a courier created over HTTP (`courier_id`), connects their Telegram account."""
 
     __tablename__ = "invites"
 
     token: Mapped[str] = mapped_column(String(64), primary_key=True)
-    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)  # None: over HTTP
+    courier_id: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_by: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"))

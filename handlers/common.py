@@ -12,8 +12,8 @@ from handlers import menu
 from handlers.context import current_locale
 from handlers.keyboards import one_tap_answer
 from handlers.states import Registration
-from handlers.texts import quote
-from services import invites, staff
+from handlers.texts import names, quote
+from services import couriers, staff
 from services.read_models import CourierStatus, Identity
 from services.validation import NAME_MAX
 
@@ -40,15 +40,30 @@ def help_text(identity: Identity) -> str:
 
 
 async def start_with_invite(
-    message: Message, command: CommandObject, state: FSMContext, uow: UnitOfWork
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    uow: UnitOfWork,
+    bot: Bot,
+    i18n: I18n,
 ) -> None:
-    """`/start <token>` from an invite link: the registration dialog, pre-approved."""
+    """`/start <token>` from an invite link: the registration dialog, pre-approved; or, from
+    the link of a courier created over HTTP, this account becomes theirs."""
+    assert message.from_user is not None
     token = (command.args or "").strip()
-    await invites.check_invite(uow, token)
+    linked = await couriers.accept_invite(uow, token, message.from_user.id, current_locale())
     await state.clear()
+    if linked is not None:
+        await message.answer(
+            _(
+                "Welcome, {name}! You are courier #{id}, serving {districts}. "
+                "Your orders will come here too. /me shows your card."
+            ).format(name=quote(linked.name), id=linked.id, districts=names(linked.districts))
+        )
+        await menu.set_personal_menu(bot, i18n, await staff.identify(uow, message.from_user.id))
+        return
     await state.set_state(Registration.name)
     await state.update_data(invite=token)
-    assert message.from_user is not None
     await message.answer(
         _("You're invited to join as a courier. What's your name?"),
         reply_markup=one_tap_answer(message.from_user.full_name[:NAME_MAX]),

@@ -103,6 +103,12 @@ MESSAGES: dict[ErrorCode, Callable[[Params], str]] = {
     ErrorCode.ORDER_NOT_IN_PROGRESS: lambda p: _(
         "Order #{id} is not with a courier, so there is nothing to take back."
     ).format(id=p["order_id"]),
+    ErrorCode.NO_COURIER_FREE: lambda p: _("No courier of {district} is free right now.").format(
+        district=quote(p["district"])
+    ),
+    ErrorCode.ALREADY_LINKED: lambda p: _(
+        "This courier is already connected to a Telegram account. Ask a dispatcher."
+    ),
     ErrorCode.ALREADY_ASSIGNED_TO: lambda p: _(
         "Order #{id} is already with courier #{courier}."
     ).format(id=p["order_id"], courier=p["courier_id"]),

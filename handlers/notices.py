@@ -142,4 +142,6 @@ def _withdrawn(notice: OrderWithdrawn) -> str:
             text = _("Order #{id} was given to someone else. You don't need to deliver it.")
         case WithdrawReason.RETURNED:
             text = _("Order #{id} went back to the queue. You don't need to deliver it.")
+        case WithdrawReason.COMPLETED:
+            text = _("Order #{id} was marked delivered.")
     return text.format(id=notice.order_id)

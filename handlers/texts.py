@@ -16,6 +16,7 @@ from services.read_models import (
     CourierStatus,
     CourierView,
     DistrictView,
+    OrderSource,
     OrderStatus,
     OrderView,
     Page,
@@ -79,12 +80,18 @@ def order_state(order: OrderView) -> str:
 
 def order_line(order: OrderView) -> str:
     head = f"<b>#{order.id}</b> · {quote(order.district)} · {order_state(order)}"
-    return f"{head}\n{preview(order.description)}"
+    return f"{head}{_via(order)}\n{preview(order.description)}"
+
+
+def _via(order: OrderView) -> str:
+    """Marks an order a shop posted over HTTP."""
+    return " · " + _("via the API") if order.source is OrderSource.API else ""
 
 
 def order_card(order: OrderView, zone: ZoneInfo) -> str:
     lines = [
-        _("<b>Order #{id}</b> · {district}").format(id=order.id, district=quote(order.district)),
+        _("<b>Order #{id}</b> · {district}").format(id=order.id, district=quote(order.district))
+        + _via(order),
         quote(order.description),
         "",
         _("Status: {state}").format(state=order_state(order)),
@@ -161,6 +168,8 @@ def courier_card(card: CourierCard) -> str:
         ),
         _("Delivered in total: {count}").format(count=card.total_completed),
     ]
+    if courier.telegram_id is None:
+        lines.append(_("Not in Telegram yet: their orders are read and completed over HTTP."))
     return "\n".join(lines)
 
 

@@ -1,8 +1,19 @@
-"""Who may do what. Every use case checks its actor here, whatever the chat layer showed."""
+"""Who may do what. Every use case checks its actor here, whatever the front end showed."""
+
+from dataclasses import dataclass
 
 from db.models import Courier, StaffRole
 from db.uow import UnitOfWork
 from services.errors import ErrorCode, Forbidden
+
+
+@dataclass(frozen=True, slots=True)
+class Shop:
+    """A shop's software over the HTTP API, holding one of API_TOKENS: it dispatches."""
+
+
+# Who asks: a Telegram user (their id), or a shop.
+Actor = int | Shop
 
 
 async def staff_role(uow: UnitOfWork, telegram_id: int) -> StaffRole | None:
@@ -10,12 +21,12 @@ async def staff_role(uow: UnitOfWork, telegram_id: int) -> StaffRole | None:
     return member.role if member else None
 
 
-async def require_dispatcher(uow: UnitOfWork, telegram_id: int) -> StaffRole:
-    """Dispatchers and admins pass."""
-    role = await staff_role(uow, telegram_id)
-    if role is None:
+async def require_dispatcher(uow: UnitOfWork, actor: Actor) -> None:
+    """Dispatchers, admins and shops pass."""
+    if isinstance(actor, Shop):
+        return
+    if await staff_role(uow, actor) is None:
         raise Forbidden(ErrorCode.DISPATCHER_ONLY)
-    return role
 
 
 async def require_admin(uow: UnitOfWork, telegram_id: int) -> None:

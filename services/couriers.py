@@ -2,14 +2,16 @@
 
 from collections.abc import Sequence
 from datetime import datetime
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from db.models import Courier, CourierStatus, OrderStatus
 from db.uow import UnitOfWork
 from services import clock, dispatching, notices
-from services.access import require_courier, require_dispatcher
+from services.access import Actor, Shop, require_courier, require_dispatcher
 from services.districts import all_districts
 from services.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from services.invites import LINK_TTL, new_token, valid_invite
 from services.notices import (
     CourierBlocked,
     CourierUnblocked,
@@ -24,12 +26,16 @@ from services.read_models import (
     CourierCard,
     CourierView,
     DistrictView,
+    NewCourier,
     Page,
     PendingRequests,
     RosterChange,
 )
 from services.statistics import mean_duration
-from services.validation import clean_name, page_window
+from services.validation import clean_name, name_key, page_window
+
+# A courier's number, as people in Telegram know it, or their public id, as the HTTP API does.
+CourierKey = int | UUID
 
 # /pending sends at most this many requests at once; the rest follow on the next /pending.
 PENDING_BATCH = 20
@@ -64,6 +70,53 @@ async def register_courier(
         view = await load_courier_view(uow, await _get(uow, courier.id))
         if not active:
             await notices.registration_request(uow, courier, list(view.districts))
+        await uow.commit()
+    return view
+
+
+async def create_courier(
+    uow: UnitOfWork, actor: Actor, name: str, district_names: Sequence[str]
+) -> NewCourier:
+    """A courier made by a shop over HTTP: active and online at once, taking orders as any
+    courier, without Telegram until they open the link this returns."""
+    name = clean_name(name, ErrorCode.COURIER_NAME_LENGTH)
+    async with uow.write():
+        await require_dispatcher(uow, actor)
+        district_ids = await _districts_named(uow, district_names)
+        now = clock.utcnow()
+        await uow.lock_districts(district_ids)
+        courier = await uow.couriers.add(None, name, CourierStatus.ACTIVE, None, now)
+        await uow.couriers.set_districts(courier.id, district_ids)
+        token = new_token()
+        await uow.invites.add(token, None, now, now + LINK_TTL, courier_id=courier.id)
+        await dispatching.serve_courier(uow, courier.id, now)
+        created = NewCourier(await load_courier_view(uow, await _get(uow, courier.id)), token)
+        await uow.commit()
+    return created
+
+
+async def accept_invite(
+    uow: UnitOfWork, token: str, telegram_id: int, locale: str | None
+) -> CourierView | None:
+    """Someone opened an invite link. A link made for a courier created over HTTP connects this
+    Telegram account to them (their order in progress comes to the chat too) and returns them;
+    an invite to register returns None: the registration dialog comes next."""
+    async with uow.write():
+        invite = await valid_invite(uow, token)
+        if invite.courier_id is None:
+            return None
+        if await uow.couriers.by_telegram_id(telegram_id):
+            raise Conflict(ErrorCode.ALREADY_REGISTERED)
+        courier = await _locked(uow, invite.courier_id)
+        if not await uow.couriers.link_telegram(courier.id, telegram_id, locale):
+            raise Conflict(ErrorCode.ALREADY_LINKED)
+        await uow.invites.use(token, courier.id, clock.utcnow())
+        courier = await _get(uow, courier.id)
+        if order := await uow.orders.in_progress_for(courier.id):
+            district = await uow.districts.get(order.district_id)
+            assert district is not None
+            notices.order_assigned(uow, order, courier, district.name)
+        view = await load_courier_view(uow, courier)
         await uow.commit()
     return view
 
@@ -259,10 +312,10 @@ async def district_form(uow: UnitOfWork, telegram_id: int) -> tuple[list[Distric
 
 
 async def list_couriers(
-    uow: UnitOfWork, actor_id: int, offset: int, limit: int
+    uow: UnitOfWork, actor: Actor, offset: int, limit: int
 ) -> Page[CourierView]:
     async with uow.read():
-        await require_dispatcher(uow, actor_id)
+        await require_dispatcher(uow, actor)
         offset, limit = page_window(offset, limit)
         couriers = await uow.couriers.page(offset, limit)
         total = await uow.couriers.count()
@@ -270,14 +323,14 @@ async def list_couriers(
 
 
 async def courier_card(
-    uow: UnitOfWork, actor_id: int, courier_id: int, timezone: ZoneInfo
+    uow: UnitOfWork, actor: Actor, courier_key: CourierKey, timezone: ZoneInfo
 ) -> CourierCard:
-    """Dispatchers see any card; a courier sees their own."""
+    """Dispatchers and shops see any card; a courier sees their own."""
     async with uow.read():
-        courier = await uow.couriers.by_telegram_id(actor_id)
-        if courier is None or courier.id != courier_id:
-            await require_dispatcher(uow, actor_id)
-        return await _card(uow, courier_id, timezone)
+        mine = None if isinstance(actor, Shop) else await uow.couriers.by_telegram_id(actor)
+        if mine is None or courier_key not in (mine.id, mine.sid):
+            await require_dispatcher(uow, actor)
+        return await _card(uow, (await _get(uow, courier_key)).id, timezone)
 
 
 async def my_card(uow: UnitOfWork, telegram_id: int, timezone: ZoneInfo) -> CourierCard:
@@ -317,10 +370,11 @@ def _require_approved(courier: Courier) -> None:
         raise Conflict(ErrorCode.COURIER_BLOCKED)
 
 
-async def _get(uow: UnitOfWork, courier_id: int) -> Courier:
-    courier = await uow.couriers.get(courier_id)
+async def _get(uow: UnitOfWork, key: CourierKey) -> Courier:
+    """A courier by their number (in Telegram) or their public id (over HTTP)."""
+    courier = await (uow.couriers.by_sid(key) if isinstance(key, UUID) else uow.couriers.get(key))
     if courier is None:
-        raise NotFound(ErrorCode.COURIER_NOT_FOUND, courier_id=courier_id)
+        raise NotFound(ErrorCode.COURIER_NOT_FOUND, courier_id=str(key))
     return courier
 
 
@@ -334,6 +388,18 @@ async def _locked(uow: UnitOfWork, courier_id: int) -> Courier:
     courier = await uow.couriers.lock(courier_id)
     assert courier is not None  # couriers are never deleted
     return courier
+
+
+async def _districts_named(uow: UnitOfWork, names: Sequence[str]) -> list[int]:
+    """The ids of the districts of these names; every name must be known."""
+    keys = {name_key(name): name for name in names}
+    if not keys:
+        raise InvalidInput(ErrorCode.NO_DISTRICTS)
+    found = await uow.districts.by_keys(list(keys))
+    missing = [name for key, name in keys.items() if key not in {d.name_key for d in found}]
+    if missing:
+        raise NotFound(ErrorCode.DISTRICT_NOT_FOUND, district=", ".join(missing))
+    return sorted(d.id for d in found)
 
 
 async def _existing_districts(uow: UnitOfWork, district_ids: Sequence[int]) -> list[int]:

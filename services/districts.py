@@ -5,7 +5,7 @@ import re
 from db.models import District
 from db.uow import UnitOfWork
 from services import clock
-from services.access import require_dispatcher
+from services.access import Actor, require_dispatcher
 from services.errors import Conflict, ErrorCode, UnknownDistrict
 from services.read_models import DistrictView
 from services.validation import NAME_KEY_MAX, clean_name, district_key, name_key
@@ -13,15 +13,16 @@ from services.validation import NAME_KEY_MAX, clean_name, district_key, name_key
 _WORD = re.compile(r"\S+")
 
 
-async def add_district(uow: UnitOfWork, actor_id: int, name: str) -> DistrictView:
+async def add_district(uow: UnitOfWork, actor: Actor, name: str) -> DistrictView:
     name = clean_name(name, ErrorCode.DISTRICT_NAME_LENGTH)
     async with uow.write():
-        await require_dispatcher(uow, actor_id)
-        district_id = await uow.districts.add(name, district_key(name), clock.utcnow())
-        if district_id is None:
+        await require_dispatcher(uow, actor)
+        district = await uow.districts.add(name, district_key(name), clock.utcnow())
+        if district is None:
             raise Conflict(ErrorCode.DISTRICT_EXISTS, name=name)
+        view = DistrictView(id=district.id, name=district.name, sid=district.sid)
         await uow.commit()
-    return DistrictView(id=district_id, name=name)
+    return view
 
 
 async def list_districts(uow: UnitOfWork) -> list[DistrictView]:
@@ -33,9 +34,17 @@ async def list_districts(uow: UnitOfWork) -> list[DistrictView]:
 async def all_districts(uow: UnitOfWork) -> list[DistrictView]:
     """As list_districts, inside a transaction the caller opened."""
     return [
-        DistrictView(id=d.id, name=d.name, couriers=couriers, queued=queued)
+        DistrictView(id=d.id, name=d.name, sid=d.sid, couriers=couriers, queued=queued)
         for d, couriers, queued in await uow.districts.all_with_counts()
     ]
+
+
+async def district_named(uow: UnitOfWork, name: str) -> District:
+    """The district of exactly this name, compared as names are."""
+    found = await uow.districts.by_keys([name_key(name)])
+    if not found:
+        raise UnknownDistrict(name)
+    return found[0]
 
 
 async def match_district_prefix(uow: UnitOfWork, text: str) -> tuple[District, str]:

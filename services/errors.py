@@ -36,6 +36,8 @@ class ErrorCode(StrEnum):
     ORDER_COMPLETED = "order_completed"
     ORDER_CHANGED = "order_changed"
     ORDER_NOT_IN_PROGRESS = "order_not_in_progress"
+    NO_COURIER_FREE = "no_courier_free"
+    ALREADY_LINKED = "already_linked"
     ALREADY_ASSIGNED_TO = "already_assigned_to"
     ALREADY_STAFF = "already_staff"
     CANNOT_REVOKE_ADMIN = "cannot_revoke_admin"

@@ -21,6 +21,7 @@ class WithdrawReason(StrEnum):
     CANCELLED = "cancelled"
     REASSIGNED = "reassigned"
     RETURNED = "returned"
+    COMPLETED = "completed"  # marked delivered over HTTP
 
 
 class _Notice(BaseModel):
@@ -233,22 +234,25 @@ def write(
 
 def order_assigned(uow: UnitOfWork, order: Order, courier: Courier, district: str) -> None:
     notice = OrderAssigned(order_id=order.id, district=district, description=order.description)
-    write(uow, courier.telegram_id, courier.locale, notice)
+    to_courier(uow, courier, notice)
 
 
 def order_withdrawn(
     uow: UnitOfWork, order: Order, courier: Courier, reason: WithdrawReason
 ) -> None:
-    notice = OrderWithdrawn(order_id=order.id, reason=reason)
-    write(uow, courier.telegram_id, courier.locale, notice)
+    to_courier(uow, courier, OrderWithdrawn(order_id=order.id, reason=reason))
 
 
 def to_courier(uow: UnitOfWork, courier: Courier, notice: Notice) -> None:
-    write(uow, courier.telegram_id, courier.locale, notice)
+    """In the courier's chat; a courier not in Telegram yet reads their orders over HTTP."""
+    if courier.telegram_id is not None:
+        write(uow, courier.telegram_id, courier.locale, notice)
 
 
 def to_dispatch_chat(uow: UnitOfWork, order: Order, notice: Notice) -> None:
-    write(uow, order.dispatcher_chat_id, order.dispatcher_locale, notice)
+    """In the chat the order was posted from; an order posted over HTTP has none."""
+    if order.dispatcher_chat_id is not None:
+        write(uow, order.dispatcher_chat_id, order.dispatcher_locale, notice)
 
 
 def dispatch_assigned(uow: UnitOfWork, order: Order, courier: Courier) -> None:

@@ -1,17 +1,22 @@
 """Order use cases: post, complete, cancel, reassign, look up, list, sweep, overdue reminders."""
 
+from dataclasses import dataclass
 from datetime import timedelta
+from uuid import UUID
 
-from db.models import Order, OrderStatus
+from db.models import Courier, Order, OrderSource, OrderStatus
 from db.uow import UnitOfWork
 from services import clock, dispatching, notices
-from services.access import require_courier, require_dispatcher
-from services.districts import all_districts, match_district_prefix
+from services.access import Actor, Shop, require_courier, require_dispatcher
+from services.districts import all_districts, district_named, match_district_prefix
 from services.errors import Conflict, ErrorCode, Forbidden, NotFound
 from services.notices import DispatchCompleted, DispatchOverdue, OrderOverdue, WithdrawReason
 from services.queries import load_order_view, order_views
 from services.read_models import CompletionResult, DistrictView, OrderView, Page
 from services.validation import clean_description, page_window
+
+# An order's number, as people in Telegram know it, or its public id, as the HTTP API does.
+OrderKey = int | UUID
 
 
 async def post_order(
@@ -29,7 +34,7 @@ async def post_order(
         district = await uow.districts.get(district_id)
         if district is None:
             raise NotFound(ErrorCode.DISTRICT_NOT_FOUND, district=str(district_id))
-        view = await _post(uow, actor_id, chat_id, district.id, description, locale)
+        view = await _post(uow, district.id, description, Chat(actor_id, chat_id, locale))
         await uow.commit()
     return view
 
@@ -41,7 +46,24 @@ async def post_order_text(
     async with uow.write():
         await require_dispatcher(uow, actor_id)
         district, rest = await match_district_prefix(uow, text)
-        view = await _post(uow, actor_id, chat_id, district.id, clean_description(rest), locale)
+        chat = Chat(actor_id, chat_id, locale)
+        view = await _post(uow, district.id, clean_description(rest), chat)
+        await uow.commit()
+    return view
+
+
+async def post_order_for_shop(
+    uow: UnitOfWork, actor: Actor, district_name: str, description: str, *, queue: bool
+) -> OrderView:
+    """An order from a shop's software: assigned at once, or queued if the shop allows it;
+    otherwise nothing is stored (NO_COURIER_FREE)."""
+    description = clean_description(description)
+    async with uow.write():
+        await require_dispatcher(uow, actor)
+        district = await district_named(uow, district_name)
+        view = await _post(uow, district.id, description, None)
+        if view.status is OrderStatus.QUEUED and not queue:
+            raise Conflict(ErrorCode.NO_COURIER_FREE, district=district.name)
         await uow.commit()
     return view
 
@@ -53,25 +75,25 @@ async def order_form(uow: UnitOfWork, actor_id: int) -> list[DistrictView]:
         return await all_districts(uow)
 
 
-async def complete_order(uow: UnitOfWork, actor_id: int, order_id: int) -> CompletionResult:
-    """The assigned courier marks the order delivered and gets the next one waiting."""
+async def complete_order(uow: UnitOfWork, actor: Actor, order_key: OrderKey) -> CompletionResult:
+    """The assigned courier marks the order delivered and gets the next one waiting.
+
+    A shop may mark any order in progress delivered; the courier's Complete button goes.
+    A courier's second tap is a harmless no-op; a shop's second call is a Conflict.
+    """
     async with uow.write():
-        courier = await require_courier(uow, actor_id)
-        order = await _get(uow, order_id)
-        if order.courier_id != courier.id:
-            raise Forbidden(ErrorCode.NOT_YOUR_ORDER, order_id=order_id)
-        if order.status is OrderStatus.COMPLETED:
-            return await _already_completed(uow, order_id)
-        if order.status is not OrderStatus.ASSIGNED:
-            raise Conflict(ErrorCode.ORDER_CANCELLED, order_id=order_id)
+        order = await _get(uow, order_key)
+        courier = await _who_completes(uow, actor, order)
+        if courier is None:
+            return await _already_completed(uow, order.id)
         now = clock.utcnow()
         await uow.lock_districts(await uow.couriers.district_ids(courier.id))
-        if not await uow.orders.complete(order_id, courier.id, now):
+        if not await uow.orders.complete(order.id, courier.id, now):
             # A second tap that raced the first one is still just a second tap.
-            order = await _get(uow, order_id)
-            if order.status is OrderStatus.COMPLETED and order.courier_id == courier.id:
-                return await _already_completed(uow, order_id)
-            raise Conflict(ErrorCode.ORDER_CHANGED, order_id=order_id)
+            order = await _get(uow, order.id)
+            if order.status is OrderStatus.COMPLETED and not isinstance(actor, Shop):
+                return await _already_completed(uow, order.id)
+            raise Conflict(ErrorCode.ORDER_CHANGED, order_id=order.id)
         await uow.couriers.release(courier.id, now)
         assert order.assigned_at is not None
         seconds = int((now - order.assigned_at).total_seconds())
@@ -79,13 +101,34 @@ async def complete_order(uow: UnitOfWork, actor_id: int, order_id: int) -> Compl
             uow,
             order,
             DispatchCompleted(
-                order_id=order_id, courier_id=courier.id, courier_name=courier.name, seconds=seconds
+                order_id=order.id, courier_id=courier.id, courier_name=courier.name, seconds=seconds
             ),
         )
+        if isinstance(actor, Shop):
+            notices.order_withdrawn(uow, order, courier, WithdrawReason.COMPLETED)
         await dispatching.serve_courier(uow, courier.id, now)
-        result = CompletionResult(await _view(uow, order_id), already_completed=False)
+        result = CompletionResult(await _view(uow, order.id), already_completed=False)
         await uow.commit()
     return result
+
+
+async def _who_completes(uow: UnitOfWork, actor: Actor, order: Order) -> Courier | None:
+    """The courier whose order is being completed; None when their own order already is."""
+    if isinstance(actor, Shop):
+        _require_active(order)
+        if order.courier_id is None:
+            raise Conflict(ErrorCode.ORDER_NOT_IN_PROGRESS, order_id=order.id)
+        courier = await uow.couriers.get(order.courier_id)
+        assert courier is not None
+        return courier
+    courier = await require_courier(uow, actor)
+    if order.courier_id != courier.id:
+        raise Forbidden(ErrorCode.NOT_YOUR_ORDER, order_id=order.id)
+    if order.status is OrderStatus.COMPLETED:
+        return None
+    if order.status is not OrderStatus.ASSIGNED:
+        raise Conflict(ErrorCode.ORDER_CANCELLED, order_id=order.id)
+    return courier
 
 
 async def cancel_order(uow: UnitOfWork, actor_id: int, order_id: int) -> OrderView:
@@ -148,24 +191,22 @@ async def reassign_order(
     return view
 
 
-async def order_status(uow: UnitOfWork, actor_id: int, order_id: int) -> OrderView:
-    """Dispatchers see any order; a courier sees the orders they carry or carried."""
+async def order_status(uow: UnitOfWork, actor: Actor, order_key: OrderKey) -> OrderView:
+    """Dispatchers and shops see any order; a courier sees the orders they carry or carried."""
     async with uow.read():
-        courier = await uow.couriers.by_telegram_id(actor_id)
+        courier = None if isinstance(actor, Shop) else await uow.couriers.by_telegram_id(actor)
         if courier is None:
-            await require_dispatcher(uow, actor_id)
-        view = await load_order_view(uow, order_id)
-        if view is None:
-            raise NotFound(ErrorCode.ORDER_NOT_FOUND, order_id=order_id)
-        if courier is not None and view.courier_id != courier.id:
-            await require_dispatcher(uow, actor_id)
-        return view
+            await require_dispatcher(uow, actor)
+        order = await _get(uow, order_key)
+        if courier is not None and order.courier_id != courier.id:
+            await require_dispatcher(uow, actor)
+        return await _view(uow, order.id)
 
 
-async def active_orders(uow: UnitOfWork, actor_id: int, offset: int, limit: int) -> Page[OrderView]:
+async def active_orders(uow: UnitOfWork, actor: Actor, offset: int, limit: int) -> Page[OrderView]:
     """Orders in progress, then queued ones, for dispatchers."""
     async with uow.read():
-        await require_dispatcher(uow, actor_id)
+        await require_dispatcher(uow, actor)
         offset, limit = page_window(offset, limit)
         orders = await uow.orders.active_page(offset, limit)
         total = await uow.orders.count_active()
@@ -218,25 +259,44 @@ async def remind_overdue(uow: UnitOfWork, after: timedelta, limit: int = 200) ->
     return reminded
 
 
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """Where an order was posted in Telegram: whose it is, and where to tell them."""
+
+    dispatcher_id: int
+    chat_id: int
+    locale: str | None
+
+
 async def _post(
-    uow: UnitOfWork,
-    actor_id: int,
-    chat_id: int,
-    district_id: int,
-    description: str,
-    locale: str | None,
+    uow: UnitOfWork, district_id: int, description: str, chat: Chat | None
 ) -> OrderView:
+    """Record an order (from a chat, or over HTTP) and give it to a free courier if any."""
     now = clock.utcnow()
     await uow.lock_districts([district_id])
-    order = await uow.orders.add(district_id, description, actor_id, chat_id, locale, now)
+    if chat is None:
+        order = await uow.orders.add(
+            district_id, description, OrderSource.API, None, None, None, now
+        )
+    else:
+        order = await uow.orders.add(
+            district_id,
+            description,
+            OrderSource.BOT,
+            chat.dispatcher_id,
+            chat.chat_id,
+            chat.locale,
+            now,
+        )
     await dispatching.assign_free_courier(uow, order, now, tell_dispatcher=False)
     return await _view(uow, order.id)
 
 
-async def _get(uow: UnitOfWork, order_id: int) -> Order:
-    order = await uow.orders.get(order_id)
+async def _get(uow: UnitOfWork, key: OrderKey) -> Order:
+    """An order by its number (in Telegram) or its public id (over HTTP)."""
+    order = await (uow.orders.by_sid(key) if isinstance(key, UUID) else uow.orders.get(key))
     if order is None:
-        raise NotFound(ErrorCode.ORDER_NOT_FOUND, order_id=order_id)
+        raise NotFound(ErrorCode.ORDER_NOT_FOUND, order_id=str(key))
     return order
 
 

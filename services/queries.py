@@ -10,6 +10,7 @@ from services.read_models import CourierView, OrderView
 def courier_view(courier: Courier, districts: Sequence[str]) -> CourierView:
     return CourierView(
         id=courier.id,
+        sid=courier.sid,
         telegram_id=courier.telegram_id,
         name=courier.name,
         status=courier.status,
@@ -33,10 +34,13 @@ def order_view(
 ) -> OrderView:
     return OrderView(
         id=order.id,
+        sid=order.sid,
         district=district.name,
         description=order.description,
         status=order.status,
+        source=order.source,
         courier_id=courier.id if courier else None,
+        courier_sid=courier.sid if courier else None,
         courier_name=courier.name if courier else None,
         courier_telegram_id=courier.telegram_id if courier else None,
         dispatcher_chat_id=order.dispatcher_chat_id,

@@ -3,8 +3,9 @@
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Generic, TypeVar
+from uuid import UUID
 
-from db.models import CourierStatus, OrderStatus, StaffRole
+from db.models import CourierStatus, OrderSource, OrderStatus, StaffRole
 
 __all__ = [
     "CompletionResult",
@@ -15,6 +16,8 @@ __all__ = [
     "DistrictView",
     "Identity",
     "InviteView",
+    "NewCourier",
+    "OrderSource",
     "OrderStatus",
     "OrderView",
     "Page",
@@ -32,6 +35,7 @@ T = TypeVar("T")
 class DistrictView:
     id: int
     name: str
+    sid: UUID | None = None
     couriers: int = 0
     queued: int = 0
 
@@ -39,7 +43,8 @@ class DistrictView:
 @dataclass(frozen=True, slots=True)
 class CourierView:
     id: int
-    telegram_id: int
+    sid: UUID
+    telegram_id: int | None  # None until a courier created over HTTP links Telegram
     name: str
     status: CourierStatus
     online: bool
@@ -50,13 +55,16 @@ class CourierView:
 @dataclass(frozen=True, slots=True)
 class OrderView:
     id: int
+    sid: UUID
     district: str
     description: str
     status: OrderStatus
+    source: OrderSource
     courier_id: int | None
+    courier_sid: UUID | None
     courier_name: str | None
     courier_telegram_id: int | None
-    dispatcher_chat_id: int
+    dispatcher_chat_id: int | None
     created_at: datetime
     assigned_at: datetime | None
     completed_at: datetime | None
@@ -124,6 +132,14 @@ class PendingRequests:
 class InviteView:
     token: str
     valid_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewCourier:
+    """A courier created over HTTP, and the token of the Telegram link that connects them."""
+
+    courier: CourierView
+    link_token: str
 
 
 @dataclass(frozen=True, slots=True)

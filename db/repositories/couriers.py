@@ -1,6 +1,7 @@
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from uuid import UUID
 
 from sqlalchemy import and_, case, delete, func, insert, select, update
 
@@ -19,7 +20,12 @@ class CourierRepository(Repository):
     """
 
     async def add(
-        self, telegram_id: int, name: str, status: CourierStatus, locale: str | None, now: datetime
+        self,
+        telegram_id: int | None,
+        name: str,
+        status: CourierStatus,
+        locale: str | None,
+        now: datetime,
     ) -> Courier:
         courier = Courier(
             telegram_id=telegram_id,
@@ -46,6 +52,20 @@ class CourierRepository(Repository):
         statement = select(Courier).where(Courier.id == courier_id).with_for_update()
         statement = statement.execution_options(populate_existing=True)
         return (await self.session.scalars(statement)).one_or_none()
+
+    async def by_sid(self, sid: UUID) -> Courier | None:
+        statement = (
+            select(Courier).where(Courier.sid == sid).execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def link_telegram(self, courier_id: int, telegram_id: int, locale: str | None) -> bool:
+        """Connect a courier to a Telegram account; False if they already have one."""
+        return await self._compare_and_set(
+            update(Courier)
+            .where(Courier.id == courier_id, Courier.telegram_id.is_(None))
+            .values(telegram_id=telegram_id, locale=locale)
+        )
 
     async def by_telegram_id(self, telegram_id: int) -> Courier | None:
         statement = select(Courier).where(Courier.telegram_id == telegram_id)

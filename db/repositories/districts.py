@@ -1,5 +1,6 @@
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from uuid import uuid4
 
 from sqlalchemy import func, select
 
@@ -8,15 +9,15 @@ from db.repositories.base import Repository, in_state, is_id
 
 
 class DistrictRepository(Repository):
-    async def add(self, name: str, name_key: str, now: datetime) -> int | None:
+    async def add(self, name: str, name_key: str, now: datetime) -> District | None:
         """Insert a district; None when the name is taken (checked by the database)."""
         statement = (
             self._insert(District)
-            .values(name=name, name_key=name_key, created_at=now)
+            .values(name=name, name_key=name_key, created_at=now, sid=uuid4())
             .on_conflict_do_nothing(index_elements=[District.name_key])
-            .returning(District.id)
+            .returning(District)
         )
-        return (await self.session.execute(statement)).scalar_one_or_none()
+        return (await self.session.scalars(statement)).one_or_none()
 
     async def get(self, district_id: int) -> District | None:
         if not is_id(district_id):

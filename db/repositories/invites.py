@@ -1,15 +1,29 @@
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 
 from db.models import Invite
 from db.repositories.base import Repository
 
 
 class InviteRepository(Repository):
-    async def add(self, token: str, created_by: int, now: datetime, expires_at: datetime) -> None:
+    async def add(
+        self,
+        token: str,
+        created_by: int | None,
+        now: datetime,
+        expires_at: datetime,
+        courier_id: int | None = None,
+    ) -> None:
+        """An invite to register; with `courier_id`, a link to that courier."""
         self.session.add(
-            Invite(token=token, created_by=created_by, created_at=now, expires_at=expires_at)
+            Invite(
+                token=token,
+                created_by=created_by,
+                created_at=now,
+                expires_at=expires_at,
+                courier_id=courier_id,
+            )
         )
         await self.session.flush()
 
@@ -17,9 +31,13 @@ class InviteRepository(Repository):
         return await self.session.get(Invite, token, populate_existing=True)
 
     async def use(self, token: str, courier_id: int, now: datetime) -> bool:
-        """Spend an unused, unexpired invite; False if it is gone."""
+        """Spend an unused, unexpired invite, for registering or for linking this courier;
+        False if it is gone or was made for another courier."""
+        made_for = or_(Invite.courier_id.is_(None), Invite.courier_id == courier_id)
         return await self._compare_and_set(
             update(Invite)
-            .where(Invite.token == token, Invite.used_by.is_(None), Invite.expires_at > now)
+            .where(
+                Invite.token == token, Invite.used_by.is_(None), Invite.expires_at > now, made_for
+            )
             .values(used_by=courier_id)
         )

@@ -1,9 +1,17 @@
 from collections.abc import Iterable
 from datetime import datetime
+from uuid import UUID
 
 from sqlalchemy import ColumnElement, func, or_, select, update
 
-from db.models import Order, OrderEvent, OrderEventKind, OrderStatus, courier_districts
+from db.models import (
+    Order,
+    OrderEvent,
+    OrderEventKind,
+    OrderSource,
+    OrderStatus,
+    courier_districts,
+)
 from db.repositories.base import Repository, in_state, is_id
 
 _ACTIVE = (OrderStatus.QUEUED, OrderStatus.ASSIGNED)
@@ -18,8 +26,9 @@ class OrderRepository(Repository):
         self,
         district_id: int,
         description: str,
-        dispatcher_id: int,
-        dispatcher_chat_id: int,
+        source: OrderSource,
+        dispatcher_id: int | None,
+        dispatcher_chat_id: int | None,
         dispatcher_locale: str | None,
         now: datetime,
     ) -> Order:
@@ -27,6 +36,7 @@ class OrderRepository(Repository):
             district_id=district_id,
             description=description,
             status=OrderStatus.QUEUED,
+            source=source,
             dispatcher_id=dispatcher_id,
             dispatcher_chat_id=dispatcher_chat_id,
             dispatcher_locale=dispatcher_locale,
@@ -41,6 +51,10 @@ class OrderRepository(Repository):
         if not is_id(order_id):
             return None
         return await self.session.get(Order, order_id, populate_existing=True)
+
+    async def by_sid(self, sid: UUID) -> Order | None:
+        statement = select(Order).where(Order.sid == sid).execution_options(populate_existing=True)
+        return (await self.session.scalars(statement)).one_or_none()
 
     async def add_event(
         self, order_id: int, kind: OrderEventKind, courier_id: int | None, now: datetime

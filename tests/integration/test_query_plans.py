@@ -78,6 +78,7 @@ async def filled(engine: AsyncEngine, uow_factory: UnitOfWorkFactory) -> AsyncEn
                     "courier_id": None if n % 4 == 0 else n,
                     "dispatcher_id": 1,
                     "dispatcher_chat_id": 1,
+                    "source": "bot",
                     "created_at": NOW,
                     "assigned_at": None if n % 4 == 0 else NOW,
                     "completed_at": None if n % 4 == 0 else NOW,

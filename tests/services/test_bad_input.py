@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services import couriers, districts, invites, orders
+from services import couriers, districts, orders
 from services.errors import DomainError, ErrorCode, InvalidInput
 from tests.helpers import DISPATCH_CHAT, DISPATCHER, Desk
 
@@ -156,5 +156,5 @@ async def test_courier_names_that_break_the_rules(business: Desk, name: str):
 @pytest.mark.parametrize("token", ["", "x" * 65, "../../etc", "tok\x00en", "тест", "a b"])
 async def test_invite_tokens_that_cannot_be_ours(business: Desk, token: str):
     with pytest.raises(DomainError) as error:
-        await business(invites.check_invite, token)
+        await business(couriers.accept_invite, token, 8, None)
     assert error.value.code is ErrorCode.INVITE_INVALID

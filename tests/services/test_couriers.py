@@ -73,13 +73,13 @@ async def test_approval_activates_and_serves_rejection_blocks(desk: Desk):
 async def test_an_invite_pre_approves_once(desk: Desk, fake_clock: FakeClock):
     ids = await desk.add_districts("North")
     token = (await desk(invites.create_invite, DISPATCHER)).token
-    await desk(invites.check_invite, token)
+    assert await desk(couriers.accept_invite, token, 7, None) is None  # to the dialog
 
     courier = await register(desk, 7, [ids["North"]], invite_token=token)
 
     assert courier.status is CourierStatus.ACTIVE
     with pytest.raises(NotFound) as error:
-        await desk(invites.check_invite, token)
+        await desk(couriers.accept_invite, token, 8, None)
     assert error.value.code == "invite_invalid"
     with pytest.raises(NotFound):
         await register(desk, 8, [ids["North"]], invite_token=token)

@@ -3,7 +3,7 @@ the oldest order a courier may take comes first, and the sweep sees every distri
 
 from zoneinfo import ZoneInfo
 
-from db.models import CourierStatus
+from db.models import CourierStatus, OrderSource
 from db.uow import UnitOfWorkFactory
 from services import couriers, orders
 from services.read_models import OrderStatus
@@ -82,7 +82,13 @@ async def test_the_sweep_is_not_blinded_by_a_district_nobody_serves(
     async with uow.write():
         for n in range(600):  # far more than one batch, all older than the order that matters
             await uow.orders.add(
-                ids["Far"], f"parcel {n}", DISPATCHER, DISPATCH_CHAT, None, fake_clock.now
+                ids["Far"],
+                f"parcel {n}",
+                OrderSource.BOT,
+                DISPATCHER,
+                DISPATCH_CHAT,
+                None,
+                fake_clock.now,
             )
         await uow.commit()
     near = await post(desk, "Near soup")

@@ -28,7 +28,7 @@ async def test_a_request_that_reached_nobody_can_still_be_decided(
         north = await uow.districts.add("North", "north", fake_clock.now)
         await uow.commit()
     assert north is not None
-    courier = await desk(couriers.register_courier, 7, "Ann", [north], approval_required=True)
+    courier = await desk(couriers.register_courier, 7, "Ann", [north.id], approval_required=True)
     assert await notices(desk, "registration_request") == []
 
     await desk(staff.sync_admins, [NEW_ADMIN])

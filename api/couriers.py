@@ -1,0 +1,87 @@
+"""/courier: create, list and read couriers; /courier/create_district and get_districts."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+
+from api import schemas
+from api.context import ApiContext
+from db.uow import UnitOfWork
+from services import couriers, districts
+from services.access import Shop
+from services.read_models import CourierCard, CourierView
+from services.validation import PAGE_MAX
+
+NOT_FOUND = schemas.problem(404, "No such courier")
+BAD_INPUT = schemas.problem(422, "Invalid input or unknown districts")
+DUPLICATE = schemas.problem(409, "A district of that name exists")
+
+
+def build_router(context: ApiContext) -> APIRouter:
+    router = APIRouter(tags=["couriers and districts"], responses=schemas.UNAUTHORIZED)
+    Uow = Annotated[UnitOfWork, Depends(context.uow)]
+    Caller = Annotated[Shop, Depends(context.shop())]
+
+    # Before /courier/{sid}, so that these names are never taken for a courier's id.
+    @router.post("/courier/create_district", status_code=201, responses=BAD_INPUT | DUPLICATE)
+    async def create_district(body: schemas.DistrictIn, uow: Uow, shop: Caller) -> schemas.District:
+        district = await districts.add_district(uow, shop, body.name)
+        assert district.sid is not None
+        return schemas.District(sid=district.sid, name=district.name)
+
+    @router.get("/courier/get_districts")
+    async def get_districts(uow: Uow, shop: Caller) -> list[schemas.District]:
+        return [
+            schemas.District(sid=d.sid, name=d.name)
+            for d in await districts.list_districts(uow)
+            if d.sid is not None
+        ]
+
+    @router.post("/courier", status_code=201, responses=BAD_INPUT)
+    async def create_courier(
+        body: schemas.CourierIn, uow: Uow, shop: Caller
+    ) -> schemas.CourierCreated:
+        created = await couriers.create_courier(uow, shop, body.name, body.districts)
+        link = f"https://t.me/{context.bot_username}?start={created.link_token}"
+        return schemas.CourierCreated(
+            **_brief(created.courier), districts=list(created.courier.districts), telegram_link=link
+        )
+
+    @router.get("/courier")
+    async def list_couriers(
+        uow: Uow,
+        shop: Caller,
+        limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_MAX,
+        offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    ) -> list[schemas.CourierBrief]:
+        page = await couriers.list_couriers(uow, shop, offset, limit)
+        return [schemas.CourierBrief(**_brief(c)) for c in page.items]
+
+    @router.get("/courier/{sid}", responses=NOT_FOUND)
+    async def courier_card(sid: UUID, uow: Uow, shop: Caller) -> schemas.CourierCard:
+        return _card(await couriers.courier_card(uow, shop, sid, context.zone))
+
+    return router
+
+
+def _brief(courier: CourierView) -> dict[str, object]:
+    return {"sid": courier.sid, "name": courier.name}
+
+
+def _card(card: CourierCard) -> schemas.CourierCard:
+    order = card.active_order
+    return schemas.CourierCard(
+        **_brief(card.courier),
+        districts=list(card.courier.districts),
+        active_order=schemas.ActiveOrder(
+            sid=order.sid,
+            name=order.description,
+            district=order.district,
+            assigned_at=order.assigned_at,
+        )
+        if order is not None and order.assigned_at is not None
+        else None,
+        avg_order_complete_time=card.average_delivery,
+        avg_day_orders=card.average_per_day,
+    )

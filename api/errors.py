@@ -1,0 +1,55 @@
+"""The one place where domain errors become HTTP answers: a status and a clear `detail`."""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from services.errors import Conflict, DomainError, ErrorCode, Forbidden, InvalidInput, NotFound
+
+# A district named in a request body that does not exist is bad input, not a missing page.
+STATUS_OF_CODE = {ErrorCode.DISTRICT_NOT_FOUND: 422, ErrorCode.DISTRICT_UNKNOWN: 422}
+STATUS_OF_KIND: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    InvalidInput: 422,
+    Conflict: 409,
+}
+Params = dict[str, Any]
+DETAILS: dict[ErrorCode, Callable[[Params], str]] = {
+    ErrorCode.COURIER_NAME_LENGTH: lambda p: "name: {min} to {max} visible characters".format(**p),
+    ErrorCode.DISTRICT_NAME_LENGTH: lambda p: "name: {min} to {max} visible characters".format(**p),
+    ErrorCode.DESCRIPTION_LENGTH: lambda p: "name: {min} to {max} characters".format(**p),
+    ErrorCode.NO_DISTRICTS: lambda p: "districts: name at least one",
+    ErrorCode.DISTRICT_NOT_FOUND: lambda p: f"unknown districts: {p['district']}",
+    ErrorCode.DISTRICT_UNKNOWN: lambda p: f"unknown district: {p['text']}",
+    ErrorCode.DISTRICT_EXISTS: lambda p: f"district {p['name']} already exists",
+    ErrorCode.COURIER_NOT_FOUND: lambda p: "no such courier",
+    ErrorCode.ORDER_NOT_FOUND: lambda p: "no such order",
+    ErrorCode.NO_COURIER_FREE: lambda p: (
+        f"no courier of {p['district']} is free; nothing was stored"
+        ' (send "queue": true to let the order wait)'
+    ),
+    ErrorCode.ORDER_COMPLETED: lambda p: "the order is already completed",
+    ErrorCode.ORDER_CANCELLED: lambda p: "the order was cancelled",
+    ErrorCode.ORDER_NOT_IN_PROGRESS: lambda p: "the order is waiting for a courier",
+    ErrorCode.ORDER_CHANGED: lambda p: "the order changed just now; read it again",
+}
+
+
+def answer(error: DomainError) -> JSONResponse:
+    status = STATUS_OF_CODE.get(error.code) or next(
+        code for kind, code in STATUS_OF_KIND.items() if isinstance(error, kind)
+    )
+    explain = DETAILS.get(error.code)
+    detail = explain(error.params) if explain else error.code.replace("_", " ")
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    async def domain_error(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, DomainError)
+        return answer(error)
+
+    app.add_exception_handler(DomainError, domain_error)

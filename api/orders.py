@@ -1,0 +1,75 @@
+"""/order: post, read and complete orders."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from api import schemas
+from api.context import ApiContext
+from db.uow import UnitOfWork
+from services import orders
+from services.access import Shop
+from services.read_models import OrderStatus, OrderView
+
+STATUS: dict[OrderStatus, tuple[schemas.Status, schemas.State]] = {
+    OrderStatus.QUEUED: ("0", "queued"),
+    OrderStatus.ASSIGNED: ("1", "in_progress"),
+    OrderStatus.COMPLETED: ("2", "completed"),
+    OrderStatus.CANCELLED: ("3", "cancelled"),
+}
+NOT_FOUND = schemas.problem(404, "No such order")
+
+
+def build_router(context: ApiContext) -> APIRouter:
+    router = APIRouter(tags=["orders"], responses=schemas.UNAUTHORIZED)
+    Uow = Annotated[UnitOfWork, Depends(context.uow)]
+    Caller = Annotated[Shop, Depends(context.shop())]
+
+    @router.post(
+        "/order",
+        status_code=201,
+        response_model=schemas.OrderAssigned,
+        responses={202: {"model": schemas.OrderQueued, "description": 'Queued ("queue": true)'}}
+        | schemas.problem(409, "No courier free; nothing stored")
+        | schemas.problem(422, "Invalid input or unknown district"),
+    )
+    async def post_order(body: schemas.OrderIn, uow: Uow, shop: Caller) -> object:
+        order = await orders.post_order_for_shop(
+            uow, shop, body.district, body.name, queue=body.queue
+        )
+        if order.courier_sid is None:
+            assert order.queue_position is not None
+            queued = schemas.OrderQueued(order_sid=order.sid, place=order.queue_position)
+            return JSONResponse(queued.model_dump(mode="json"), status_code=202)
+        return schemas.OrderAssigned(order_sid=order.sid, courier_sid=order.courier_sid)
+
+    @router.get("/order/{sid}", responses=NOT_FOUND)
+    async def get_order(sid: UUID, uow: Uow, shop: Caller) -> schemas.Order:
+        return _order(await orders.order_status(uow, shop, sid))
+
+    @router.post(
+        "/order/{sid}",
+        responses=NOT_FOUND | schemas.problem(409, "Completed, cancelled or waiting"),
+    )
+    async def complete_order(sid: UUID, uow: Uow, shop: Caller) -> schemas.Order:
+        return _order((await orders.complete_order(uow, shop, sid)).order)
+
+    return router
+
+
+def _order(order: OrderView) -> schemas.Order:
+    status, state = STATUS[order.status]
+    return schemas.Order(
+        sid=order.sid,
+        name=order.description,
+        district=order.district,
+        courier_sid=order.courier_sid,
+        status=status,
+        state=state,
+        created_at=order.created_at,
+        assigned_at=order.assigned_at,
+        completed_at=order.completed_at,
+        cancelled_at=order.cancelled_at,
+    )

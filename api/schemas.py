@@ -1,0 +1,112 @@
+"""What the HTTP API takes and gives: the seed's fields, as pydantic models."""
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Generous caps, so that nothing huge reaches a service; the services apply the real rules.
+Text = Annotated[str, Field(max_length=10_000)]
+Names = Annotated[list[Annotated[str, Field(max_length=1_000)]], Field(max_length=1_000)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CourierIn(_In):
+    name: Text
+    districts: Names
+
+
+class DistrictIn(_In):
+    name: Text
+
+
+class OrderIn(_In):
+    name: Text = Field(description="What to deliver.")
+    district: Text
+    queue: bool = Field(
+        default=False, description="Keep the order waiting when no courier is free (202)."
+    )
+
+
+class CourierBrief(BaseModel):
+    sid: UUID
+    name: str
+
+
+class CourierCreated(CourierBrief):
+    districts: list[str]
+    telegram_link: str = Field(
+        description="A one-time t.me link: opening it connects the courier's Telegram account."
+    )
+
+
+class ActiveOrder(BaseModel):
+    sid: UUID
+    name: str
+    district: str
+    assigned_at: datetime
+
+
+class CourierCard(CourierBrief):
+    districts: list[str]
+    active_order: ActiveOrder | None
+    avg_order_complete_time: timedelta | None = Field(
+        description="Mean delivery time (ISO 8601 duration); null with no completed orders."
+    )
+    avg_day_orders: float | None = Field(
+        description="Completed orders per day on which the courier completed any; null with none."
+    )
+
+
+class District(BaseModel):
+    sid: UUID
+    name: str
+
+
+class OrderAssigned(BaseModel):
+    order_sid: UUID
+    courier_sid: UUID
+
+
+class OrderQueued(BaseModel):
+    order_sid: UUID
+    status: Literal["0"] = "0"
+    place: int = Field(description="Its place in its district's queue; 1 goes next.")
+
+
+Status = Literal["0", "1", "2", "3"]
+State = Literal["queued", "in_progress", "completed", "cancelled"]
+
+
+class Order(BaseModel):
+    sid: UUID
+    name: str
+    district: str
+    courier_sid: UUID | None
+    status: Status = Field(description='"0" queued, "1" in progress, "2" completed, "3" cancelled.')
+    state: State
+    created_at: datetime
+    assigned_at: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+
+
+class Problem(BaseModel):
+    """FastAPI's usual error body."""
+
+    detail: str
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def problem(status: int, description: str) -> Responses:
+    """An error answer, for the OpenAPI schema."""
+    return {status: {"model": Problem, "description": description}}
+
+
+UNAUTHORIZED = problem(401, "No valid bearer token")

@@ -1,0 +1,131 @@
+"""Running the bot: start up, serve until SIGINT or SIGTERM, stop in order.
+
+Serving is polling Telegram for updates, the outbox sender, the scheduled jobs, and the web
+server when the HTTP API is on. On a stop signal the bot stops taking updates and requests,
+lets those in flight finish, sends what it can, all within SHUTDOWN_GRACE_SECONDS.
+"""
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Coroutine
+from contextlib import suppress
+from typing import Any
+
+from api.context import ApiContext
+from bot.app import App, prepare_database
+from bot.jobs import start_jobs
+from bot.startup import wait_for_telegram
+from bot.web import WebServer, bind, build_web_app
+from handlers import menu
+
+log = logging.getLogger(__name__)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def run(app: App) -> None:
+    """Serve until SIGINT or SIGTERM; the session and the engine are always released."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        if await _unless_stopped(_start(app), stop):
+            await _serve(app, stop)
+        else:
+            log.info("stopped before it was ready")
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+        await app.bot.session.close()
+        await app.sender.bot.session.close()
+        await app.engine.dispose()
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `work` to its end (True), unless `stop` is set first: then cancel it (False)."""
+    working = asyncio.create_task(work)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not working.done():
+        working.cancel()
+        with suppress(asyncio.CancelledError):
+            await working
+        return False
+    working.result()  # its error, if it failed
+    return True
+
+
+async def _start(app: App) -> None:
+    await prepare_database(app)
+    await wait_for_telegram(app.bot)
+    await menu.set_default_menus(app.bot, app.i18n)
+
+
+async def _serve(app: App, stop: asyncio.Event) -> None:
+    settings = app.settings
+    web = await _web_server(app)
+    polling_started = asyncio.Event()
+    app.dispatcher.startup.register(polling_started.set)
+    tasks = [
+        asyncio.create_task(app.sender.run(), name="outbox-sender"),
+        asyncio.create_task(
+            app.dispatcher.start_polling(app.bot, handle_signals=False, close_bot_session=False),
+            name="polling",
+        ),
+    ]
+    if web is not None:
+        tasks.append(web.start())
+    scheduler = start_jobs(settings, app.uow_factory)
+    stopping = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+    for task in done - {stopping}:
+        failure = task.exception()
+        log.error("%s stopped by itself; the bot stops too", task.get_name(), exc_info=failure)
+    stopping.cancel()
+    scheduler.shutdown(wait=False)
+    await _wind_down(app, tasks, web, polling_started)
+
+
+async def _web_server(app: App) -> WebServer | None:
+    """The web server, when the HTTP API is on or WEB_PORT is set; its socket is taken now."""
+    settings = app.settings
+    if not settings.api_on and settings.web_port is None:
+        return None
+    listening = bind(settings.web_host, settings.port)
+    me = await app.bot.me()
+    api = None
+    if settings.api_on:
+        api = ApiContext(
+            uow_factory=app.uow_factory,
+            tokens=frozenset(token.get_secret_value() for token in settings.api_tokens),
+            zone=settings.zone,
+            bot_username=me.username or "",
+        )
+    return WebServer(build_web_app(api), listening, settings.shutdown_grace_seconds)
+
+
+async def _wind_down(
+    app: App,
+    tasks: list[asyncio.Task[None]],
+    web: WebServer | None,
+    polling_started: asyncio.Event,
+) -> None:
+    """Stop taking updates and requests, let those in flight finish and what they wrote go
+    out, within the grace period; then stop everything."""
+    sending, polling = tasks[:2]
+    deadline = time.monotonic() + app.settings.shutdown_grace_seconds
+    if polling_started.is_set() and not polling.done():
+        await app.dispatcher.stop_polling()
+    else:
+        polling.cancel()
+    if web is not None:
+        web.stop()
+    if left := await app.in_flight.drain(deadline - time.monotonic()):
+        log.warning("stopping with %s updates still being handled", left)
+    if not await app.sender.settle(max(0.0, deadline - time.monotonic())):
+        log.warning("stopping with notices still to send; they go out after the restart")
+    sending.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

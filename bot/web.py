@@ -1,0 +1,71 @@
+"""The one web app (the HTTP API for shops; the webhook, health and metrics join it), served
+by uvicorn in the bot's own event loop."""
+
+import asyncio
+import logging
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from api import couriers, errors, orders
+from api.context import ApiContext
+from api.limits import LimitBody
+from bot.startup import StartupError
+
+log = logging.getLogger(__name__)
+
+
+def build_web_app(api: ApiContext | None) -> FastAPI:
+    app = FastAPI(
+        title="Courier dispatch",
+        summary="Shops post orders and read couriers; the same dispatch as the Telegram bot.",
+        version="1.0",
+    )
+    app.add_middleware(LimitBody)
+    if api is not None:
+        app.include_router(couriers.build_router(api))
+        app.include_router(orders.build_router(api))
+        errors.install(app)
+    return app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, taken at start so that a port in use stops the bot at once."""
+    try:
+        return socket.create_server((host, port), reuse_port=False)
+    except OSError as error:
+        raise StartupError(
+            f"Cannot listen on WEB_HOST {host}, WEB_PORT {port}: {error.strerror}"
+        ) from None
+
+
+class _Server(uvicorn.Server):
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """The bot handles SIGINT and SIGTERM and stops this server itself."""
+        yield
+
+
+class WebServer:
+    def __init__(self, app: FastAPI, listening: socket.socket, grace_seconds: float) -> None:
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=max(1, int(grace_seconds)),
+        )
+        self._server = _Server(config)
+        self._socket = listening
+
+    def start(self) -> asyncio.Task[None]:
+        host, port = self._socket.getsockname()[:2]
+        log.info("the web server listens on %s:%s", host, port)
+        return asyncio.create_task(self._server.serve(sockets=[self._socket]), name="web-server")
+
+    def stop(self) -> None:
+        """Stop taking requests; those in flight finish (uvicorn's graceful shutdown)."""
+        self._server.should_exit = True
