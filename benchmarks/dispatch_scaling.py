@@ -81,7 +81,6 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int, history: int) -> N
                     "courier_id": n if busy else 6 + n % max(couriers - 5, 1),
                     "dispatcher_id": DISPATCHER,
                     "dispatcher_chat_id": DISPATCHER,
-                "source": "bot",
                     "source": "bot",
                     "created_at": old,
                     "assigned_at": old,

@@ -17,62 +17,82 @@ from db.uow import UnitOfWorkFactory
 from services import clock, orders, outbox, statistics
 
 log = logging.getLogger(__name__)
+# A report held up (a busy loop, a restart at the minute) still goes out within the hour.
+REPORT_GRACE_SECONDS = 3600
 
 
-def start_jobs(settings: Settings, uow_factory: UnitOfWorkFactory) -> AsyncIOScheduler:
+class Jobs:
     """The sweep and the overdue check now and every SWEEP_INTERVAL_SECONDS; the daily report
     at DAILY_REPORT_AT (and now, if that time has passed today without one); pruning daily."""
-    scheduler = AsyncIOScheduler(timezone=settings.zone)
-    now = clock.utcnow()
 
-    async def sweep() -> None:
-        if assigned := await orders.sweep_queue(uow_factory()):
+    def __init__(self, settings: Settings, uow_factory: UnitOfWorkFactory) -> None:
+        self.settings = settings
+        self.uow_factory = uow_factory
+        self._scheduler = AsyncIOScheduler(timezone=settings.zone)
+        self._running: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        settings = self.settings
+        now = clock.utcnow()
+        every = {"trigger": "interval", "seconds": settings.sweep_interval_seconds}
+        self._add(self._sweep, "queue-sweep", next_run_time=now, **every)
+        self._add(self._remind, "overdue-reminders", next_run_time=now, **every)
+        at = settings.report_time
+        self._add(
+            self._report,
+            "daily-report",
+            trigger="cron",
+            hour=at.hour,
+            minute=at.minute,
+            misfire_grace_time=REPORT_GRACE_SECONDS,
+        )
+        if _passed_today(now, settings):
+            self._add(self._report, "daily-report-catch-up", trigger="date", run_date=now)
+        self._add(self._prune, "outbox-pruning", trigger="interval", hours=24, next_run_time=now)
+        self._scheduler.start()
+
+    async def stop(self, seconds: float) -> None:
+        """No new runs; the ones under way get `seconds` to finish, then are cancelled."""
+        self._scheduler.shutdown(wait=False)
+        running = list(self._running)
+        if running:
+            _, late = await asyncio.wait(running, timeout=seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    def _add(self, job: Callable[[], Awaitable[None]], name: str, **trigger: object) -> None:
+        async def tracked() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                await job()
+            except Exception:
+                log.exception("the %s job failed; it runs again on schedule", name)
+            finally:
+                self._running.discard(task)
+
+        self._scheduler.add_job(tracked, id=name, max_instances=1, coalesce=True, **trigger)
+
+    async def _sweep(self) -> None:
+        if assigned := await orders.sweep_queue(self.uow_factory()):
             log.warning("the sweep assigned %s queued orders", assigned)
 
-    async def remind() -> None:
-        overdue = timedelta(minutes=settings.order_overdue_minutes)
-        if reminded := await orders.remind_overdue(uow_factory(), overdue):
+    async def _remind(self) -> None:
+        overdue = timedelta(minutes=self.settings.order_overdue_minutes)
+        if reminded := await orders.remind_overdue(self.uow_factory(), overdue):
             log.info("reminded couriers of %s overdue orders", reminded)
 
-    async def report() -> None:
-        if await statistics.send_daily_report(uow_factory(), settings.zone):
+    async def _report(self) -> None:
+        if await statistics.send_daily_report(self.uow_factory(), self.settings.zone):
             log.info("the daily report is out")
 
-    async def prune() -> None:
-        retention = timedelta(days=settings.outbox_retention_days)
-        if pruned := await outbox.prune(uow_factory(), retention):
+    async def _prune(self) -> None:
+        retention = timedelta(days=self.settings.outbox_retention_days)
+        if pruned := await outbox.prune(self.uow_factory(), retention):
             log.info("pruned %s delivered or failed outbox rows", pruned)
-
-    every = {
-        "trigger": "interval",
-        "seconds": settings.sweep_interval_seconds,
-        "next_run_time": now,
-    }
-    _add(scheduler, sweep, "queue-sweep", **every)
-    _add(scheduler, remind, "overdue-reminders", **every)
-    at = settings.report_time
-    _add(scheduler, report, "daily-report", trigger="cron", hour=at.hour, minute=at.minute)
-    if _passed_today(now, settings):
-        _add(scheduler, report, "daily-report-catch-up", trigger="date", run_date=now)
-    _add(scheduler, prune, "outbox-pruning", trigger="interval", hours=24, next_run_time=now)
-    scheduler.start()
-    return scheduler
-
-
-def _add(
-    scheduler: AsyncIOScheduler, job: Callable[[], Awaitable[None]], name: str, **trigger: object
-) -> None:
-    async def logged() -> None:
-        try:
-            await job()
-        except asyncio.CancelledError:
-            log.info("the %s job was stopped by the shutdown; it runs again after the start", name)
-        except Exception:
-            log.exception("the %s job failed; it runs again on schedule", name)
-
-    scheduler.add_job(logged, id=name, max_instances=1, coalesce=True, **trigger)
 
 
 def _passed_today(now: datetime, settings: Settings) -> bool:
-    local = now.astimezone(settings.zone)
-    return local.time() >= settings.report_time
+    return now.astimezone(settings.zone).time() >= settings.report_time

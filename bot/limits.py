@@ -8,6 +8,7 @@ for a slot: at most SEND_RATE_LIMIT a second overall, about one a second in a pr
 import asyncio
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 # Windows are 5% longer than Telegram's, for the clocks of the network and the server.
@@ -41,31 +42,43 @@ class SlidingWindow:
 class FloodLimiter:
     """Slots for sending, per chat and overall. Waiters for the overall slot queue in turn."""
 
-    def __init__(self, per_second: float) -> None:
-        self._overall = SlidingWindow(
-            max(1, round(per_second)), max(1, round(per_second)) / per_second
-        )
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        burst = max(1, round(per_second))
+        self._overall = SlidingWindow(burst, burst / per_second * MARGIN)
         self._chats: dict[int, SlidingWindow] = {}
         self._turn = asyncio.Lock()
         self._paused_until = 0.0
+        self._clock = clock
+        self._sleep = sleep
 
     async def acquire(self, chat_id: int) -> None:
-        """Wait until a message to this chat may go, and take the slot."""
-        await self._take(self._chat(chat_id))
-        async with self._turn:
-            await asyncio.sleep(max(0.0, self._paused_until - time.monotonic()))
-            await self._take(self._overall)
+        """Wait until a message to this chat may go, and take its slot in the chat's window
+        and in the overall one together (so a long wait overall never bunches a chat up)."""
+        chat = self._chat(chat_id)
+        while True:
+            await self._wait_for(chat)
+            async with self._turn:
+                await self._sleep(max(0.0, self._paused_until - self._clock()))
+                await self._wait_for(self._overall)
+                if chat.wait_needed(self._clock()) == 0:
+                    now = self._clock()
+                    chat.take(now)
+                    self._overall.take(now)
+                    return
 
     def pause(self, seconds: float) -> None:
         """Telegram limited the bot as a whole: nothing goes out for a while."""
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
 
-    @staticmethod
-    async def _take(window: SlidingWindow) -> None:
-        # Looked at again after each sleep: a handler and a lane may share a chat's window.
-        while (wait := window.wait_needed(time.monotonic())) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(wait)
-        window.take(time.monotonic())
+    async def _wait_for(self, window: SlidingWindow) -> None:
+        """Until the window has room (looked at again after each sleep: others use it too)."""
+        while (wait := window.wait_needed(self._clock())) > 0:
+            await self._sleep(wait)
 
     def _chat(self, chat_id: int) -> SlidingWindow:
         window = self._chats.get(chat_id)
@@ -77,6 +90,6 @@ class FloodLimiter:
         return window
 
     def _forget_idle(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         for chat_id in [c for c, w in self._chats.items() if w.idle_since(now)]:
             del self._chats[chat_id]

@@ -3,10 +3,11 @@
 - A commit that wrote notices rings the doorbell (UnitOfWorkFactory.on_notices), so a row goes
   out at once; a poll every OUTBOX_POLL_SECONDS catches what other instances wrote and what
   became due again.
-- It claims chats, not rows: a chat's oldest due row and a few after it, leased
-  (services.outbox.claim). Each chat gets a lane that sends its rows in order. Lanes run side by
-  side, so a chat that is slow, down or flood-limited holds up nobody else.
-- Outcomes are written in batches by the Recorder.
+- It claims chats, not rows: a chat's oldest due row and a few after it, leased to this sender
+  (services.outbox.claim). Each chat gets a lane that sends its rows in order. Lanes run side
+  by side, so a chat that is slow, down or flood-limited holds up nobody else. While this
+  sender lives it renews its leases; when it dies they run out and another sender takes over.
+- Outcomes are written in batches by the Recorder, only for rows still leased to this sender.
 
 What Telegram says, and what becomes of the row:
 - 429: tried again after `retry_after`, for that chat only (all chats pause when several chats
@@ -15,13 +16,15 @@ What Telegram says, and what becomes of the row:
 - 403 on a courier's order: the courier is off shift and the order goes to the next courier
   (services.couriers.unreachable); 403 on anything else: refused, logged;
 - the group became a supergroup: its rows and orders move to the new chat id, then go;
-- any other 400, an unreadable row: refused with the error, logged; the rows behind it go on.
+- any other 400, or a row this release cannot read or render: refused with the error, logged;
+  the rows behind it go on.
 """
 
 import asyncio
 import logging
 import random
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -47,7 +50,7 @@ from db.uow import UnitOfWorkFactory
 from handlers.i18n import speaking
 from handlers.notices import Rendered, render
 from services import clock, couriers, outbox
-from services.notices import OrderAssigned, UnreadableNotice, supersedes
+from services.notices import Notice, OrderAssigned, UnreadableNotice, supersedes
 from services.outbox import Delivery, Outcome, Refused, RetryAt, Sent, Untried
 
 log = logging.getLogger(__name__)
@@ -90,9 +93,10 @@ class OutboxSender:
         self.uow_factory = uow_factory
         self.i18n = i18n
         self.settings = settings
+        self.owner = uuid.uuid4().hex  # whose leases are whose, across instances
         self.doorbell = Doorbell()
         self._floods = FloodWatch(limiter)
-        self._recorder = Recorder(uow_factory, self.wake)
+        self._recorder = Recorder(uow_factory, self.owner, self.wake)
         self._lanes: dict[int, asyncio.Task[None]] = {}
         self._idle = asyncio.Event()
         uow_factory.on_notices(self.wake)
@@ -104,16 +108,17 @@ class OutboxSender:
 
     async def run(self) -> None:
         """Deliver until cancelled."""
-        recording = asyncio.create_task(self._recorder.run(), name="outbox-recorder")
+        helpers = [
+            asyncio.create_task(self._recorder.run(), name="outbox-recorder"),
+            asyncio.create_task(self._keep_leases(), name="outbox-leases"),
+        ]
         try:
             while True:
                 if await self._claim() == 0:
                     await self.doorbell.wait(self.settings.poll_seconds)
         finally:
-            await self._stop_lanes()
-            recording.cancel()
-            with suppress(asyncio.CancelledError):
-                await recording
+            await _cancel(list(self._lanes.values()))
+            await _cancel(helpers)
             await self._recorder.flush()
 
     async def deliver_due(self) -> int:
@@ -141,9 +146,11 @@ class OutboxSender:
         try:
             claimed = await outbox.claim(
                 self.uow_factory(),
+                self.owner,
                 chats=room,
                 per_chat=self.settings.per_chat,
                 lease=self.settings.lease,
+                busy=list(self._lanes),
             )
         except Exception:
             log.exception("could not claim outbox rows; trying again shortly")
@@ -157,6 +164,15 @@ class OutboxSender:
             self._idle.set()
         return len(claimed)
 
+    async def _keep_leases(self) -> None:
+        """Renew this sender's leases well before they run out, for as long as it lives."""
+        while True:
+            await asyncio.sleep(self.settings.lease.total_seconds() / 3)
+            try:
+                await outbox.renew(self.uow_factory(), self.owner, self.settings.lease)
+            except Exception:
+                log.exception("could not renew the outbox leases; trying again")
+
     async def _lane(self, deliveries: Sequence[Delivery]) -> None:
         """One chat's rows, in order; the rest wait behind a row that must be tried again."""
         chat_id = deliveries[0].chat_id
@@ -165,11 +181,10 @@ class OutboxSender:
             for delivery in deliveries:
                 try:
                     outcome = await self._attempt(delivery)
-                except Exception:
-                    log.exception(
-                        "%s: delivery failed; the chat waits for the next claim", describe(delivery)
-                    )
-                    break
+                except Exception as error:  # the database, most likely: the row waits a while
+                    delay = _backoff(delivery.attempts)
+                    log.exception("%s failed; trying again in %.1f s", describe(delivery), delay)
+                    outcome = RetryAt(delivery.id, _after(delay), repr(error))
                 done += 1
                 if outcome is None:
                     continue
@@ -179,55 +194,68 @@ class OutboxSender:
         finally:
             for untried in deliveries[done:]:
                 self._recorder.add(Untried(untried.id))
-            del self._lanes[chat_id]
+            self._lanes.pop(chat_id, None)
 
     async def _attempt(self, delivery: Delivery) -> Outcome | None:
         """Send one row; None when a service has recorded what became of it."""
-        notice = delivery.notice
         where = describe(delivery)
+        notice = delivery.notice
         if isinstance(notice, UnreadableNotice):
             log.error("%s refused: %s", where, notice)
             return Refused(delivery.id, str(notice))
         try:
-            message_id = await self._send(delivery)
-        except TelegramRetryAfter as error:
-            log.warning("%s: flood limit, waiting %s s", where, error.retry_after)
-            self._floods.saw(delivery.chat_id, error.retry_after)
-            return RetryAt(delivery.id, _after(error.retry_after), error.message)
-        except TelegramMigrateToChat as error:
-            log.info("%s: the group is now %s", where, error.migrate_to_chat_id)
-            await outbox.chat_moved(self.uow_factory(), delivery.chat_id, error.migrate_to_chat_id)
-            return Untried(delivery.id)
-        except TelegramForbiddenError as error:
-            if isinstance(notice, OrderAssigned):
-                log.warning("%s: the courier cannot be reached (%s)", where, error.message)
-                await couriers.unreachable(
-                    self.uow_factory(),
-                    delivery.id,
-                    delivery.chat_id,
-                    notice.order_id,
-                    error.message,
-                )
-                return None
-            log.warning("%s refused: %s", where, error.message)
-            return Refused(delivery.id, error.message)
-        except (TelegramServerError, TelegramNetworkError, TelegramUnauthorizedError) as error:
-            delay = _backoff(delivery.attempts)
-            log.warning("%s: Telegram unavailable (%s); again in %.1f s", where, error, delay)
-            return RetryAt(delivery.id, _after(delay), str(error))
+            rendered = self._render(delivery.locale, notice)
+        except Exception as error:
+            log.exception("%s refused: it cannot be rendered", where)
+            return Refused(delivery.id, f"cannot be rendered: {error!r}")
+        try:
+            message_id = await self._send(delivery, rendered)
         except TelegramAPIError as error:
-            log.warning("%s refused: %s", where, error)
-            return Refused(delivery.id, str(error))
+            return await self._refused_by_telegram(delivery, error)
         log.info("%s delivered", where)
         return Sent(delivery.id, message_id)
 
-    async def _send(self, delivery: Delivery) -> int | None:
+    def _render(self, locale: str | None, notice: Notice) -> Rendered:
+        with speaking(self.i18n, locale):
+            return render(notice)
+
+    async def _refused_by_telegram(
+        self, delivery: Delivery, error: TelegramAPIError
+    ) -> Outcome | None:
+        where = describe(delivery)
+        if isinstance(error, TelegramRetryAfter):
+            log.warning("%s: flood limit, waiting %s s", where, error.retry_after)
+            self._floods.saw(delivery.chat_id, error.retry_after)
+            return RetryAt(delivery.id, _after(error.retry_after), error.message)
+        if isinstance(error, TelegramMigrateToChat):
+            log.info("%s: the group is now %s", where, error.migrate_to_chat_id)
+            await outbox.chat_moved(self.uow_factory(), delivery.chat_id, error.migrate_to_chat_id)
+            return Untried(delivery.id)
+        if isinstance(error, TelegramForbiddenError) and isinstance(delivery.notice, OrderAssigned):
+            log.warning("%s: the courier cannot be reached (%s)", where, error.message)
+            await couriers.unreachable(
+                self.uow_factory(),
+                delivery.id,
+                self.owner,
+                delivery.chat_id,
+                delivery.notice.order_id,
+                error.message,
+            )
+            return None
+        if isinstance(
+            error, TelegramServerError | TelegramNetworkError | TelegramUnauthorizedError
+        ):
+            delay = _backoff(delivery.attempts)
+            log.warning("%s: Telegram unavailable (%s); again in %.1f s", where, error, delay)
+            return RetryAt(delivery.id, _after(delay), str(error))
+        log.warning("%s refused: %s", where, error)
+        return Refused(delivery.id, str(error))
+
+    async def _send(self, delivery: Delivery, rendered: Rendered) -> int | None:
         assert not isinstance(delivery.notice, UnreadableNotice)
-        with speaking(self.i18n, delivery.locale):
-            rendered = render(delivery.notice)
         if supersedes(delivery.notice) is not None:
             # The messages it replaces may have gone out just now, from this very lane.
-            await self._recorder.flush()
+            await asyncio.shield(self._recorder.flush())
         for message_id in await outbox.superseded(self.uow_factory(), delivery):
             await self._supersede(delivery.chat_id, message_id, rendered)
         if rendered.text is None:
@@ -251,18 +279,15 @@ class OutboxSender:
         except TelegramBadRequest as error:
             log.info("message %s in chat %s not edited: %s", message_id, chat_id, error.message)
 
-    async def _stop_lanes(self) -> None:
-        lanes = list(self._lanes.values())
-        for lane in lanes:
-            lane.cancel()
-        await asyncio.gather(*lanes, return_exceptions=True)
-
 
 class Recorder:
     """Writes the outcomes of deliveries in batches, then says so: their chats are free."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, flushed: Callable[[], None]) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, owner: str, flushed: Callable[[], None]
+    ) -> None:
         self.uow_factory = uow_factory
+        self.owner = owner
         self.flushed = flushed
         self._outcomes: list[Outcome] = []
         self._arrived = asyncio.Event()
@@ -270,7 +295,8 @@ class Recorder:
 
     @property
     def busy(self) -> bool:
-        return bool(self._outcomes)
+        """Outcomes wait to be written, or are being written."""
+        return bool(self._outcomes) or self._writing.locked()
 
     def add(self, outcome: Outcome) -> None:
         self._outcomes.append(outcome)
@@ -284,17 +310,20 @@ class Recorder:
                 await asyncio.sleep(1.0)  # the database is away: keep the outcomes, try again
 
     async def flush(self) -> bool:
-        """Write every outcome added so far; when it returns, they are in the database."""
+        """Write every outcome added so far; when it returns True, they are in the database.
+        Outcomes that could not be written, even on cancellation, are kept for the next try."""
         async with self._writing:
             batch, self._outcomes = self._outcomes, []
             if not batch:
                 return True
             try:
-                await outbox.record(self.uow_factory(), batch)
-            except Exception:
-                log.exception("could not record %s outbox outcomes; retrying", len(batch))
+                await outbox.record(self.uow_factory(), self.owner, batch)
+            except BaseException as error:
                 self._outcomes[:0] = batch
                 self._arrived.set()
+                if not isinstance(error, Exception):
+                    raise
+                log.exception("could not record %s outbox outcomes; retrying", len(batch))
                 return False
         self.flushed()
         return True
@@ -328,9 +357,15 @@ def describe(delivery: Delivery) -> str:
     return f"outbox {delivery.id} ({kind}{about}) to chat {delivery.chat_id}"
 
 
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def _backoff(attempts: int) -> float:
     """1 s, 2 s, 4 s… give or take a quarter so chats do not retry in step; a minute at most."""
-    return min(MAX_BACKOFF_SECONDS, 2.0**attempts * random.uniform(0.75, 1.25))
+    return min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempts, 16) * random.uniform(0.75, 1.25))
 
 
 def _after(seconds: float) -> datetime:

@@ -15,7 +15,7 @@ from typing import Any
 
 from api.context import ApiContext
 from bot.app import App, prepare_database
-from bot.jobs import start_jobs
+from bot.jobs import Jobs
 from bot.startup import wait_for_telegram
 from bot.web import WebServer, bind, build_web_app
 from handlers import menu
@@ -78,15 +78,15 @@ async def _serve(app: App, stop: asyncio.Event) -> None:
     ]
     if web is not None:
         tasks.append(web.start())
-    scheduler = start_jobs(settings, app.uow_factory)
+    jobs = Jobs(settings, app.uow_factory)
+    jobs.start()
     stopping = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
     for task in done - {stopping}:
         failure = task.exception()
         log.error("%s stopped by itself; the bot stops too", task.get_name(), exc_info=failure)
     stopping.cancel()
-    scheduler.shutdown(wait=False)
-    await _wind_down(app, tasks, web, polling_started)
+    await _wind_down(app, tasks, web, jobs, polling_started)
 
 
 async def _web_server(app: App) -> WebServer | None:
@@ -111,6 +111,7 @@ async def _wind_down(
     app: App,
     tasks: list[asyncio.Task[None]],
     web: WebServer | None,
+    jobs: Jobs,
     polling_started: asyncio.Event,
 ) -> None:
     """Stop taking updates and requests, let those in flight finish and what they wrote go
@@ -123,6 +124,7 @@ async def _wind_down(
         polling.cancel()
     if web is not None:
         web.stop()
+    await jobs.stop(seconds=min(1.0, app.settings.shutdown_grace_seconds))
     if left := await app.in_flight.drain(deadline - time.monotonic()):
         log.warning("stopping with %s updates still being handled", left)
     if not await app.sender.settle(max(0.0, deadline - time.monotonic())):

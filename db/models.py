@@ -259,7 +259,8 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Not before: set after a failed attempt.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # A sender's lease on the row; past it, another sender may take the row.
+    # A sender's lease on the row (who, until when); past it, another sender may take the row.
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The Telegram message this row became, so later rows can edit it.

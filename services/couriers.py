@@ -5,7 +5,7 @@ from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from db.models import Courier, CourierStatus, OrderStatus
+from db.models import Courier, CourierStatus
 from db.uow import UnitOfWork
 from services import clock, dispatching, notices
 from services.access import Actor, Shop, require_courier, require_dispatcher
@@ -273,32 +273,28 @@ async def unblock_courier(uow: UnitOfWork, actor_id: int, courier_id: int) -> Ro
 
 
 async def unreachable(
-    uow: UnitOfWork, delivery_id: int, telegram_id: int, order_id: int, error: str
+    uow: UnitOfWork, delivery_id: int, owner: str, telegram_id: int, order_id: int, error: str
 ) -> None:
     """Telegram refused a courier's order message (they blocked the bot): the row fails, the
     courier's shift ends, the order goes to the next courier, and its dispatch chat hears who
-    could not be reached. For the outbox sender."""
+    could not be reached. For the outbox sender, which holds the row's lease as `owner`."""
     async with uow.write():
-        await uow.outbox.mark_failed([(delivery_id, error)])
+        await uow.outbox.mark_failed([(delivery_id, error)], owner)
         found = await uow.couriers.by_telegram_id(telegram_id)
-        order = await uow.orders.get(order_id)
-        if (
-            found
-            and order
-            and order.status is OrderStatus.ASSIGNED
-            and order.courier_id == found.id
-        ):
+        if found is not None:
             courier = await _locked(uow, found.id)
-            now = clock.utcnow()
-            await uow.couriers.set_online(courier.id, False, now)
-            notices.to_dispatch_chat(
-                uow,
-                order,
-                CourierUnreachable(
-                    order_id=order.id, courier_id=courier.id, courier_name=courier.name
-                ),
-            )
-            await _return_order(uow, courier, now)
+            order = await uow.orders.in_progress_for(courier.id)
+            if order is not None and order.id == order_id:  # still theirs, under the locks
+                now = clock.utcnow()
+                await uow.couriers.set_online(courier.id, False, now)
+                notices.to_dispatch_chat(
+                    uow,
+                    order,
+                    CourierUnreachable(
+                        order_id=order.id, courier_id=courier.id, courier_name=courier.name
+                    ),
+                )
+                await _return_order(uow, courier, now)
         await uow.commit()
 
 

@@ -236,7 +236,9 @@ async def remind_overdue(uow: UnitOfWork, after: timedelta, limit: int = 200) ->
     now = clock.utcnow()
     reminded = 0
     async with uow.write():
-        for order in await uow.orders.overdue(now - after, limit):
+        overdue = await uow.orders.overdue(now - after, limit)
+        await uow.lock_districts(order.district_id for order in overdue)  # as dispatching does
+        for order in overdue:
             if not await uow.orders.mark_reminded(order.id, now):
                 continue
             courier = await uow.couriers.get(order.courier_id or 0)

@@ -4,7 +4,7 @@ The sender (bot/sender.py) decides what Telegram's answers mean; this module onl
 rows' state, so that every row is delivered, refused for good, or tried again later.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,7 +21,7 @@ class Delivery:
     chat_id: int
     notice: Notice | UnreadableNotice
     locale: str | None
-    attempts: int  # the failed attempts before this one
+    attempts: int  # attempts before this one (each counted, whatever came of it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,8 @@ class RetryAt:
 
 @dataclass(frozen=True, slots=True)
 class Untried:
-    """Not attempted (an earlier row of its chat must go first): its lease is given back."""
+    """Not attempted: an earlier row of its chat must go first, its chat moved, or its sender
+    stopped. Its lease is given back and it is claimed again as it was."""
 
     delivery_id: int
 
@@ -61,11 +62,22 @@ class Backlog:
     oldest_seconds: float
 
 
-async def claim(uow: UnitOfWork, *, chats: int, per_chat: int, lease: timedelta) -> list[Delivery]:
-    """Lease the next rows of up to `chats` chats, in order within each chat."""
+async def claim(
+    uow: UnitOfWork,
+    owner: str,
+    *,
+    chats: int,
+    per_chat: int,
+    lease: timedelta,
+    busy: Collection[int] = (),
+) -> list[Delivery]:
+    """Lease to `owner` the next rows of up to `chats` chats not in `busy`, in order within
+    each chat."""
     now = clock.utcnow()
     async with uow.write():
-        rows = await uow.outbox.claim(now, now + lease, chats=chats, per_chat=per_chat)
+        rows = await uow.outbox.claim(
+            now, now + lease, owner, chats=chats, per_chat=per_chat, busy=busy
+        )
         await uow.commit()
     return [
         Delivery(row.id, row.chat_id, _read(row.notice, row.payload), row.locale, row.attempts)
@@ -92,21 +104,31 @@ async def superseded(uow: UnitOfWork, delivery: Delivery) -> tuple[int, ...]:
         return tuple(await uow.outbox.message_ids(delivery.chat_id, kind, **about))
 
 
-async def record(uow: UnitOfWork, outcomes: Sequence[Outcome]) -> None:
-    """Write what became of these rows, in one transaction."""
+async def record(uow: UnitOfWork, owner: str, outcomes: Sequence[Outcome]) -> None:
+    """Write what became of these rows, in one transaction; rows whose lease another sender
+    has taken since are theirs now, and left alone."""
     async with uow.write():
         await uow.outbox.mark_sent(
             [(o.delivery_id, o.message_id) for o in outcomes if isinstance(o, Sent)],
             clock.utcnow(),
+            owner,
         )
         await uow.outbox.mark_failed(
-            [(o.delivery_id, o.error) for o in outcomes if isinstance(o, Refused)]
+            [(o.delivery_id, o.error) for o in outcomes if isinstance(o, Refused)], owner
         )
         await uow.outbox.retry_later(
-            [(o.delivery_id, o.at, o.error) for o in outcomes if isinstance(o, RetryAt)]
+            [(o.delivery_id, o.at, o.error) for o in outcomes if isinstance(o, RetryAt)], owner
         )
-        await uow.outbox.release(o.delivery_id for o in outcomes if isinstance(o, Untried))
+        await uow.outbox.release((o.delivery_id for o in outcomes if isinstance(o, Untried)), owner)
         await uow.commit()
+
+
+async def renew(uow: UnitOfWork, owner: str, lease: timedelta) -> int:
+    """Keep the owner's leases for another `lease`; how many rows it holds."""
+    async with uow.write():
+        held = await uow.outbox.renew(owner, clock.utcnow() + lease)
+        await uow.commit()
+    return held
 
 
 async def chat_moved(uow: UnitOfWork, old: int, new: int) -> None:

@@ -1,5 +1,6 @@
 """Test databases: a fresh SQLite file per test; PostgreSQL too when TEST_POSTGRES_URL is set."""
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -39,13 +40,23 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    """The test database, rebuilt from the migrations once per run."""
+    """The test database, emptied and rebuilt from the migrations once per run (whatever an
+    earlier run, or an earlier version of the migrations, left in it)."""
     if not POSTGRES_URL:
         pytest.skip(NO_POSTGRES)
-    config = alembic_config(POSTGRES_URL)
-    command.downgrade(config, "base")
-    command.upgrade(config, "head")
+    asyncio.run(_empty_schema(POSTGRES_URL))
+    command.upgrade(alembic_config(POSTGRES_URL), "head")
     return POSTGRES_URL
+
+
+async def _empty_schema(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP SCHEMA public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

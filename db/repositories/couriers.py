@@ -46,10 +46,14 @@ class CourierRepository(Repository):
         return await self.session.get(Courier, courier_id, populate_existing=True)
 
     async def lock(self, courier_id: int) -> Courier | None:
-        """The courier, row-locked until the transaction ends (SQLite: its one writer)."""
+        """The courier, row-locked until the transaction ends (SQLite: its one writer).
+
+        FOR NO KEY UPDATE: rows that refer to the courier (outbox, orders) can still be
+        written meanwhile; FOR UPDATE would deadlock against them on PostgreSQL.
+        """
         if not is_id(courier_id):
             return None
-        statement = select(Courier).where(Courier.id == courier_id).with_for_update()
+        statement = select(Courier).where(Courier.id == courier_id).with_for_update(key_share=True)
         statement = statement.execution_options(populate_existing=True)
         return (await self.session.scalars(statement)).one_or_none()
 

@@ -1,4 +1,4 @@
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -68,9 +68,17 @@ class OutboxRepository(Repository):
         return sum(row.state is OutboxState.PENDING for row in rows)
 
     async def claim(
-        self, now: datetime, until: datetime, *, chats: int, per_chat: int
+        self,
+        now: datetime,
+        until: datetime,
+        owner: str,
+        *,
+        chats: int,
+        per_chat: int,
+        busy: Collection[int] = (),
     ) -> list[OutboxMessage]:
-        """Lease the first rows of up to `chats` chats whose oldest waiting row is due and free.
+        """Lease to `owner` the first rows of up to `chats` chats whose oldest waiting row is
+        due and free; never a chat in `busy` (which the owner is sending to already).
 
         A chat's rows go to one sender at a time: only a chat's oldest waiting row is ever
         looked at, and it stays leased while that sender has its rows.
@@ -91,6 +99,8 @@ class OutboxRepository(Repository):
             .order_by(OutboxMessage.id)
             .limit(chats)
         )
+        if busy:
+            due = due.where(OutboxMessage.chat_id.not_in(busy))
         if self.dialect == "postgresql":
             due = due.with_for_update(of=OutboxMessage, skip_locked=True)
         chat_ids = list(await self.session.scalars(due))
@@ -107,51 +117,68 @@ class OutboxRepository(Repository):
         leased = (
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(select(ranked.c.id).where(ranked.c.place <= per_chat)))
-            .values(claimed_until=until)
+            .values(claimed_by=owner, claimed_until=until)
             .returning(OutboxMessage)
             .execution_options(synchronize_session=False, populate_existing=True)
         )
         rows = list(await self.session.scalars(leased))
         return sorted(rows, key=lambda row: (row.chat_id, row.id))
 
-    async def mark_sent(self, sent: Sequence[tuple[int, int | None]], now: datetime) -> None:
+    async def mark_sent(
+        self, sent: Sequence[tuple[int, int | None]], now: datetime, owner: str
+    ) -> None:
         """(row id, Telegram message id) of each row delivered."""
         await self._update_each(
             [
                 {"id": row_id, "message_id": message_id, "state": OutboxState.SENT, "sent_at": now}
                 for row_id, message_id in sent
-            ]
+            ],
+            owner,
         )
 
-    async def mark_failed(self, failed: Sequence[tuple[int, str]]) -> None:
+    async def mark_failed(self, failed: Sequence[tuple[int, str]], owner: str | None) -> None:
         """(row id, error) of each row Telegram refused for good."""
         await self._update_each(
             [
                 {"id": row_id, "state": OutboxState.FAILED, "last_error": error[:1000]}
                 for row_id, error in failed
-            ]
+            ],
+            owner,
         )
 
-    async def retry_later(self, retries: Sequence[tuple[int, datetime, str]]) -> None:
+    async def retry_later(self, retries: Sequence[tuple[int, datetime, str]], owner: str) -> None:
         """(row id, not before, error) of each row to try again."""
         await self._update_each(
             [
                 {"id": row_id, "next_attempt_at": at, "last_error": error[:1000]}
                 for row_id, at, error in retries
-            ]
+            ],
+            owner,
         )
 
-    async def release(self, row_ids: Iterable[int]) -> None:
+    async def release(self, row_ids: Iterable[int], owner: str) -> None:
         """Give up the lease on rows not attempted: another sender may take them now."""
         ids = list(row_ids)
         if ids:
             await self.session.execute(
-                update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(claimed_until=None)
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == owner)
+                .values(claimed_by=None, claimed_until=None)
             )
 
-    async def _update_each(self, rows: list[dict[str, Any]]) -> None:
+    async def renew(self, owner: str, until: datetime) -> int:
+        """Extend every lease the owner holds on waiting rows; how many rows it holds."""
+        result: Any = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.claimed_by == owner, _pending())
+            .values(claimed_until=until)
+        )
+        return int(result.rowcount or 0)
+
+    async def _update_each(self, rows: list[dict[str, Any]], owner: str | None) -> None:
         """One UPDATE by primary key, executed for every row in one batch. Each counts as an
-        attempt and gives its lease back."""
+        attempt and gives its lease back. With an `owner`, a row whose lease another sender
+        has taken since is left alone."""
         if not rows:
             return
         table: Table = OutboxMessage.__table__  # type: ignore[assignment]
@@ -160,8 +187,12 @@ class OutboxRepository(Repository):
         statement = (
             update(table)
             .where(table.c.id == bindparam("row_id"))
-            .values({**new, "attempts": table.c.attempts + 1, "claimed_until": None})
+            .values(
+                {**new, "attempts": table.c.attempts + 1, "claimed_by": None, "claimed_until": None}
+            )
         )
+        if owner is not None:
+            statement = statement.where(table.c.claimed_by == owner)
         await self.session.execute(
             statement,
             [{"row_id": row["id"], **{f"new_{n}": row[n] for n in columns}} for row in rows],
@@ -201,7 +232,7 @@ class OutboxRepository(Repository):
         await self.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.chat_id == old, _pending())
-            .values(chat_id=new, claimed_until=None)
+            .values(chat_id=new, claimed_by=None, claimed_until=None)
         )
 
     async def backlog(self) -> tuple[int, datetime | None]:

@@ -2,7 +2,7 @@
 
 import asyncio
 import itertools
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,8 @@ class RecordingSession(BaseSession):
         self.held: dict[int, asyncio.Event] = {}
         # Calls to these chats fail with this error, as after a flood limit or an outage.
         self.failing: dict[int, Exception] = {}
+        # Or calls fail when this says so (the error), whatever their chat.
+        self.refuse: Callable[[TelegramMethod[Any]], Exception | None] = lambda method: None
         self._texts: dict[tuple[int, int], str] = {}  # what each message shows now
         self._message_ids = itertools.count(1000)
 
@@ -60,6 +62,8 @@ class RecordingSession(BaseSession):
             raise TelegramForbiddenError(method, "Forbidden: bot was blocked by the user")
         if chat_id in self.failing:
             raise self.failing[chat_id]
+        if refusal := self.refuse(method):
+            raise refusal
         self._refuse_unchanged_edit(method)
         result: Any = True
         if isinstance(method, GetMe):

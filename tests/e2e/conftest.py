@@ -4,14 +4,18 @@ import asyncio
 import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from aiohttp import web
+from sqlalchemy import func, select
 
 from db.engine import create_engine
 from db.migrate import upgrade
+from db.models import Order
 from db.uow import UnitOfWorkFactory
 from services import staff
 from tests.conftest import sqlite_url
@@ -52,9 +56,12 @@ def bot_environment(api_url: str, database: Path, **extra: str) -> dict[str, str
 class BotProcess:
     """`python -m bot` running; what it prints goes to a file, so it never waits on a pipe."""
 
+    started: ClassVar[list["BotProcess"]] = []  # for the clean-up after each test
+
     def __init__(self, process: asyncio.subprocess.Process, log: Path) -> None:
         self.process = process
         self.log = log
+        BotProcess.started.append(self)
 
     @property
     def returncode(self) -> int | None:
@@ -111,6 +118,51 @@ async def seed(
         ids = await desk.add_districts(*districts)
         for telegram_id, district in couriers.items():
             await desk.add_courier(telegram_id, [ids[district]], f"C{telegram_id}")
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def no_bot_left_behind() -> AsyncIterator[None]:
+    """Whatever a test started is killed when it ends, passed or failed, and its log goes."""
+    yield
+    while BotProcess.started:
+        bot = BotProcess.started.pop()
+        if bot.returncode is None:
+            bot.process.kill()
+            await bot.process.wait()
+        print(f"--- the last of {bot.log.name}:\n" + "\n".join(bot.output().splitlines()[-60:]))
+        bot.log.unlink(missing_ok=True)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float) -> None:
+    """Until `check()` is true, looking twice a second."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not so within {within} s")
+        await asyncio.sleep(0.5)
+
+
+async def count_orders(database: Path, *statuses: str) -> int:
+    """Orders in the bot's database, of these statuses (any, without)."""
+    engine = create_engine(sqlite_url(database))
+    try:
+        async with engine.connect() as connection:
+            query = select(func.count()).select_from(Order)
+            if statuses:
+                query = query.where(Order.status.in_(statuses))
+            return int((await connection.execute(query)).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def orders_in_progress(database: Path) -> list[int]:
+    engine = create_engine(sqlite_url(database))
+    try:
+        async with engine.connect() as connection:
+            query = select(Order.id).where(Order.status == "assigned")
+            return list((await connection.execute(query)).scalars())
     finally:
         await engine.dispose()
 

@@ -129,6 +129,7 @@ class FakeTelegram:
     floods: FloodRules | None = None
     faults: Faults | None = None
     refused: list[tuple[str, Params]] = field(default_factory=list)  # every error answered
+    _confirmed: int = 0  # updates below this id were confirmed by an offset
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
 
@@ -205,11 +206,12 @@ class FakeTelegram:
         return params
 
     async def _get_updates(self, params: Params) -> list[dict[str, Any]]:
-        offset = int(params.get("offset") or 0)
+        """Like Telegram: an offset confirms the updates before it, which are then gone."""
+        self._confirmed = max(self._confirmed, int(params.get("offset") or 0))
         deadline = time.monotonic() + min(float(params.get("timeout") or 0), 1.0)
         async with self._changed:
             while True:
-                fresh = [u for u in self.updates if u["update_id"] >= offset]
+                fresh = [u for u in self.updates if u["update_id"] >= self._confirmed]
                 remaining = deadline - time.monotonic()
                 if fresh or remaining <= 0:
                     return fresh

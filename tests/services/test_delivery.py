@@ -86,8 +86,16 @@ async def write(uow_factory: UnitOfWorkFactory, *chats: int) -> None:
         await uow.commit()
 
 
-async def claim(uow_factory: UnitOfWorkFactory, chats: int = 10, per_chat: int = 10):
-    return await outbox.claim(uow_factory(), chats=chats, per_chat=per_chat, lease=LEASE)
+async def claim(
+    uow_factory: UnitOfWorkFactory,
+    chats: int = 10,
+    per_chat: int = 10,
+    owner: str = "sender-a",
+    busy: tuple[int, ...] = (),
+):
+    return await outbox.claim(
+        uow_factory(), owner, chats=chats, per_chat=per_chat, lease=LEASE, busy=busy
+    )
 
 
 async def test_a_chat_goes_to_one_sender_at_a_time(
@@ -111,6 +119,7 @@ async def test_rows_behind_a_failed_one_wait_for_it(
     head, second, third = await claim(uow_factory)
     await outbox.record(
         uow_factory(),
+        "sender-a",
         [
             RetryAt(head.id, fake_clock.now + timedelta(seconds=10), "500"),
             Untried(second.id),
@@ -124,7 +133,7 @@ async def test_rows_behind_a_failed_one_wait_for_it(
     assert [d.id for d in retried] == [head.id, second.id, third.id]
     assert retried[0].attempts == 1
 
-    await outbox.record(uow_factory(), [Sent(head.id, 500), Sent(second.id, 501)])
+    await outbox.record(uow_factory(), "sender-a", [Sent(head.id, 500), Sent(second.id, 501)])
     assert [d.id for d in await claim(uow_factory)] == []  # the third is still leased
     fake_clock.advance(seconds=61)
     assert [d.id for d in await claim(uow_factory)] == [third.id]
@@ -136,13 +145,50 @@ async def test_senders_claiming_at_once_never_share_a_chat(
     for chat in range(1, 51):
         await write(uow_factory, chat, chat)
 
-    claims = await asyncio.gather(*(claim(uow_factory, chats=15) for _ in range(6)))
+    claims = await asyncio.gather(
+        *(claim(uow_factory, chats=15, owner=f"sender-{n}") for n in range(6))
+    )
 
     claimed = [d.chat_id for deliveries in claims for d in deliveries]
     by_chat = {chat: sum(1 for c in claimed if c == chat) for chat in set(claimed)}
     assert set(by_chat.values()) == {2}  # both rows of a chat, to one claimer
     owners = [{d.chat_id for d in deliveries} for deliveries in claims]
     assert sum(len(o) for o in owners) == len(set().union(*owners))
+
+
+async def test_a_sender_whose_lease_ran_out_changes_nothing_any_more(
+    desk: Desk, uow_factory: UnitOfWorkFactory, fake_clock: FakeClock
+):
+    await write(uow_factory, 1)
+    (row,) = await claim(uow_factory, owner="slow")
+    fake_clock.advance(seconds=61)
+    (taken,) = await claim(uow_factory, owner="other")
+
+    await outbox.record(uow_factory(), "slow", [Untried(row.id)])  # too late: not theirs
+    assert await claim(uow_factory, owner="third") == []  # still the other's lease
+    await outbox.record(uow_factory(), "slow", [Sent(row.id, 1)])
+    assert await claim(uow_factory, owner="third") == []
+    await outbox.record(uow_factory(), "other", [Sent(taken.id, 2)])
+    fake_clock.advance(seconds=61)
+    assert await claim(uow_factory, owner="third") == []  # delivered, once recorded
+
+
+async def test_a_living_sender_keeps_its_leases(
+    desk: Desk, uow_factory: UnitOfWorkFactory, fake_clock: FakeClock
+):
+    await write(uow_factory, 1, 2)
+    assert len(await claim(uow_factory, owner="alive")) == 2
+    for _ in range(5):
+        fake_clock.advance(seconds=40)
+        assert await outbox.renew(uow_factory(), "alive", LEASE) == 2
+        assert await claim(uow_factory, owner="other") == []
+
+
+async def test_a_sender_skips_the_chats_it_is_sending_to(
+    desk: Desk, uow_factory: UnitOfWorkFactory
+):
+    await write(uow_factory, 1, 2)
+    assert {d.chat_id for d in await claim(uow_factory, busy=(1,))} == {2}
 
 
 async def test_a_chats_rows_are_numbered_in_commit_order(
@@ -172,7 +218,7 @@ async def test_delivered_rows_are_pruned_after_the_retention_period(
     await write(uow_factory, 3)  # never delivered
     for delivery in await claim(uow_factory, chats=100):
         if delivery.chat_id != 3:
-            await outbox.record(uow_factory(), [Sent(delivery.id, 1)])
+            await outbox.record(uow_factory(), "sender-a", [Sent(delivery.id, 1)])
     await desk(orders.post_order_text, DISPATCHER, DISPATCH_CHAT, "North waits")
     fake_clock.advance(days=31)
 

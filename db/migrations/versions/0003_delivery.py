@@ -32,6 +32,7 @@ def upgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('state', sa.String(length=16), nullable=False, server_default='pending'))
         batch_op.add_column(sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('claimed_by', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('claimed_until', sa.DateTime(timezone=True), nullable=True))
     op.execute("UPDATE outbox SET state = 'sent' WHERE sent_at IS NOT NULL")
     op.execute(f"UPDATE outbox SET state = 'failed' WHERE sent_at IS NULL AND attempts >= {OLD_MAX_ATTEMPTS}")
@@ -51,6 +52,7 @@ def downgrade() -> None:
         batch_op.create_index('ix_outbox_pending', ['id'], unique=False, sqlite_where=sa.text('sent_at IS NULL'), postgresql_where=sa.text('sent_at IS NULL'))
         batch_op.drop_constraint(op.f('ck_outbox_state'), type_='check')
         batch_op.drop_column('claimed_until')
+        batch_op.drop_column('claimed_by')
         batch_op.drop_column('next_attempt_at')
         batch_op.drop_column('state')
 
