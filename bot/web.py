@@ -3,6 +3,7 @@ by uvicorn in the bot's own event loop."""
 
 import asyncio
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,9 +38,8 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host, port), reuse_port=False)
     except OSError as error:
-        raise StartupError(
-            f"Cannot listen on WEB_HOST {host}, WEB_PORT {port}: {error.strerror}"
-        ) from None
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise StartupError(f"Cannot listen on WEB_HOST {host}, WEB_PORT {port}: {reason}") from None
 
 
 class _Server(uvicorn.Server):

@@ -1,7 +1,8 @@
 """The unit of work: a use case's access to the database, one short transaction at a time."""
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -28,47 +29,39 @@ class UnitOfWork:
     A unit of work serves one caller; it can open one transaction after another.
     """
 
-    def __init__(
-        self,
-        writer: async_sessionmaker[AsyncSession],
-        reader: async_sessionmaker[AsyncSession],
-        notices_committed: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._writer = writer
-        self._reader = reader
-        self._notices_committed = notices_committed
+    def __init__(self, factory: "UnitOfWorkFactory") -> None:
+        self._factory = factory
         self._session: AsyncSession | None = None
 
     def write(self) -> AbstractAsyncContextManager["UnitOfWork"]:
         """A transaction that may change data; it must end with `commit()` to keep it."""
-        return self._transaction(self._writer)
+        return self._transaction(writes=True)
 
     def read(self) -> AbstractAsyncContextManager["UnitOfWork"]:
         """A transaction that only reads: it never takes the write lock."""
-        return self._transaction(self._reader)
+        return self._transaction(writes=False)
 
     @asynccontextmanager
-    async def _transaction(
-        self, sessions: async_sessionmaker[AsyncSession]
-    ) -> AsyncIterator["UnitOfWork"]:
+    async def _transaction(self, *, writes: bool) -> AsyncIterator["UnitOfWork"]:
         if self._session is not None:
             raise RuntimeError("a unit of work runs one transaction at a time")
-        self._session = session = sessions()
-        self.districts = DistrictRepository(session)
-        self.couriers = CourierRepository(session)
-        self.orders = OrderRepository(session)
-        self.staff = StaffRepository(session)
-        self.invites = InviteRepository(session)
-        self.outbox = OutboxRepository(session)
-        self.reports = DailyReportRepository(session)
-        try:
-            yield self
-        finally:
-            self._session = None
+        async with self._factory.turn(writes):
+            self._session = session = self._factory.sessions(writes)()
+            self.districts = DistrictRepository(session)
+            self.couriers = CourierRepository(session)
+            self.orders = OrderRepository(session)
+            self.staff = StaffRepository(session)
+            self.invites = InviteRepository(session)
+            self.outbox = OutboxRepository(session)
+            self.reports = DailyReportRepository(session)
             try:
-                await session.rollback()
+                yield self
             finally:
-                await session.close()
+                self._session = None
+                try:
+                    await session.rollback()
+                finally:
+                    await session.close()
 
     @property
     def session(self) -> AsyncSession:
@@ -81,7 +74,7 @@ class UnitOfWork:
         notices = await self.outbox.write_added()
         await self.session.commit()
         if notices:
-            self._notices_committed()
+            self._factory.notices_committed()
 
     async def lock_districts(self, district_ids: Iterable[int]) -> None:
         """Serialize dispatching in these districts until the transaction ends.
@@ -100,21 +93,33 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory:
-    """Makes a fresh unit of work per caller; injected wherever one is needed."""
+    """Makes a fresh unit of work per caller; injected wherever one is needed.
+
+    On SQLite, this process's writers also take turns here before BEGIN IMMEDIATE: waiting on
+    an asyncio lock is prompt and fair, where SQLite's busy handler polls with growing sleeps.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = session_factory(engine, writes=True)
         self._reader = session_factory(engine, writes=False)
+        self._writers = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._listeners: list[Callable[[], None]] = []
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self)
+
+    def sessions(self, writes: bool) -> async_sessionmaker[AsyncSession]:
+        return self._writer if writes else self._reader
+
+    def turn(self, writes: bool) -> AbstractAsyncContextManager[object]:
+        """What a transaction waits for before it begins: its writer's turn, on SQLite."""
+        return self._writers if writes and self._writers is not None else nullcontext()
 
     def on_notices(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each commit that wrote notices to deliver."""
         self._listeners.append(listener)
 
-    def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self._writer, self._reader, self._ring)
-
-    def _ring(self) -> None:
+    def notices_committed(self) -> None:
         for listener in self._listeners:
             listener()

@@ -1,0 +1,118 @@
+"""POST /order from concurrent clients over loopback HTTP: requests a second and latency.
+
+The server is the project's web app under uvicorn in a process of its own, on a SQLite file
+(WAL) holding enough free couriers that every order is assigned at once. Run with
+`.venv/bin/python -m benchmarks.http_api [requests] [clients]`.
+"""
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import uvicorn
+
+from api.context import ApiContext
+from bot.web import build_web_app
+from db.engine import create_engine
+from db.migrate import upgrade
+from db.uow import UnitOfWorkFactory
+from services import couriers, districts, staff
+from services.access import Shop
+
+TOKEN = "benchmark-token-0123456789"
+PORT = 18_080
+
+
+async def seed(url: str, couriers_count: int) -> None:
+    await upgrade(url)
+    engine = create_engine(url)
+    factory = UnitOfWorkFactory(engine)
+    await staff.sync_admins(factory(), [1])
+    await districts.add_district(factory(), Shop(), "North")
+    for n in range(couriers_count):
+        await couriers.create_courier(factory(), Shop(), f"C{n}", ["North"])
+    await engine.dispose()
+
+
+def serve(url: str) -> None:
+    """The server process: the API over `url` on loopback."""
+    engine = create_engine(url)
+    context = ApiContext(UnitOfWorkFactory(engine), frozenset({TOKEN}), ZoneInfo("UTC"), "bot")
+    config = uvicorn.Config(
+        build_web_app(context), host="127.0.0.1", port=PORT, log_level="warning", access_log=False
+    )
+    uvicorn.Server(config).run()
+
+
+async def load(requests: int, clients: int) -> list[float]:
+    """Latencies of `requests` POST /order from `clients` at once, in seconds."""
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(requests):
+        queue.put_nowait(n)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{PORT}", headers=headers, limits=limits
+    ) as client:
+
+        async def one_client() -> None:
+            while not queue.empty():
+                n = queue.get_nowait()
+                started = time.perf_counter()
+                response = await client.post(
+                    "/order", json={"name": f"parcel {n}", "district": "North", "queue": True}
+                )
+                latencies.append(time.perf_counter() - started)
+                assert response.status_code in (201, 202), response.text
+
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+    return latencies
+
+
+async def wait_until_listening() -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):
+            try:
+                await client.get(f"http://127.0.0.1:{PORT}/docs")
+                return
+            except httpx.ConnectError:
+                await asyncio.sleep(0.1)
+    raise RuntimeError("the server did not start")
+
+
+async def main(requests: int, clients: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite+aiosqlite:///{Path(folder) / 'api.sqlite3'}"
+        await seed(url, couriers_count=requests)
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks.http_api", "serve", url
+        )
+        try:
+            await wait_until_listening()
+            started = time.perf_counter()
+            latencies = await load(requests, clients)
+            took = time.perf_counter() - started
+        finally:
+            server.terminate()
+            await server.wait()
+    ordered = sorted(latencies)
+    p99 = ordered[int(len(ordered) * 0.99) - 1]
+    print(
+        f"POST /order, {clients} clients, {requests} requests on SQLite: "
+        f"{requests / took:.0f} requests/s, p50 {statistics.median(ordered) * 1000:.1f} ms,"
+        f" p99 {p99 * 1000:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["serve"]:
+        serve(sys.argv[2])
+    else:
+        arguments = [int(a) for a in sys.argv[1:3]]
+        asyncio.run(main(*(arguments + [2000, 50][len(arguments) :])))

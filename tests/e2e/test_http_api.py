@@ -1,0 +1,92 @@
+"""`python -m bot` with the HTTP API on: a shop posts an order, the courier gets it in
+Telegram and completes it, and the shop reads the outcome."""
+
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import (
+    bot_environment,
+    eventually,
+    output_of,
+    seed,
+    start_bot,
+    stop_bot,
+)
+from tests.e2e.fake_telegram import FakeTelegram
+
+COURIER = 10_001
+API_TOKEN = "e2e-shop-token-0123456789"
+
+
+async def _listening(shop: httpx.AsyncClient) -> bool:
+    try:
+        return (await shop.get("/docs")).status_code == 200
+    except httpx.ConnectError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_a_shop_order_reaches_the_courier_in_telegram(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path
+):
+    fake, url = telegram
+    database = tmp_path / "api.sqlite3"
+    await seed(database, districts=["North"], couriers={COURIER: "North"})
+    port = free_port()
+    env = bot_environment(url, database) | {"API_TOKENS": API_TOKEN, "WEB_PORT": str(port)}
+    bot = await start_bot(env, tmp_path)
+    await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
+    shop = httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {API_TOKEN}"}
+    )
+
+    await eventually(lambda: _listening(shop), within=30)
+    (courier,) = (await shop.get("/courier")).json()
+    posted = await shop.post("/order", json={"name": "2 pizzas", "district": "North"})
+    assert posted.status_code == 201
+    assert posted.json()["courier_sid"] == courier["sid"]
+    offer = await fake.wait_for(lambda c: c.chat_id == COURIER and "2 pizzas" in c.text)
+    await fake.tap(COURIER, offer, offer.buttons()[0][1])
+    await fake.wait_for(lambda c: c.method == "answerCallbackQuery")
+
+    order = (await shop.get(f"/order/{posted.json()['order_sid']}")).json()
+    card = (await shop.get(f"/courier/{courier['sid']}")).json()
+    assert (order["status"], order["state"]) == ("2", "completed")
+    assert card["avg_order_complete_time"].startswith("PT")
+    assert card["avg_day_orders"] == 1.0
+
+    log = await stop_bot(bot)
+    assert bot.returncode == 0, log
+    assert API_TOKEN not in log
+    with pytest.raises(httpx.ConnectError):  # the web server stopped with the bot
+        await shop.get("/courier")
+    await shop.aclose()
+
+
+async def test_a_port_in_use_stops_the_bot_with_one_line(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path
+):
+    _, url = telegram
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = bot_environment(url, tmp_path / "port.sqlite3") | {
+            "API_TOKENS": API_TOKEN,
+            "WEB_PORT": str(port),
+        }
+        bot = await start_bot(env, tmp_path)
+        log = await output_of(bot)
+    assert bot.returncode == 2
+    assert log.strip().splitlines()[-1] == (
+        f"Cannot listen on WEB_HOST 127.0.0.1, WEB_PORT {port}: Address already in use"
+    )
+    assert "Traceback" not in log
