@@ -11,13 +11,17 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
+from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.utils.i18n import I18n
+from redis.asyncio import Redis
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.inflight import UpdatesInFlight
-from bot.limits import FloodLimiter
+from bot.limits import FloodLimiter, SharedWindows
+from bot.metrics import CountTelegramErrors, CountUpdates, Metrics
 from bot.requests import KeepToFloodLimits, RetryBriefly, TolerateUnchangedEdits
 from bot.sender import OutboxSender, SenderSettings
 from bot.settings import Settings
@@ -31,6 +35,7 @@ from handlers.middlewares import UnitOfWorkMiddleware, UpdateLogMiddleware
 from services import staff
 
 log = logging.getLogger(__name__)
+REDIS_TIMEOUT_SECONDS = 10
 
 
 @dataclass
@@ -43,6 +48,8 @@ class App:
     dispatcher: Dispatcher
     sender: OutboxSender  # delivers the outbox through a Bot of its own, sharing the limits
     in_flight: UpdatesInFlight = field(default_factory=UpdatesInFlight)
+    metrics: Metrics = field(default_factory=Metrics)
+    redis: Redis | None = None  # shared by several instances: dialogs, locks, flood limits
 
 
 def build_bot(
@@ -51,12 +58,15 @@ def build_bot(
     *,
     limiter: FloodLimiter | None = None,
     retry_briefly: bool = False,
+    metrics: Metrics | None = None,
 ) -> Bot:
     """A Bot on the configured API server; tests pass a session of their own."""
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     if retry_briefly:
         session.middleware(RetryBriefly())
+    if metrics is not None:
+        session.middleware(CountTelegramErrors(metrics))
     session.middleware(TolerateUnchangedEdits())
     if limiter is not None:
         session.middleware(KeepToFloodLimits(limiter))
@@ -72,19 +82,44 @@ def build_dispatcher(
     uow_factory: UnitOfWorkFactory,
     i18n: I18n,
     in_flight: UpdatesInFlight | None = None,
+    *,
+    redis: Redis | None = None,
+    metrics: Metrics | None = None,
 ) -> Dispatcher:
+    storage, isolation = build_storage(redis)
     dispatcher = Dispatcher(
-        storage=MemoryStorage(),
+        storage=storage,
         # One update at a time per user and chat, so quick double taps cannot race a dialog.
-        events_isolation=SimpleEventIsolation(),
+        events_isolation=isolation,
         config=HandlerConfig(courier_approval=settings.courier_approval, zone=settings.zone),
     )
+    if metrics is not None:
+        dispatcher.update.outer_middleware(CountUpdates(metrics))
     dispatcher.update.outer_middleware(in_flight or UpdatesInFlight())
     dispatcher.update.outer_middleware(UpdateLogMiddleware())
     UserLanguageMiddleware(i18n).setup(dispatcher)
     dispatcher.update.outer_middleware(UnitOfWorkMiddleware(uow_factory))
     dispatcher.include_router(build_router())
     return dispatcher
+
+
+def build_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation]:
+    """Where dialogs live and how a user's updates wait for each other: in this process, or
+    in Redis for every instance at once."""
+    if redis is None:
+        return MemoryStorage(), SimpleEventIsolation()
+    storage = RedisStorage(redis, key_builder=DefaultKeyBuilder(prefix="dispatch:fsm"))
+    return storage, storage.create_isolation()
+
+
+def build_redis(settings: Settings) -> Redis | None:
+    if settings.redis_url is None:
+        return None
+    return Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+    )
 
 
 def build_sender(
@@ -102,17 +137,24 @@ def build_app(settings: Settings) -> App:
     uow_factory = UnitOfWorkFactory(engine)
     i18n = PoI18n(default_locale=settings.default_locale)
     in_flight = UpdatesInFlight()
-    limiter = FloodLimiter(settings.send_rate_limit)
-    sender_bot = build_bot(settings, limiter=limiter)
+    metrics = Metrics()
+    redis = build_redis(settings)
+    shared = SharedWindows(redis, settings.send_rate_limit) if redis is not None else None
+    limiter = FloodLimiter(settings.send_rate_limit, shared=shared)
+    sender_bot = build_bot(settings, limiter=limiter, metrics=metrics)
     return App(
         settings=settings,
         engine=engine,
         uow_factory=uow_factory,
         i18n=i18n,
-        bot=build_bot(settings, limiter=limiter, retry_briefly=True),
-        dispatcher=build_dispatcher(settings, uow_factory, i18n, in_flight),
+        bot=build_bot(settings, limiter=limiter, retry_briefly=True, metrics=metrics),
+        dispatcher=build_dispatcher(
+            settings, uow_factory, i18n, in_flight, redis=redis, metrics=metrics
+        ),
         sender=build_sender(settings, sender_bot, uow_factory, i18n, limiter),
         in_flight=in_flight,
+        metrics=metrics,
+        redis=redis,
     )
 
 

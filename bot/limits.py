@@ -3,13 +3,19 @@
 Every message the bot sends or edits, from a handler or from the outbox sender, waits here
 for a slot: at most SEND_RATE_LIMIT a second overall, about one a second in a private chat
 (with bursts of three), twenty a minute in a group.
+
+Several instances keep to the limits together: with Redis, every slot is also taken in the
+same windows kept there (SharedWindows), on Redis's clock.
 """
 
 import asyncio
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
 
 # Windows are 5% longer than Telegram's, for the clocks of the network and the server.
 MARGIN = 1.05
@@ -39,6 +45,88 @@ class SlidingWindow:
         return not self._times or self._times[-1] <= now - self.seconds
 
 
+def overall_window(per_second: float) -> tuple[int, float]:
+    """The overall window: a second's worth of messages in a (slightly long) second."""
+    burst = max(1, round(per_second))
+    return burst, burst / per_second * MARGIN
+
+
+def chat_window(chat_id: int) -> tuple[int, float]:
+    return PRIVATE_CHAT if chat_id > 0 else GROUP_CHAT
+
+
+# Both windows checked and taken in one step, or the seconds to wait; a pause counts too.
+_TAKE = """
+local now = tonumber(ARGV[1])
+if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
+if paused > now then return tostring(paused - now) end
+local function wait(key, capacity, seconds)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - seconds)
+    if redis.call('ZCARD', key) < capacity then return 0 end
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    return tonumber(oldest[2]) + seconds - now
+end
+local overall = wait(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]))
+local chat = wait(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[6]))
+if math.max(overall, chat) > 0 then return tostring(math.max(overall, chat)) end
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('ZADD', KEYS[2], now, ARGV[2])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[4])) + 1)
+redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[6])) + 1)
+return '0'
+"""
+_PAUSE = """
+local now = tonumber(ARGV[1])
+if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local until_ = now + tonumber(ARGV[2])
+if tonumber(redis.call('GET', KEYS[1]) or '0') < until_ then
+    redis.call('SET', KEYS[1], tostring(until_), 'EX', math.ceil(tonumber(ARGV[2])) + 1)
+end
+return 1
+"""
+
+
+class SharedWindows:
+    """The flood windows in Redis, for every instance at once, on Redis's clock (or on
+    `clock`, for tests). Keys share one hash slot, so the scripts also run on a cluster."""
+
+    PREFIX = "dispatch:flood:{limits}"
+
+    def __init__(
+        self, redis: Redis, per_second: float, clock: Callable[[], float] | None = None
+    ) -> None:
+        self._take = redis.register_script(_TAKE)
+        self._pause = redis.register_script(_PAUSE)
+        self._overall = overall_window(per_second)
+        self._clock = clock
+
+    async def take(self, chat_id: int) -> float:
+        """0 when this chat's slot and an overall one were taken; else the seconds to wait."""
+        capacity, seconds = chat_window(chat_id)
+        keys = [f"{self.PREFIX}:overall", f"{self.PREFIX}:chat:{chat_id}", self._pause_key]
+        wait = await self._take(
+            keys, [self._now(), uuid.uuid4().hex, *self._overall, capacity, seconds]
+        )
+        return float(wait)
+
+    async def pause(self, seconds: float) -> None:
+        await self._pause([self._pause_key], [self._now(), seconds])
+
+    @property
+    def _pause_key(self) -> str:
+        return f"{self.PREFIX}:paused-until"
+
+    def _now(self) -> str:
+        return "" if self._clock is None else repr(self._clock())
+
+
 class FloodLimiter:
     """Slots for sending, per chat and overall. Waiters for the overall slot queue in turn."""
 
@@ -47,14 +135,15 @@ class FloodLimiter:
         per_second: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        shared: SharedWindows | None = None,
     ) -> None:
-        burst = max(1, round(per_second))
-        self._overall = SlidingWindow(burst, burst / per_second * MARGIN)
+        self._overall = SlidingWindow(*overall_window(per_second))
         self._chats: dict[int, SlidingWindow] = {}
         self._turn = asyncio.Lock()
         self._paused_until = 0.0
         self._clock = clock
         self._sleep = sleep
+        self._shared = shared
 
     async def acquire(self, chat_id: int) -> None:
         """Wait until a message to this chat may go, and take its slot in the chat's window
@@ -66,14 +155,23 @@ class FloodLimiter:
                 await self._sleep(max(0.0, self._paused_until - self._clock()))
                 await self._wait_for(self._overall)
                 if chat.wait_needed(self._clock()) == 0:
+                    await self._take_shared(chat_id)
                     now = self._clock()
                     chat.take(now)
                     self._overall.take(now)
                     return
 
-    def pause(self, seconds: float) -> None:
-        """Telegram limited the bot as a whole: nothing goes out for a while."""
+    async def pause(self, seconds: float) -> None:
+        """Telegram limited the bot as a whole: nothing goes out for a while, anywhere."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
+        if self._shared is not None:
+            await self._shared.pause(seconds)
+
+    async def _take_shared(self, chat_id: int) -> None:
+        """The same slot in the windows all instances share, if they do."""
+        if self._shared is not None:
+            while (wait := await self._shared.take(chat_id)) > 0:
+                await self._sleep(wait)
 
     async def _wait_for(self, window: SlidingWindow) -> None:
         """Until the window has room (looked at again after each sleep: others use it too)."""
@@ -85,8 +183,7 @@ class FloodLimiter:
         if window is None:
             if len(self._chats) > 10_000:
                 self._forget_idle()
-            capacity, seconds = PRIVATE_CHAT if chat_id > 0 else GROUP_CHAT
-            window = self._chats[chat_id] = SlidingWindow(capacity, seconds)
+            window = self._chats[chat_id] = SlidingWindow(*chat_window(chat_id))
         return window
 
     def _forget_idle(self) -> None:

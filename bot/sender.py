@@ -225,7 +225,7 @@ class OutboxSender:
         where = describe(delivery)
         if isinstance(error, TelegramRetryAfter):
             log.warning("%s: flood limit, waiting %s s", where, error.retry_after)
-            self._floods.saw(delivery.chat_id, error.retry_after)
+            await self._floods.saw(delivery.chat_id, error.retry_after)
             return RetryAt(delivery.id, _after(error.retry_after), error.message)
         if isinstance(error, TelegramMigrateToChat):
             log.info("%s: the group is now %s", where, error.migrate_to_chat_id)
@@ -339,14 +339,14 @@ class FloodWatch:
         self.limiter = limiter
         self._recent: deque[tuple[float, int]] = deque()
 
-    def saw(self, chat_id: int, retry_after: float) -> None:
+    async def saw(self, chat_id: int, retry_after: float) -> None:
         now = time.monotonic()
         self._recent.append((now, chat_id))
         while self._recent[0][0] < now - self.WINDOW_SECONDS:
             self._recent.popleft()
         if len({chat for _, chat in self._recent}) >= self.CHATS:
             log.warning("flood limit on the whole bot: pausing all chats for %s s", retry_after)
-            self.limiter.pause(retry_after)
+            await self.limiter.pause(retry_after)
 
 
 def describe(delivery: Delivery) -> str:

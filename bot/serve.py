@@ -1,8 +1,9 @@
 """Running the bot: start up, serve until SIGINT or SIGTERM, stop in order.
 
-Serving is polling Telegram for updates, the outbox sender, the scheduled jobs, and the web
-server when the HTTP API is on. On a stop signal the bot stops taking updates and requests,
-lets those in flight finish, sends what it can, all within SHUTDOWN_GRACE_SECONDS.
+Serving is taking updates (by long polling, or on the webhook), the outbox sender, the
+scheduled jobs, and the web server when it is on. On a stop signal the bot stops taking
+updates and requests, lets those in flight finish, sends what it can, all within
+SHUTDOWN_GRACE_SECONDS.
 """
 
 import asyncio
@@ -14,9 +15,10 @@ from contextlib import suppress
 from typing import Any
 
 from api.context import ApiContext
+from bot import health, metrics, webhook
 from bot.app import App, prepare_database
 from bot.jobs import Jobs
-from bot.startup import wait_for_telegram
+from bot.startup import the_only_instance, wait_for_telegram
 from bot.web import WebServer, bind, build_web_app
 from handlers import menu
 
@@ -25,21 +27,24 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 async def run(app: App) -> None:
-    """Serve until SIGINT or SIGTERM; the session and the engine are always released."""
+    """Serve until SIGINT or SIGTERM; the sessions, Redis and the engine are always released."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     try:
-        if await _unless_stopped(_start(app), stop):
-            await _serve(app, stop)
-        else:
-            log.info("stopped before it was ready")
+        with the_only_instance(app.engine):
+            if await _unless_stopped(_start(app), stop):
+                await _serve(app, stop)
+            else:
+                log.info("stopped before it was ready")
     finally:
         for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
         await app.bot.session.close()
         await app.sender.bot.session.close()
+        if app.redis is not None:
+            await app.redis.aclose()
         await app.engine.dispose()
 
 
@@ -62,23 +67,39 @@ async def _start(app: App) -> None:
     await prepare_database(app)
     await wait_for_telegram(app.bot)
     await menu.set_default_menus(app.bot, app.i18n)
+    await webhook.take_updates(app.bot, app.dispatcher, app.settings.webhook)
+
+
+class Polling:
+    """Long polling as a task, and whether it got as far as starting (only then can aiogram
+    stop it gently)."""
+
+    def __init__(self, app: App) -> None:
+        self.dispatcher = app.dispatcher
+        self.started = asyncio.Event()
+        self.dispatcher.startup.register(self.started.set)
+        self.task = asyncio.create_task(
+            self.dispatcher.start_polling(app.bot, handle_signals=False, close_bot_session=False),
+            name="polling",
+        )
+
+    async def stop(self) -> None:
+        if self.started.is_set() and not self.task.done():
+            await self.dispatcher.stop_polling()
+        else:
+            self.task.cancel()
 
 
 async def _serve(app: App, stop: asyncio.Event) -> None:
-    settings = app.settings
     web = await _web_server(app)
-    polling_started = asyncio.Event()
-    app.dispatcher.startup.register(polling_started.set)
-    tasks = [
-        asyncio.create_task(app.sender.run(), name="outbox-sender"),
-        asyncio.create_task(
-            app.dispatcher.start_polling(app.bot, handle_signals=False, close_bot_session=False),
-            name="polling",
-        ),
-    ]
+    sending = asyncio.create_task(app.sender.run(), name="outbox-sender")
+    polling = Polling(app) if app.settings.webhook is None else None
+    tasks = [sending]
+    if polling is not None:
+        tasks.append(polling.task)
     if web is not None:
         tasks.append(web.start())
-    jobs = Jobs(settings, app.uow_factory)
+    jobs = Jobs(app.settings, app.uow_factory)
     jobs.start()
     stopping = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
@@ -86,42 +107,55 @@ async def _serve(app: App, stop: asyncio.Event) -> None:
         failure = task.exception()
         log.error("%s stopped by itself; the bot stops too", task.get_name(), exc_info=failure)
     stopping.cancel()
-    await _wind_down(app, tasks, web, jobs, polling_started)
+    await _wind_down(app, tasks, polling, web, jobs)
 
 
 async def _web_server(app: App) -> WebServer | None:
-    """The web server, when the HTTP API is on or WEB_PORT is set; its socket is taken now."""
+    """The web server, when it is on (Settings.web_on); its socket is taken now."""
     settings = app.settings
-    if not settings.api_on and settings.web_port is None:
+    if not settings.web_on:
         return None
     listening = bind(settings.web_host, settings.port)
+    routers = [
+        health.build_router(app.engine, app.redis),
+        metrics.build_router(app.metrics, app.uow_factory),
+    ]
+    if settings.webhook is not None:
+        routers.append(webhook.build_router(app.dispatcher, app.bot, *settings.webhook))
+
+    return WebServer(
+        build_web_app(await _api_context(app), *routers),
+        listening,
+        settings.shutdown_grace_seconds,
+    )
+
+
+async def _api_context(app: App) -> ApiContext | None:
+    settings = app.settings
+    if not settings.api_on:
+        return None
     me = await app.bot.me()
-    api = None
-    if settings.api_on:
-        api = ApiContext(
-            uow_factory=app.uow_factory,
-            tokens=frozenset(token.get_secret_value() for token in settings.api_tokens),
-            zone=settings.zone,
-            bot_username=me.username or "",
-        )
-    return WebServer(build_web_app(api), listening, settings.shutdown_grace_seconds)
+    return ApiContext(
+        uow_factory=app.uow_factory,
+        tokens=frozenset(token.get_secret_value() for token in settings.api_tokens),
+        zone=settings.zone,
+        bot_username=me.username or "",
+    )
 
 
 async def _wind_down(
     app: App,
     tasks: list[asyncio.Task[None]],
+    polling: Polling | None,
     web: WebServer | None,
     jobs: Jobs,
-    polling_started: asyncio.Event,
 ) -> None:
     """Stop taking updates and requests, let those in flight finish and what they wrote go
     out, within the grace period; then stop everything."""
-    sending, polling = tasks[:2]
+    sending = tasks[0]
     deadline = time.monotonic() + app.settings.shutdown_grace_seconds
-    if polling_started.is_set() and not polling.done():
-        await app.dispatcher.stop_polling()
-    else:
-        polling.cancel()
+    if polling is not None:
+        await polling.stop()
     if web is not None:
         web.stop()
     await jobs.stop(seconds=min(1.0, app.settings.shutdown_grace_seconds))

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiogram.utils.token import TokenValidationError, validate_token
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -16,6 +16,7 @@ from db.engine import DEFAULT_DATABASE_URL, PROJECT_ROOT, anchored
 
 OFFICIAL_API_URL = "https://api.telegram.org"
 _HH_MM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")  # Telegram allows 1-256 of these
 ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 
 
@@ -32,6 +33,11 @@ class Settings(BaseSettings):
     api_tokens: Annotated[frozenset[SecretStr], NoDecode] = frozenset()
     web_host: str = "127.0.0.1"
     web_port: int | None = Field(default=None, ge=1, le=65535)
+    # Webhook mode instead of long polling, and the secret Telegram sends with each update.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    # Shared state for several instances: dialogs, one-at-a-time per user, flood limits.
+    redis_url: str | None = None
     telegram_api_url: str = OFFICIAL_API_URL
     courier_approval: bool = True
     default_locale: Literal["en", "ru"] = "en"
@@ -65,6 +71,20 @@ class Settings(BaseSettings):
             if any(len(token) < 16 for token in tokens):
                 raise ValueError("needs tokens of 16 characters or more")
             return frozenset(tokens)
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("needs 16 to 256 characters, each A-Z, a-z, 0-9, _ or -")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("is not a Redis URL like redis://localhost:6379/0")
         return value
 
     @field_validator("admin_ids", mode="before")
@@ -109,14 +129,28 @@ class Settings(BaseSettings):
     @field_validator("telegram_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        try:
-            parts.port  # noqa: B018  # raises on a port that is not a number
-        except ValueError:
-            parts = parts._replace(netloc="")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not _is_http_url(value):
             raise ValueError("is not an http(s) URL like https://api.telegram.org")
         return value.rstrip("/")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not _is_http_url(value):
+            raise ValueError("is not a URL like https://bot.example.com/telegram")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> "Settings":
+        """A webhook needs its secret, and HTTPS unless a Bot API server of our own calls it."""
+        if self.webhook_url is None:
+            return self
+        if self.webhook_secret is None:
+            raise ValueError("WEBHOOK_URL needs WEBHOOK_SECRET")
+        official = self.telegram_api_url == OFFICIAL_API_URL
+        if official and urlsplit(self.webhook_url).scheme != "https":
+            raise ValueError("WEBHOOK_URL must be https:// for Telegram")
+        return self
 
     @property
     def zone(self) -> ZoneInfo:
@@ -127,25 +161,49 @@ class Settings(BaseSettings):
         return bool(self.api_tokens)
 
     @property
+    def webhook(self) -> tuple[str, str] | None:
+        """WEBHOOK_URL and WEBHOOK_SECRET, when updates come over a webhook."""
+        if self.webhook_url is None or self.webhook_secret is None:
+            return None
+        return self.webhook_url, self.webhook_secret.get_secret_value()
+
+    @property
+    def web_on(self) -> bool:
+        """The web server runs for a webhook, for the API, or when WEB_PORT is set."""
+        return self.webhook_url is not None or self.api_on or self.web_port is not None
+
+    @property
     def port(self) -> int:
         """WEB_PORT, or 8080."""
         return self.web_port or 8080
 
     def secrets(self) -> list[tuple[str, str]]:
         """What must never appear in a log line, and what shows instead."""
-        tokens = [(token.get_secret_value(), "API_TOKEN") for token in self.api_tokens]
-        return [(self.bot_token.get_secret_value(), "BOT_TOKEN"), *tokens]
+        secrets = [(self.bot_token.get_secret_value(), "BOT_TOKEN")]
+        secrets += [(token.get_secret_value(), "API_TOKEN") for token in self.api_tokens]
+        if self.webhook_secret is not None:
+            secrets.append((self.webhook_secret.get_secret_value(), "WEBHOOK_SECRET"))
+        return secrets
 
     @property
     def report_time(self) -> time:
         return time.fromisoformat(self.daily_report_at)
 
 
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018  # raises on a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def describe_errors(error: ValidationError) -> str:
     """One line naming each bad setting, never echoing its value (it may be the token)."""
     problems = []
     for item in error.errors():
-        name = ".".join(str(part) for part in item["loc"]).upper() or "settings"
+        name = ".".join(str(part) for part in item["loc"]).upper()
         message = "is required" if item["type"] == "missing" else item["msg"]
-        problems.append(f"{name} {message.removeprefix('Value error, ')}")
+        problems.append(f"{name} {message.removeprefix('Value error, ')}".strip())
     return "; ".join(problems)

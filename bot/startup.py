@@ -5,8 +5,11 @@ to fix, never a secret.
 """
 
 import asyncio
+import fcntl
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
@@ -16,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import migrate
-from db.engine import make_sqlite_folder
+from db.engine import make_sqlite_folder, sqlite_file
 from db.migrate import SchemaState
 
 log = logging.getLogger(__name__)
@@ -100,7 +103,28 @@ async def wait_for_telegram(bot: Bot) -> None:
             return
 
 
+@contextmanager
+def the_only_instance(engine: AsyncEngine) -> Iterator[None]:
+    """On SQLite, hold a lock beside the database file while serving: a second instance on
+    the same file stops at start. Several instances need PostgreSQL (and Redis)."""
+    database = sqlite_file(engine.url.render_as_string(hide_password=False))
+    if database is None:
+        yield
+        return
+    _make_sqlite_folder(engine)
+    with open(database.with_name(database.name + ".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StartupError(
+                f"Another instance of the bot is running on {database}. SQLite serves one"
+                " instance; to run several, use PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)."
+            ) from None
+        yield
+
+
 def _make_sqlite_folder(engine: AsyncEngine) -> None:
+
     try:
         make_sqlite_folder(engine.url.render_as_string(hide_password=False))
     except OSError as error:

@@ -1,5 +1,5 @@
-"""The one web app (the HTTP API for shops; the webhook, health and metrics join it), served
-by uvicorn in the bot's own event loop."""
+"""The one web app, served by uvicorn in the bot's own event loop: the HTTP API for shops
+(when API_TOKENS is set), the Telegram webhook (when WEBHOOK_URL is), health and metrics."""
 
 import asyncio
 import logging
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from api import couriers, errors, orders
 from api.context import ApiContext
@@ -19,7 +19,8 @@ from bot.startup import StartupError
 log = logging.getLogger(__name__)
 
 
-def build_web_app(api: ApiContext | None) -> FastAPI:
+def build_web_app(api: ApiContext | None, *routers: APIRouter) -> FastAPI:
+    """The app with the shops' API on (given its context) or off, and the other `routers`."""
     app = FastAPI(
         title="Courier dispatch",
         summary="Shops post orders and read couriers; the same dispatch as the Telegram bot.",
@@ -30,6 +31,8 @@ def build_web_app(api: ApiContext | None) -> FastAPI:
         app.include_router(couriers.build_router(api))
         app.include_router(orders.build_router(api))
         errors.install(app)
+    for router in routers:
+        app.include_router(router)
     return app
 
 

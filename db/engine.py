@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -79,6 +79,12 @@ def _begin_transactions_ourselves(engine: AsyncEngine) -> None:
     def on_begin(connection: Connection) -> None:
         reads_only = connection.get_execution_options().get(TRANSACTION) == "read"
         connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Ask the database the simplest question; raises if it cannot answer."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
 
 
 def session_factory(engine: AsyncEngine, *, writes: bool) -> async_sessionmaker[AsyncSession]:

@@ -56,12 +56,6 @@ class Untried:
 Outcome = Sent | Refused | RetryAt | Untried
 
 
-@dataclass(frozen=True, slots=True)
-class Backlog:
-    waiting: int
-    oldest_seconds: float
-
-
 async def claim(
     uow: UnitOfWork,
     owner: str,
@@ -149,10 +143,3 @@ async def prune(uow: UnitOfWork, older_than: timedelta) -> int:
         pruned = await uow.outbox.prune(clock.utcnow() - older_than, supersedable)
         await uow.commit()
     return pruned
-
-
-async def backlog(uow: UnitOfWork) -> Backlog:
-    async with uow.read():
-        waiting, oldest = await uow.outbox.backlog()
-    age = (clock.utcnow() - oldest).total_seconds() if oldest else 0.0
-    return Backlog(waiting, max(age, 0.0))

@@ -1,4 +1,5 @@
-"""Test databases: a fresh SQLite file per test; PostgreSQL too when TEST_POSTGRES_URL is set."""
+"""Test databases: a fresh SQLite file per test; PostgreSQL too when TEST_POSTGRES_URL is set;
+an emptied Redis database when TEST_REDIS_URL is set."""
 
 import asyncio
 import os
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +21,8 @@ from services import clock
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 NO_POSTGRES = "TEST_POSTGRES_URL is not set; PostgreSQL tests need a real server (.ci/run sets it)"
+REDIS_URL = os.environ.get("TEST_REDIS_URL")
+NO_REDIS = "TEST_REDIS_URL is not set; Redis tests need a real server (.ci/run sets it)"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 TABLES = (
     "outbox, order_events, invites, orders, courier_districts, couriers, staff, districts,"
@@ -57,6 +61,19 @@ async def _empty_schema(url: str) -> None:
             await connection.execute(text("CREATE SCHEMA public"))
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """A Redis database of the tests' own, empty at the start of each test."""
+    if not REDIS_URL:
+        pytest.skip(NO_REDIS)
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        await redis.flushdb()
+        yield REDIS_URL
+    finally:
+        await redis.aclose()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -4,10 +4,15 @@ import asyncio
 import os
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from db.engine import DEFAULT_DATABASE_URL, anchored, create_engine, make_sqlite_folder
 from db.models import Base
+
+# Instances starting together on PostgreSQL migrate one after the other: the others wait
+# here, then find the schema already current.
+MIGRATION_LOCK = 20_261_128
 
 
 def _run(connection: Connection) -> None:
@@ -17,6 +22,8 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
         context.run_migrations()
 
 

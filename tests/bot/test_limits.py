@@ -1,11 +1,14 @@
-"""The flood limiter keeps to Telegram's limits: counted on a clock that moves only when the
-limiter sleeps, so the test is exact and takes no time."""
+"""The flood limiter keeps to Telegram's limits, alone or with other instances through Redis:
+counted on a clock that moves only when the limiter sleeps, so the test is exact and takes no
+time."""
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
-from bot.limits import MARGIN, FloodLimiter
+from bot.limits import MARGIN, FloodLimiter, SharedWindows
 
 
 class Clock:
@@ -56,6 +59,34 @@ async def test_thirty_a_second_overall(clock: Clock):
 
 async def test_a_pause_holds_every_chat(clock: Clock):
     limiter = FloodLimiter(30, clock, clock.sleep)
-    limiter.pause(5)
+    await limiter.pause(5)
     assert await send_times(limiter, clock, 7, 1) == [5]
     assert await send_times(limiter, clock, 8, 1) == [5]
+
+
+@pytest.fixture
+async def shared(redis_url: str, clock: Clock) -> AsyncIterator[SharedWindows]:
+    redis = Redis.from_url(redis_url)
+    yield SharedWindows(redis, 30, clock)
+    await redis.aclose()
+
+
+async def test_two_instances_keep_to_thirty_a_second_together(clock: Clock, shared: SharedWindows):
+    one, two = (FloodLimiter(30, clock, clock.sleep, shared) for _ in range(2))
+    times = []
+    for chat in range(1, 41):  # each sends to its own chats
+        times += await send_times(one if chat % 2 else two, clock, chat, 1)
+    assert times[:30] == [0] * 30
+    assert times[30:] == [round(MARGIN, 3)] * 10
+
+
+async def test_two_instances_share_a_chat_window(clock: Clock, shared: SharedWindows):
+    one, two = (FloodLimiter(30, clock, clock.sleep, shared) for _ in range(2))
+    times = [t for limiter in (one, two, one, two) for t in await send_times(limiter, clock, 7, 1)]
+    assert times == [0, 0, 0, round(3 * MARGIN, 3)]
+
+
+async def test_a_pause_on_one_instance_holds_the_other(clock: Clock, shared: SharedWindows):
+    one, two = (FloodLimiter(30, clock, clock.sleep, shared) for _ in range(2))
+    await one.pause(5)
+    assert await send_times(two, clock, 8, 1) == [5]

@@ -10,6 +10,7 @@ from bot.settings import Settings, describe_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:ABC-def_ghi"
+SECRET = "webhook-secret-0123456789"
 
 
 def load(**values: object) -> Settings:
@@ -48,6 +49,18 @@ def test_defaults_and_parsing():
         ({"bot_token": TOKEN, "timezone": "Mars/Olympus"}, "TIMEZONE unknown time zone"),
         ({"bot_token": TOKEN, "default_locale": "de"}, "DEFAULT_LOCALE"),
         ({"bot_token": TOKEN, "admin_ids": "1,bob"}, "ADMIN_IDS"),
+        (
+            {"bot_token": TOKEN, "webhook_url": "https://bot.example"},
+            "WEBHOOK_URL needs WEBHOOK_SECRET",
+        ),
+        (
+            {"bot_token": TOKEN, "webhook_url": "http://bot.example", "webhook_secret": SECRET},
+            "WEBHOOK_URL must be https:// for Telegram",
+        ),
+        ({"bot_token": TOKEN, "webhook_url": "bot.example/hook"}, "WEBHOOK_URL is not a URL"),
+        ({"bot_token": TOKEN, "webhook_secret": "xyzzy-short"}, "WEBHOOK_SECRET needs 16 to 256"),
+        ({"bot_token": TOKEN, "webhook_secret": "xyzzy/" * 4}, "WEBHOOK_SECRET needs 16 to 256"),
+        ({"bot_token": TOKEN, "redis_url": "http://xyzzy:6379"}, "REDIS_URL is not a Redis URL"),
     ],
 )
 def test_bad_settings_are_named_without_their_values(values: dict[str, object], message: str):
@@ -56,3 +69,24 @@ def test_bad_settings_are_named_without_their_values(values: dict[str, object], 
     described = describe_errors(error.value)
     assert message in described
     assert "xyzzy" not in described
+
+
+def test_webhook_mode():
+    settings = load(
+        bot_token=TOKEN, webhook_url="https://bot.example/telegram", webhook_secret=SECRET
+    )
+    assert settings.webhook == ("https://bot.example/telegram", SECRET)
+    assert settings.web_on
+    assert (SECRET, "WEBHOOK_SECRET") in settings.secrets()
+    assert load(bot_token=TOKEN).webhook is None
+    assert not load(bot_token=TOKEN).web_on
+
+
+def test_a_bot_api_server_of_our_own_may_call_a_plain_http_webhook():
+    settings = load(
+        bot_token=TOKEN,
+        telegram_api_url="http://127.0.0.1:8081",
+        webhook_url="http://10.0.0.5:8080/telegram",
+        webhook_secret=SECRET,
+    )
+    assert settings.webhook == ("http://10.0.0.5:8080/telegram", SECRET)

@@ -36,6 +36,7 @@ async def telegram() -> AsyncIterator[tuple[FakeTelegram, str]]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     yield fake, f"http://127.0.0.1:{port}"
+    await fake.deliveries.close()
     await runner.cleanup()
 
 

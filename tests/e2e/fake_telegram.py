@@ -1,9 +1,11 @@
 """The project's own fake Telegram Bot API server: real HTTP, the bot cannot tell the difference.
 
-It serves getUpdates from a queue the test fills, answers every other method like Telegram,
-and records each call so the test can wait for what the bot did. Like Telegram it can be
-slow for a chat, refuse a chat that blocked the bot, move a group to a supergroup, enforce
-flood limits, and fail a share of sendMessage calls at random.
+It serves getUpdates from a queue the test fills, or, once the bot sets a webhook, posts each
+update to it (to one of several instances at random, as a load balancer would), one chat's
+updates in turn. It answers every other method like Telegram, and records each call so the
+test can wait for what the bot did. Like Telegram it can be slow for a chat, refuse a chat
+that blocked the bot, move a group to a supergroup, enforce flood limits, and fail a share
+of sendMessage calls at random.
 """
 
 import asyncio
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 BOT_ID = 4242
@@ -105,6 +108,66 @@ class Faults:
         return kind
 
 
+@dataclass
+class Webhook:
+    url: str
+    secret: str
+    allowed_updates: list[str]
+
+
+class Deliveries:
+    """Webhook delivery: each chat's updates in order, each posted until an instance takes it
+    with a 200 (another one at random after a failure), chats in parallel."""
+
+    def __init__(self) -> None:
+        self.instances: list[str] = []  # where to post; none: the webhook's own URL
+        self.taken_by: dict[int, str] = {}  # update id -> the instance that answered 200
+        self.refusals: list[tuple[str, int]] = []  # (instance, HTTP status or 0: unreachable)
+        self._chats: dict[int, asyncio.Queue[dict[str, Any]]] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._rng = random.Random(11)
+        self._session: aiohttp.ClientSession | None = None
+
+    def post(self, webhook: Webhook, update: dict[str, Any]) -> None:
+        chat = _chat_of(update)
+        if chat not in self._chats:
+            self._chats[chat] = asyncio.Queue()
+            self._workers.append(asyncio.create_task(self._deliver(webhook, self._chats[chat])))
+        self._chats[chat].put_nowait(update)
+
+    async def _deliver(self, webhook: Webhook, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        headers = {"X-Telegram-Bot-Api-Secret-Token": webhook.secret}
+        while True:
+            update = await queue.get()
+            while True:
+                target = self._rng.choice(self.instances or [webhook.url])
+                try:
+                    async with self._session.post(target, json=update, headers=headers) as answer:
+                        status = answer.status
+                except aiohttp.ClientError:
+                    status = 0
+                if status == 200:
+                    self.taken_by[update["update_id"]] = target
+                    break
+                self.refusals.append((target, status))
+                await asyncio.sleep(0.2)
+
+    async def close(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+
+def _chat_of(update: dict[str, Any]) -> int:
+    if "message" in update:
+        return int(update["message"]["chat"]["id"])
+    return int(update["callback_query"]["from"]["id"])
+
+
 def _error(status: int, description: str, **parameters: Any) -> web.Response:
     body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
     if parameters:
@@ -129,6 +192,8 @@ class FakeTelegram:
     floods: FloodRules | None = None
     faults: Faults | None = None
     refused: list[tuple[str, Params]] = field(default_factory=list)  # every error answered
+    webhook: Webhook | None = None
+    deliveries: Deliveries = field(default_factory=Deliveries)
     _confirmed: int = 0  # updates below this id were confirmed by an offset
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
@@ -148,6 +213,8 @@ class FakeTelegram:
         method = request.match_info["method"]
         params = await self._params(request)
         if method == "getUpdates":
+            if self.webhook is not None:
+                return _error(409, "Conflict: can't use getUpdates method while webhook is active")
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
         if method == "getMe" and self.fail_get_me > 0:
             self.fail_get_me -= 1
@@ -219,6 +286,8 @@ class FakeTelegram:
                     await asyncio.wait_for(self._changed.wait(), remaining)
 
     def _result(self, method: str, params: Params) -> Any:
+        if method in ("setWebhook", "deleteWebhook", "getWebhookInfo"):
+            return self._webhook_method(method, params)
         if method == "getMe":
             return {
                 "id": BOT_ID,
@@ -242,6 +311,18 @@ class FakeTelegram:
             return result
         return True
 
+    def _webhook_method(self, method: str, params: Params) -> Any:
+        if method == "setWebhook":
+            self.webhook = Webhook(
+                params["url"], params.get("secret_token", ""), params.get("allowed_updates", [])
+            )
+        elif method == "deleteWebhook":
+            self.webhook = None
+        else:
+            url = self.webhook.url if self.webhook else ""
+            return {"url": url, "has_custom_certificate": False, "pending_update_count": 0}
+        return True
+
     async def _record(self, calls: list[Call], call: Call) -> None:
         async with self._changed:
             calls.append(call)
@@ -252,6 +333,8 @@ class FakeTelegram:
     async def _push(self, **update: Any) -> None:
         async with self._changed:
             self.updates.append({"update_id": len(self.updates) + 1, **update})
+            if self.webhook is not None:
+                self.deliveries.post(self.webhook, self.updates[-1])
             self._changed.notify_all()
 
     async def send(

@@ -1,0 +1,190 @@
+"""Prometheus metrics, in a registry of their own, served at GET /metrics.
+
+Counted in this process: updates by type and outcome, how long they took, and failed calls
+to Telegram. Read from the database at each scrape (so every instance shows the same): orders
+by state and the notifications waiting to be sent.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import TelegramObject, Update
+from fastapi import APIRouter
+from fastapi import Response as HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from db.uow import UnitOfWorkFactory
+from services import monitoring
+from services.errors import DomainError
+
+log = logging.getLogger(__name__)
+SNAPSHOT_TIMEOUT_SECONDS = 5.0
+# Telegram's errors by the HTTP status (or kind) they stand for; the first match counts.
+ERROR_CODES: tuple[tuple[type[Exception], str], ...] = (
+    (TelegramRetryAfter, "429"),
+    (TelegramServerError, "5xx"),
+    (TelegramNetworkError, "network"),
+    (TelegramUnauthorizedError, "401"),
+    (TelegramForbiddenError, "403"),
+    (TelegramNotFound, "404"),
+    (TelegramConflictError, "409"),
+    (TelegramEntityTooLarge, "413"),
+    (TelegramBadRequest, "400"),
+    (TelegramAPIError, "other"),
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.updates = Counter(
+            "dispatch_updates",
+            "Telegram updates handled, by type and outcome (handled, ignored, refused, failed)",
+            ["type", "outcome"],
+            registry=self.registry,
+        )
+        self.update_seconds = Histogram(
+            "dispatch_update_seconds",
+            "How long an update took to handle, by type",
+            ["type"],
+            registry=self.registry,
+        )
+        self.telegram_errors = Counter(
+            "dispatch_telegram_errors",
+            "Calls to the Bot API that failed, by method and code",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        self.database = DatabaseGauges()
+        self.registry.register(self.database)
+
+    def render(self) -> bytes:
+        """The Prometheus text of every metric."""
+        return generate_latest(self.registry)
+
+
+class DatabaseGauges(Collector):
+    """Orders by state and the outbox backlog, as of the last snapshot; nothing without one
+    (the database did not answer), rather than stale numbers."""
+
+    def __init__(self) -> None:
+        self.snapshot: monitoring.Snapshot | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.snapshot
+        if snapshot is None:
+            return
+        orders = GaugeMetricFamily("dispatch_orders", "Orders by state", labels=["state"])
+        for state, count in snapshot.orders.items():
+            orders.add_metric([state.value], count)
+        yield orders
+        yield GaugeMetricFamily(
+            "dispatch_outbox_backlog",
+            "Notifications waiting to be sent",
+            value=snapshot.outbox_waiting,
+        )
+        yield GaugeMetricFamily(
+            "dispatch_outbox_oldest_seconds",
+            "How long the oldest notification waiting to be sent has waited",
+            value=snapshot.outbox_oldest_seconds,
+        )
+
+
+class CountUpdates(BaseMiddleware):
+    """An outer update middleware: each update's type, outcome and time. Inside aiogram's
+    error handling, so it sees the exceptions the error router then answers."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        assert isinstance(event, Update)
+        kind = event.event_type
+        outcome = "failed"
+        started = time.perf_counter()
+        try:
+            result = await handler(event, data)
+            outcome = "ignored" if result is UNHANDLED else "handled"
+            return result
+        except DomainError:
+            outcome = "refused"
+            raise
+        finally:
+            self.metrics.update_seconds.labels(kind).observe(time.perf_counter() - started)
+            self.metrics.updates.labels(kind, outcome).inc()
+
+
+class CountTelegramErrors(BaseRequestMiddleware):
+    """On a Bot's session: every failed call to Telegram, each attempt counted."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        try:
+            return await make_request(bot, method)
+        except TelegramAPIError as error:
+            code = next(label for kind, label in ERROR_CODES if isinstance(error, kind))
+            self.metrics.telegram_errors.labels(method.__api_method__, code).inc()
+            raise
+
+
+def build_router(metrics: Metrics, uow_factory: UnitOfWorkFactory) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/metrics", include_in_schema=False)
+    async def serve_metrics() -> HttpResponse:
+        metrics.database.snapshot = await _snapshot(uow_factory)
+        return HttpResponse(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def _snapshot(uow_factory: UnitOfWorkFactory) -> monitoring.Snapshot | None:
+    try:
+        async with asyncio.timeout(SNAPSHOT_TIMEOUT_SECONDS):
+            return await monitoring.snapshot(uow_factory())
+    except Exception as error:  # any failure: serve the counters without the database's numbers
+        log.warning("metrics without the database's numbers: %r", error)
+        return None
