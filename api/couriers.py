@@ -14,7 +14,7 @@ from services.read_models import CourierCard, CourierView
 from services.validation import PAGE_MAX
 
 NOT_FOUND = schemas.problem(404, "No such courier")
-BAD_INPUT = schemas.problem(422, "Invalid input or unknown districts")
+BAD_INPUT = schemas.invalid("Invalid input or unknown districts")
 DUPLICATE = schemas.problem(409, "A district of that name exists")
 
 

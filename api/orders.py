@@ -33,7 +33,7 @@ def build_router(context: ApiContext) -> APIRouter:
         response_model=schemas.OrderAssigned,
         responses={202: {"model": schemas.OrderQueued, "description": 'Queued ("queue": true)'}}
         | schemas.problem(409, "No courier free; nothing stored")
-        | schemas.problem(422, "Invalid input or unknown district"),
+        | schemas.invalid("Invalid input or unknown district"),
     )
     async def post_order(body: schemas.OrderIn, uow: Uow, shop: Caller) -> object:
         order = await orders.post_order_for_shop(

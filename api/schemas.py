@@ -28,7 +28,9 @@ class OrderIn(_In):
     name: Text = Field(description="What to deliver.")
     district: Text
     queue: bool = Field(
-        default=False, description="Keep the order waiting when no courier is free (202)."
+        default=False,
+        strict=True,
+        description="Keep the order waiting when no courier is free (202).",
     )
 
 
@@ -104,9 +106,21 @@ class Problem(BaseModel):
 Responses = dict[int | str, dict[str, Any]]
 
 
+class Invalid(BaseModel):
+    """A 422: the service's sentence, or FastAPI's list of the fields that failed validation."""
+
+    detail: str | list[dict[str, Any]]
+
+
 def problem(status: int, description: str) -> Responses:
     """An error answer, for the OpenAPI schema."""
     return {status: {"model": Problem, "description": description}}
+
+
+def invalid(description: str) -> Responses:
+    """A 422 for a body that is not what the endpoint takes, and a 413 for one too large."""
+    too_large = {"description": "The body is over 64 KiB: Content Too Large"}
+    return {422: {"model": Invalid, "description": description}, 413: too_large}
 
 
 UNAUTHORIZED = problem(401, "No valid bearer token")

@@ -157,7 +157,8 @@ async def _wind_down(
     if polling is not None:
         await polling.stop()
     if web is not None:
-        web.stop()
+        # A shop's request in flight commits notices too; the sender settles them below.
+        await web.stop(deadline - time.monotonic())
     await jobs.stop(seconds=min(1.0, app.settings.shutdown_grace_seconds))
     if left := await app.in_flight.drain(deadline - time.monotonic()):
         log.warning("stopping with %s updates still being handled", left)

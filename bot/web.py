@@ -13,10 +13,10 @@ from fastapi import APIRouter, FastAPI
 
 from api import couriers, errors, orders
 from api.context import ApiContext
-from api.limits import LimitBody
 from bot.startup import StartupError
 
 log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 64 * 1024  # a shop's request; the webhook takes Telegram's larger updates
 
 
 def build_web_app(api: ApiContext | None, *routers: APIRouter) -> FastAPI:
@@ -25,8 +25,8 @@ def build_web_app(api: ApiContext | None, *routers: APIRouter) -> FastAPI:
         title="Courier dispatch",
         summary="Shops post orders and read couriers; the same dispatch as the Telegram bot.",
         version="1.0",
+        max_body_size=MAX_BODY_BYTES,
     )
-    app.add_middleware(LimitBody)
     if api is not None:
         app.include_router(couriers.build_router(api))
         app.include_router(orders.build_router(api))
@@ -63,12 +63,18 @@ class WebServer:
         )
         self._server = _Server(config)
         self._socket = listening
+        self._serving: asyncio.Task[None] | None = None
 
     def start(self) -> asyncio.Task[None]:
         host, port = self._socket.getsockname()[:2]
         log.info("the web server listens on %s:%s", host, port)
-        return asyncio.create_task(self._server.serve(sockets=[self._socket]), name="web-server")
+        self._serving = asyncio.create_task(
+            self._server.serve(sockets=[self._socket]), name="web-server"
+        )
+        return self._serving
 
-    def stop(self) -> None:
-        """Stop taking requests; those in flight finish (uvicorn's graceful shutdown)."""
+    async def stop(self, seconds: float) -> None:
+        """Stop taking requests, and wait up to `seconds` for those in flight to finish."""
         self._server.should_exit = True
+        if self._serving is not None:
+            await asyncio.wait({self._serving}, timeout=max(0.0, seconds))

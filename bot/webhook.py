@@ -20,12 +20,13 @@ from bot.startup import StartupError
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_UPDATE_BYTES = 1024 * 1024
 
 
 def build_router(dispatcher: Dispatcher, bot: Bot, url: str, secret: str) -> APIRouter:
     router = APIRouter()
 
-    @router.post(urlsplit(url).path or "/", include_in_schema=False)
+    @router.post(urlsplit(url).path or "/", include_in_schema=False, max_body_size=MAX_UPDATE_BYTES)
     async def take_update(request: Request) -> Response:
         """Handle the update, then answer: Telegram sends the next one to a user after that."""
         given = request.headers.get(SECRET_HEADER, "").encode()

@@ -2,10 +2,12 @@
 
 import asyncio
 import os
+from typing import Any
 
 from alembic import context
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import DEFAULT_DATABASE_URL, anchored, create_engine, make_sqlite_folder
 from db.models import Base
@@ -30,12 +32,33 @@ def _run(connection: Connection) -> None:
 async def _run_async(url: str) -> None:
     make_sqlite_folder(url)
     engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        _rebuild_tables_freely(engine)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
+            if engine.dialect.name == "sqlite":
+                await connection.run_sync(_check_foreign_keys)
             await connection.commit()
     finally:
         await engine.dispose()
+
+
+def _rebuild_tables_freely(engine: AsyncEngine) -> None:
+    """SQLite alters a table by copying it and dropping the old one, which foreign keys
+    pointing at it forbid while they are enforced; the check comes after, in one go."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def keys_off(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        cursor.close()
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration left rows pointing nowhere: {broken[:5]}")
 
 
 def main() -> None:

@@ -14,9 +14,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from db.engine import create_engine
 from db.migrate import alembic_config
 from db.models import Base
+from db.uow import UnitOfWorkFactory
+from services import orders
 from tests.conftest import NO_POSTGRES, sqlite_url
+from tests.helpers import DISPATCH_CHAT, DISPATCHER, Desk
 
 T = TypeVar("T")
 TABLES = {
@@ -97,3 +101,45 @@ def test_upgrade_downgrade_upgrade(empty_database: str):
 
     command.upgrade(config, "head")
     assert tables(empty_database) == TABLES
+
+
+def test_a_database_with_orders_goes_down_and_up_again(empty_database: str):
+    """Altering tables that others point at (SQLite copies them) must keep every row."""
+    command.upgrade(alembic_config(empty_database), "head")
+    asyncio.run(_run_a_little_business(empty_database))
+    before = _counts(empty_database)
+
+    command.downgrade(alembic_config(empty_database), "0003")
+    command.upgrade(alembic_config(empty_database), "head")
+
+    assert _counts(empty_database) == before
+    assert differences(empty_database) == []
+    for table in ("couriers", "districts", "orders"):
+        sids = inspect_database(
+            empty_database, lambda c, t=table: c.exec_driver_sql(f"SELECT sid FROM {t}").all()
+        )
+        assert len(set(sids)) == len(sids) == before[table]
+
+
+async def _run_a_little_business(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        desk = Desk(UnitOfWorkFactory(engine))
+        await desk.staff_up()
+        ids = await desk.add_districts("North", "South")
+        await desk.add_courier(1, [ids["North"]])
+        await desk.add_courier(2, [ids["South"]])
+        for text in ("North pizza", "North sushi", "South tea"):
+            await desk(orders.post_order_text, DISPATCHER, DISPATCH_CHAT, text)
+    finally:
+        await engine.dispose()
+
+
+def _counts(url: str) -> dict[str, int]:
+    names = ("couriers", "districts", "orders", "courier_districts", "order_events", "outbox")
+    return {
+        name: inspect_database(
+            url, lambda c, n=name: c.exec_driver_sql(f"SELECT count(*) FROM {n}").scalar_one()
+        )
+        for name in names
+    }
