@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.logs import log_failure
 from bot.settings import Settings
 from db.uow import UnitOfWorkFactory
 from services import clock, orders, outbox, statistics
@@ -69,7 +70,7 @@ class Jobs:
             try:
                 await job()
             except Exception:
-                log.exception("the %s job failed; it runs again on schedule", name)
+                log_failure(log, "the %s job failed; it runs again on schedule", name)
             finally:
                 self._running.discard(task)
 

@@ -1,7 +1,10 @@
 """Logging set-up: context in every line, and no secret (bot token, API token) in any."""
 
 import logging
+import sys
 from collections.abc import Iterable
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 
 class RedactSecrets(logging.Filter):
@@ -29,3 +32,19 @@ def configure(level: str, secrets: Iterable[tuple[str, str]]) -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
+def log_failure(logger: logging.Logger, message: str, *args: object) -> None:
+    """Call in an `except` block: one line when the database (or the network to it) is down,
+    which says all there is to say in an outage; the whole traceback for anything else."""
+    error = sys.exc_info()[1]
+    if _unreachable(error):
+        logger.warning(message + " (%r)", *args, error)
+    else:
+        logger.exception(message, *args)
+
+
+def _unreachable(error: BaseException | None) -> bool:
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OSError | TimeoutError | InterfaceError | OperationalError)

@@ -46,6 +46,7 @@ from aiogram.exceptions import (
 from aiogram.utils.i18n import I18n
 
 from bot.limits import FloodLimiter
+from bot.logs import log_failure
 from db.uow import UnitOfWorkFactory
 from handlers.i18n import speaking
 from handlers.notices import Rendered, render
@@ -153,7 +154,7 @@ class OutboxSender:
                 busy=list(self._lanes),
             )
         except Exception:
-            log.exception("could not claim outbox rows; trying again shortly")
+            log_failure(log, "could not claim outbox rows; trying again shortly")
             return 0
         for chat_id, rows in groupby(claimed, key=lambda delivery: delivery.chat_id):
             lane = asyncio.create_task(self._lane(list(rows)), name=f"outbox-chat-{chat_id}")
@@ -171,7 +172,7 @@ class OutboxSender:
             try:
                 await outbox.renew(self.uow_factory(), self.owner, self.settings.lease)
             except Exception:
-                log.exception("could not renew the outbox leases; trying again")
+                log_failure(log, "could not renew the outbox leases; trying again")
 
     async def _lane(self, deliveries: Sequence[Delivery]) -> None:
         """One chat's rows, in order; the rest wait behind a row that must be tried again."""
@@ -183,7 +184,7 @@ class OutboxSender:
                     outcome = await self._attempt(delivery)
                 except Exception as error:  # the database, most likely: the row waits a while
                     delay = _backoff(delivery.attempts)
-                    log.exception("%s failed; trying again in %.1f s", describe(delivery), delay)
+                    log_failure(log, "%s failed; trying again in %.1f s", describe(delivery), delay)
                     outcome = RetryAt(delivery.id, _after(delay), repr(error))
                 done += 1
                 if outcome is None:
@@ -323,7 +324,7 @@ class Recorder:
                 self._arrived.set()
                 if not isinstance(error, Exception):
                     raise
-                log.exception("could not record %s outbox outcomes; retrying", len(batch))
+                log_failure(log, "could not record %s outbox outcomes; retrying", len(batch))
                 return False
         self.flushed()
         return True

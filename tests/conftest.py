@@ -4,6 +4,7 @@ an emptied Redis database when TEST_REDIS_URL is set."""
 import asyncio
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import create_engine
@@ -51,6 +52,37 @@ def postgres_url() -> str:
     asyncio.run(_empty_schema(POSTGRES_URL))
     command.upgrade(alembic_config(POSTGRES_URL), "head")
     return POSTGRES_URL
+
+
+async def run_admin(url: str, statement: str) -> None:
+    """A statement outside any transaction, such as CREATE DATABASE."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def create_postgres_database() -> str:
+    """A PostgreSQL database of one's own, empty; its URL. Drop it with drop_database."""
+    if not POSTGRES_URL:
+        pytest.skip(NO_POSTGRES)
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    await run_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"')
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(url: str) -> None:
+    assert POSTGRES_URL is not None
+    await run_admin(POSTGRES_URL, f'DROP DATABASE "{make_url(url).database}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def fresh_postgres_url() -> AsyncIterator[str]:
+    url = await create_postgres_database()
+    yield url
+    await drop_database(url)
 
 
 async def _empty_schema(url: str) -> None:

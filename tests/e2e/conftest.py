@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import sys
 import tempfile
 import time
@@ -19,12 +20,70 @@ from db.models import Order
 from db.uow import UnitOfWorkFactory
 from services import staff
 from tests.conftest import sqlite_url
-from tests.e2e.fake_telegram import FakeTelegram
+from tests.e2e.fake_telegram import Call, FakeTelegram
 from tests.helpers import Desk
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:E2E-token-never-logged-0123456789"
 ADMIN = 1000
+
+
+OFFER = re.compile(r"New order <b>#(\d+)</b>")
+
+
+def offer(call: Call) -> int | None:
+    """The order a courier is offered in this call, if it is a delivered offer."""
+    found = OFFER.search(call.text) if call.method == "sendMessage" else None
+    return int(found.group(1)) if found else None
+
+
+async def couriers_complete_everything(fake: FakeTelegram, orders: int, within: float) -> float:
+    """Each courier taps Complete on every order they are offered, until all are delivered;
+    how long it took."""
+    started = time.monotonic()
+    deadline = started + within
+    completed = seen = 0
+    while completed < orders:
+        await fake.wait_until(
+            lambda known=seen: len(fake.calls) > known, within=deadline - time.monotonic()
+        )
+        fresh, seen = fake.calls[seen:], len(fake.calls)
+        for call in fresh:
+            if offer(call) is not None:
+                await fake.tap(call.chat_id, call, call.buttons()[0][1])
+            elif call.method == "answerCallbackQuery" and call.params.get("text") == (
+                "Delivered! Thank you."
+            ):
+                completed += 1
+    return time.monotonic() - started
+
+
+def sent_to(chat_id: int, *words: str):
+    def matches(call: Call) -> bool:
+        return (
+            call.method in ("sendMessage", "editMessageText")
+            and call.chat_id == chat_id
+            and all(word in call.text for word in words)
+        )
+
+    return matches
+
+
+async def register(tg: FakeTelegram, user_id: int, name: str, language: str = "en") -> None:
+    """The /register dialog: a name, the first district offered, done."""
+    mark = tg.mark()
+    await tg.send(user_id, "/register", language=language)
+    await tg.wait_for(sent_to(user_id), since=mark)
+    mark = tg.mark()
+    await tg.send(user_id, name, language=language)
+    keyboard = await tg.wait_for(lambda c: c.chat_id == user_id and bool(c.buttons()), since=mark)
+    district, done = keyboard.buttons()[0], keyboard.buttons()[-1]
+    mark = tg.mark()
+    await tg.tap(user_id, keyboard, district[1], language=language)
+    await tg.wait_for(
+        lambda c: c.method == "editMessageReplyMarkup" and c.chat_id == user_id, since=mark
+    )
+    await tg.tap(user_id, keyboard, done[1], language=language)
 
 
 @pytest.fixture
@@ -100,15 +159,16 @@ async def output_of(bot: BotProcess) -> str:
 
 
 async def seed(
-    database: Path,
+    database: Path | str,
     *,
     districts: list[str],
     couriers: dict[int, str],
     dispatchers: Sequence[int] = (),
 ) -> None:
     """A business in the database before the bot starts: the admin, dispatchers, districts,
-    and active couriers (Telegram id -> district), as the services make them."""
-    url = sqlite_url(database)
+    and active couriers (Telegram id -> district), as the services make them. `database`: a
+    SQLite file, or any database URL."""
+    url = database if isinstance(database, str) else sqlite_url(database)
     await upgrade(url)
     engine = create_engine(url)
     desk = Desk(UnitOfWorkFactory(engine))

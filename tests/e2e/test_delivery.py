@@ -19,7 +19,9 @@ from tests.e2e.conftest import (
     ADMIN,
     bot_environment,
     count_orders,
+    couriers_complete_everything,
     eventually,
+    offer,
     orders_in_progress,
     seed,
     start_bot,
@@ -27,15 +29,8 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.fake_telegram import Call, FakeTelegram, Faults, FloodRules
 
-OFFER = re.compile(r"New order <b>#(\d+)</b>")
 DISPATCH_NOTICE = re.compile(r"^(?:✅ )?Order #(\d+) (went to|delivered by|is back)")
 NOTICE_OF_TEXT = {"went to": "dispatch_assigned", "delivered by": "dispatch_completed"}
-
-
-def offer(call: Call) -> int | None:
-    """The order a courier is offered in this call, if it is a delivered offer."""
-    found = OFFER.search(call.text) if call.method == "sendMessage" else None
-    return int(found.group(1)) if found else None
 
 
 async def outbox_of(database: Path) -> list[OutboxMessage]:
@@ -46,27 +41,6 @@ async def outbox_of(database: Path) -> list[OutboxMessage]:
             return list(rows)  # type: ignore[arg-type]
     finally:
         await engine.dispose()
-
-
-async def couriers_complete_everything(fake: FakeTelegram, orders: int, within: float) -> float:
-    """Each courier taps Complete on every order they are offered, until all are delivered;
-    how long it took."""
-    started = time.monotonic()
-    deadline = started + within
-    completed = seen = 0
-    while completed < orders:
-        await fake.wait_until(
-            lambda known=seen: len(fake.calls) > known, within=deadline - time.monotonic()
-        )
-        fresh, seen = fake.calls[seen:], len(fake.calls)
-        for call in fresh:
-            if offer(call) is not None:
-                await fake.tap(call.chat_id, call, call.buttons()[0][1])
-            elif call.method == "answerCallbackQuery" and call.params.get("text") == (
-                "Delivered! Thank you."
-            ):
-                completed += 1
-    return time.monotonic() - started
 
 
 async def test_a_hundred_orders_through_thirty_percent_failures(

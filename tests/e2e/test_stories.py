@@ -4,23 +4,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ADMIN, TOKEN, bot_environment, output_of, start_bot, stop_bot
+from tests.e2e.conftest import (
+    ADMIN,
+    TOKEN,
+    bot_environment,
+    output_of,
+    register,
+    sent_to,
+    start_bot,
+    stop_bot,
+)
 from tests.e2e.fake_telegram import Call, FakeTelegram
 
 COURIER = 7
 STRANGER = 999
 GROUP = -100500
-
-
-def sent_to(chat_id: int, *words: str):
-    def matches(call: Call) -> bool:
-        return (
-            call.method in ("sendMessage", "editMessageText")
-            and call.chat_id == chat_id
-            and all(word in call.text for word in words)
-        )
-
-    return matches
 
 
 def answered(call: Call) -> bool:
@@ -38,17 +36,7 @@ async def register_and_approve(
     tg: FakeTelegram, user_id: int, name: str, language: str = "en"
 ) -> None:
     mark = tg.mark()
-    await tg.send(user_id, "/register", language=language)
-    await tg.wait_for(sent_to(user_id), since=mark)
-    mark = tg.mark()
-    await tg.send(user_id, name, language=language)
-    keyboard = await tg.wait_for(lambda c: c.chat_id == user_id and bool(c.buttons()), since=mark)
-    district, done = keyboard.buttons()[0], keyboard.buttons()[-1]
-    mark = tg.mark()
-    await tg.tap(user_id, keyboard, district[1], language=language)
-    await tg.wait_for(lambda c: c.method == "editMessageReplyMarkup", since=mark)
-    mark = tg.mark()
-    await tg.tap(user_id, keyboard, done[1], language=language)
+    await register(tg, user_id, name, language)
     request = await tg.wait_for(sent_to(ADMIN, name, "asks to join"), since=mark)
     approve = request.buttons()[0]
     mark = tg.mark()

@@ -1,8 +1,6 @@
 """The migrations go up, down to nothing, and up again, and match the models."""
 
 import asyncio
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -11,7 +9,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect, make_url, text
+from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from db.engine import create_engine
@@ -19,7 +17,7 @@ from db.migrate import alembic_config
 from db.models import Base
 from db.uow import UnitOfWorkFactory
 from services import orders
-from tests.conftest import NO_POSTGRES, sqlite_url
+from tests.conftest import create_postgres_database, drop_database, sqlite_url
 from tests.helpers import DISPATCH_CHAT, DISPATCHER, Desk
 
 T = TypeVar("T")
@@ -61,32 +59,15 @@ def differences(url: str) -> list[object]:
     )
 
 
-def run_admin(url: str, statement: str) -> None:
-    async def run() -> None:
-        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(text(statement))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield sqlite_url(tmp_path / "migrations.sqlite3")
         return
-    url = os.environ.get("TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip(NO_POSTGRES)
-    name = f"migrations_{uuid.uuid4().hex[:12]}"
-    run_admin(url, f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        run_admin(url, f'DROP DATABASE "{name}" WITH (FORCE)')
+    # Synchronous, as Alembic is: the database is made and dropped in loops of their own.
+    url = asyncio.run(create_postgres_database())
+    yield url
+    asyncio.run(drop_database(url))
 
 
 def test_upgrade_downgrade_upgrade(empty_database: str):
