@@ -124,7 +124,6 @@ def the_only_instance(engine: AsyncEngine) -> Iterator[None]:
 
 
 def _make_sqlite_folder(engine: AsyncEngine) -> None:
-
     try:
         make_sqlite_folder(engine.url.render_as_string(hide_password=False))
     except OSError as error:
