@@ -4,13 +4,24 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 UV_COMPILE := uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 --no-header
 
-.PHONY: run test lint format lock migrate messages clean
+.PHONY: run test lint format lock migrate messages clean bench
 
 run: $(VENV)/.run-deps
 	$(BIN)/python -m bot
 
 test: $(VENV)/.dev-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every benchmark at full size (docs/benchmarks.md). With BENCH_POSTGRES_URL also on
+# PostgreSQL: that database is WIPED.
+bench: $(VENV)/.dev-deps
+	$(BIN)/python -m benchmarks.pipeline 2000
+	$(BIN)/python -m benchmarks.floor 2000 $(BENCH_POSTGRES_URL)
+	$(BIN)/python -m benchmarks.dispatch_scaling 100 $(BENCH_POSTGRES_URL)
+	$(BIN)/python -m benchmarks.live latency 300
+	$(BIN)/python -m benchmarks.live burst 300
+	$(BIN)/python -m benchmarks.live memory 10000
+	$(BIN)/python -m benchmarks.http_api 2000 50
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .

@@ -1,8 +1,12 @@
-"""Does dispatching slow down as the business grows? Prints milliseconds per operation.
+"""Does assigning an order slow down as the business grows? Prints milliseconds per order.
 
-For a small and a large database (couriers, districts, order history, waiting orders) it times
-the hot path: post an order that is assigned at once, then complete it. Run with
-`.venv/bin/python -m benchmarks.dispatch_scaling [postgresql+asyncpg://...]`.
+For 100 to 100,000 couriers, with no queued orders and then with 10,000 waiting in other
+districts, it times the hot path: post an order that a free courier takes at once (then,
+untimed, complete it, which also looks for a queued order). District 1 has five free
+couriers; every other courier carries an order. At the largest size it prints the query plans
+of the two hot queries, as the database chose them. Run with
+`.venv/bin/python -m benchmarks.dispatch_scaling [rounds] [postgresql+asyncpg://…/scratch_db]`;
+the PostgreSQL database given is wiped.
 """
 
 import asyncio
@@ -11,8 +15,10 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import event, insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import create_engine
 from db.migrate import upgrade
@@ -22,12 +28,13 @@ from services import orders
 
 DISPATCHER = 1
 DISTRICTS = 50
-ROUNDS = 300
-SIZES = [(100, 1_000), (10_000, 200_000)]  # (couriers, orders in history)
+COURIERS = [100, 1_000, 10_000, 100_000]
+QUEUED = 10_000
+BATCH = 5_000
 
 
-async def fill(uow_factory: UnitOfWorkFactory, couriers: int, history: int) -> None:
-    """District 1 has five free couriers; everyone else is busy; history and queues elsewhere."""
+async def fill(uow_factory: UnitOfWorkFactory, couriers: int) -> None:
+    """District 1 has five free couriers; everyone else carries an order elsewhere."""
     now = datetime.now(UTC)
     uow = uow_factory()
     async with uow.write():
@@ -42,8 +49,9 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int, history: int) -> N
                 for d in range(1, DISTRICTS + 1)
             ],
         )
-        await run(
-            insert(Courier),
+        await _insert(
+            run,
+            Courier,
             [
                 {
                     "id": c,
@@ -57,8 +65,9 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int, history: int) -> N
                 for c in range(1, couriers + 1)
             ],
         )
-        await run(
-            insert(courier_districts),
+        await _insert(
+            run,
+            courier_districts,
             [
                 {
                     "courier_id": c,
@@ -68,71 +77,116 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int, history: int) -> N
                 for c in range(1, couriers + 1)
             ],
         )
-        old = now - timedelta(days=30)
-        rows = []
-        for n in range(1, history + 1):
-            busy = 5 < n <= couriers  # one order in progress per busy courier
-            rows.append(
-                {
-                    "id": n,
-                    "district_id": 2 + n % (DISTRICTS - 1),
-                    "description": "x",
-                    "status": "assigned" if busy else "completed",
-                    "courier_id": n if busy else 6 + n % max(couriers - 5, 1),
-                    "dispatcher_id": DISPATCHER,
-                    "dispatcher_chat_id": DISPATCHER,
-                    "source": "bot",
-                    "created_at": old,
-                    "assigned_at": old,
-                    "completed_at": None if busy else old,
-                }
-            )
-        rows += [
+        busy = [
             {
-                "id": history + q,
-                "district_id": 2 + q % (DISTRICTS - 1),
-                "description": "waiting",
-                "status": "queued",
-                "courier_id": None,
+                "district_id": 2 + c % (DISTRICTS - 1),
+                "description": "x",
+                "status": "assigned",
+                "courier_id": c,
                 "dispatcher_id": DISPATCHER,
                 "dispatcher_chat_id": DISPATCHER,
                 "source": "bot",
-                "created_at": now,
-                "assigned_at": None,
-                "completed_at": None,
+                "created_at": now - timedelta(hours=1),
+                "assigned_at": now - timedelta(hours=1),
             }
-            for q in range(1, history // 100 + 1)
+            for c in range(6, couriers + 1)
         ]
-        for start in range(0, len(rows), 5_000):
-            await run(insert(Order), rows[start : start + 5_000])
+        await _insert(uow.session.execute, Order, busy)
         await uow.commit()
+    await _analyze(uow_factory)
+
+
+async def add_queue(uow_factory: UnitOfWorkFactory, count: int) -> None:
+    """`count` orders waiting in districts where nobody is free."""
+    now = datetime.now(UTC)
+    waiting = [
+        {
+            "district_id": 2 + q % (DISTRICTS - 1),
+            "description": "waiting",
+            "status": "queued",
+            "dispatcher_id": DISPATCHER,
+            "dispatcher_chat_id": DISPATCHER,
+            "source": "bot",
+            "created_at": now,
+        }
+        for q in range(count)
+    ]
+    uow = uow_factory()
     async with uow.write():
-        if uow.session.get_bind().dialect.name == "postgresql":
-            await uow.session.execute(
-                text("SELECT setval('orders_id_seq', (SELECT max(id) FROM orders))")
-            )
-            await uow.session.execute(text("ANALYZE"))
-            await uow.commit()
+        await _insert(uow.session.execute, Order, waiting)
+        await uow.commit()
+    await _analyze(uow_factory)
 
 
-async def measure(url: str, couriers: int, history: int) -> tuple[float, float]:
-    await upgrade(url)
-    engine = create_engine(url)
-    uow_factory = UnitOfWorkFactory(engine)
+async def _insert(run: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), BATCH):
+        await run(insert(table), rows[start : start + BATCH])
+
+
+async def _analyze(uow_factory: UnitOfWorkFactory) -> None:
+    uow = uow_factory()
+    async with uow.write():
+        await uow.session.execute(text("ANALYZE"))
+        await uow.commit()
+
+
+async def time_assignment(uow_factory: UnitOfWorkFactory, rounds: int) -> float:
+    """Milliseconds to post an order that is assigned at once (its completion untimed)."""
+    took = 0.0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        order = await orders.post_order_text(uow_factory(), DISPATCHER, DISPATCHER, "D1 parcel")
+        took += time.perf_counter() - started
+        assert order.courier_telegram_id is not None, "the order should be assigned at once"
+        await orders.complete_order(uow_factory(), order.courier_telegram_id, order.id)
+    return took / rounds * 1000
+
+
+async def hot_plans(engine: AsyncEngine, uow_factory: UnitOfWorkFactory) -> list[str]:
+    """The plans of the queries that find a free courier and the oldest queued order."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if ("free_since IS NOT NULL" in statement and "ORDER BY" in statement) or (
+            "'queued'" in statement and statement.lstrip().startswith("SELECT")
+        ):
+            seen.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
     try:
-        await fill(uow_factory, couriers, history)
-        post_time = complete_time = 0.0
-        for _ in range(ROUNDS):
-            started = time.perf_counter()
-            order = await orders.post_order_text(uow_factory(), DISPATCHER, DISPATCHER, "D1 parcel")
-            posted = time.perf_counter()
-            assert order.courier_telegram_id is not None, "the order should be assigned at once"
-            await orders.complete_order(uow_factory(), order.courier_telegram_id, order.id)
-            complete_time += time.perf_counter() - posted
-            post_time += posted - started
-        return post_time / ROUNDS * 1000, complete_time / ROUNDS * 1000
+        await time_assignment(uow_factory, 1)
     finally:
-        await engine.dispose()
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    plans = []
+    async with engine.connect() as connection:
+        for statement, parameters in seen:
+            rows = await connection.exec_driver_sql(explain + statement, parameters)
+            lines = [str(row[-1]) for row in rows]
+            plans.append(" ".join(statement.split())[:90] + "...\n    " + "\n    ".join(lines))
+    return plans
+
+
+async def measure(url_template: str, rounds: int) -> None:
+    """`url_template` with {size} in it: a database per size (PostgreSQL's is wiped)."""
+    for couriers in COURIERS:
+        url = url_template.format(size=couriers)
+        if url.startswith("postgresql"):
+            await reset_postgres(url)
+        await upgrade(url)
+        engine = create_engine(url)
+        uow_factory = UnitOfWorkFactory(engine)
+        try:
+            await fill(uow_factory, couriers)
+            idle = await time_assignment(uow_factory, rounds)
+            await add_queue(uow_factory, QUEUED)
+            queued = await time_assignment(uow_factory, rounds)
+            print(f"{engine.dialect.name:<10} {couriers:>9,} {idle:>10.2f} {queued:>16.2f}")
+            if couriers == COURIERS[-1]:
+                for plan in await hot_plans(engine, uow_factory):
+                    print("  " + plan)
+        finally:
+            await engine.dispose()
 
 
 async def reset_postgres(url: str) -> None:
@@ -143,18 +197,18 @@ async def reset_postgres(url: str) -> None:
     await engine.dispose()
 
 
-async def main(postgres_url: str | None) -> None:
-    print(f"{'backend':<10} {'couriers':>9} {'orders':>8} {'post ms':>8} {'complete ms':>12}")
-    for couriers, history in SIZES:
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.sqlite3'}"
-            post, complete = await measure(url, couriers, history)
-        print(f"{'sqlite':<10} {couriers:>9} {history:>8} {post:>8.2f} {complete:>12.2f}")
-        if postgres_url:
-            await reset_postgres(postgres_url)
-            post, complete = await measure(postgres_url, couriers, history)
-            print(f"{'postgres':<10} {couriers:>9} {history:>8} {post:>8.2f} {complete:>12.2f}")
+async def main(rounds: int, postgres_url: str | None, sizes: list[int]) -> None:
+    COURIERS[:] = sizes
+    print(f"{'backend':<10} {'couriers':>9} {'0 queued ms':>10} {QUEUED:,} queued ms")
+    with tempfile.TemporaryDirectory() as folder:
+        await measure(f"sqlite+aiosqlite:///{Path(folder)}/bench-{{size}}.sqlite3", rounds)
+    if postgres_url:
+        await measure(postgres_url, rounds)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else None))
+    numbers = [int(a) for a in sys.argv[1:] if a.isdigit()]
+    urls = [a for a in sys.argv[1:] if a.startswith("postgresql")]
+    asyncio.run(
+        main(numbers[0] if numbers else 200, urls[0] if urls else None, numbers[1:] or COURIERS)
+    )

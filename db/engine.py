@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from db.sqlite_inline import connector
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'data' / 'dispatch.sqlite3'}"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -51,7 +53,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT_S}, **kwargs
         )
     engine = create_async_engine(
-        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+        url, async_creator=connector(parsed, SQLITE_BUSY_TIMEOUT_MS / 1000), **kwargs
     )
     _begin_transactions_ourselves(engine)
     return engine

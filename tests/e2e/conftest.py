@@ -44,9 +44,11 @@ async def couriers_complete_everything(fake: FakeTelegram, orders: int, within: 
     deadline = started + within
     completed = seen = 0
     while completed < orders:
-        await fake.wait_until(
-            lambda known=seen: len(fake.calls) > known, within=deadline - time.monotonic()
-        )
+
+        def grew(known: int = seen) -> bool:
+            return len(fake.calls) > known
+
+        await fake.wait_until(grew, within=deadline - time.monotonic())
         fresh, seen = fake.calls[seen:], len(fake.calls)
         for call in fresh:
             if offer(call) is not None:
@@ -58,7 +60,7 @@ async def couriers_complete_everything(fake: FakeTelegram, orders: int, within: 
     return time.monotonic() - started
 
 
-def sent_to(chat_id: int, *words: str):
+def sent_to(chat_id: int, *words: str) -> Callable[[Call], bool]:
     def matches(call: Call) -> bool:
         return (
             call.method in ("sendMessage", "editMessageText")

@@ -1,0 +1,144 @@
+"""What the benchmarks share: a Bot session that answers at once, a business in a database,
+and counters of SQL statements and transactions."""
+
+import itertools
+import os
+import resource
+import statistics
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.base import BaseSession
+from aiogram.methods import EditMessageText, GetMe, SendMessage, TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import Chat, Message, User
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.engine import create_engine
+from db.migrate import upgrade
+from db.uow import UnitOfWorkFactory
+from services import couriers, districts, staff
+
+TOKEN = "123456:benchmark-token-not-a-real-one"
+BOT_USER = User(id=4242, is_bot=True, first_name="Dispatch", username="dispatch_bot")
+ADMIN = 1
+DISPATCHER = 2
+FIRST_COURIER = 100_000
+
+
+class InstantSession(BaseSession):
+    """Answers every Bot API call at once, as Telegram would, without a network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.last_offer = (0, 0)  # (chat, message) of the latest order offered with Complete
+        self._ids = itertools.count(1000)
+
+    async def make_request(
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109  # aiogram's signature
+    ) -> TelegramType:
+        self.calls += 1
+        if isinstance(method, GetMe):
+            return BOT_USER  # type: ignore[return-value]
+        if isinstance(method, SendMessage | EditMessageText):
+            message = Message(
+                message_id=getattr(method, "message_id", None) or next(self._ids),
+                date=datetime.now(UTC),
+                chat=Chat(id=int(method.chat_id or 0), type="private"),
+                text=method.text,
+            )
+            if _offers_an_order(method):
+                self.last_offer = (message.chat.id, message.message_id)
+            return message  # type: ignore[return-value]
+        return True  # type: ignore[return-value]
+
+    async def close(self) -> None:
+        pass
+
+    async def stream_content(self, *args: Any, **kwargs: Any) -> AsyncGenerator[bytes, None]:
+        raise NotImplementedError
+        yield b""
+
+
+def _offers_an_order(method: SendMessage | EditMessageText) -> bool:
+    markup = method.reply_markup
+    rows = getattr(markup, "inline_keyboard", None) or []
+    return any(str(button.callback_data).startswith("done:") for row in rows for button in row)
+
+
+@dataclass
+class SqlCounter:
+    """Statements and transactions an engine ran, from when it was attached."""
+
+    statements: int = 0
+    transactions: int = 0
+
+    def attach(self, engine: AsyncEngine) -> "SqlCounter":
+        sync = engine.sync_engine
+
+        @event.listens_for(sync, "before_cursor_execute")
+        def statement(*_: object) -> None:
+            self.statements += 1
+
+        @event.listens_for(sync, "begin")
+        def begin(*_: object) -> None:
+            self.transactions += 1
+
+        return self
+
+    def reset(self) -> None:
+        self.statements = self.transactions = 0
+
+
+async def business(url: str, couriers_count: int, district: str = "North") -> AsyncEngine:
+    """A migrated database with an admin, a dispatcher, one district and that many active,
+    online, free couriers (Telegram ids from FIRST_COURIER); its engine."""
+    await upgrade(url)
+    engine = create_engine(url)
+    factory = UnitOfWorkFactory(engine)
+    await staff.sync_admins(factory(), [ADMIN])
+    await staff.grant_dispatcher(factory(), ADMIN, DISPATCHER)
+    north = await districts.add_district(factory(), ADMIN, district)
+    for n in range(couriers_count):
+        await couriers.register_courier(
+            factory(), FIRST_COURIER + n, f"C{n}", [north.id], approval_required=False
+        )
+    return engine
+
+
+def percentile(samples: list[float], share: float) -> float:
+    """The `share` (0..1) percentile, by the nearest-rank rule."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def summary_ms(samples: list[float]) -> str:
+    """p50 and p99 of samples in seconds, in milliseconds."""
+    return (
+        f"p50 {statistics.median(samples) * 1000:.1f} ms, "
+        f"p99 {percentile(samples, 0.99) * 1000:.1f} ms"
+    )
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores"

@@ -1,0 +1,197 @@
+"""`python -m bot` against the project's fake Bot API server on loopback (tests/e2e).
+
+- latency: dispatchers post orders at a steady rate; the time from handing the `/order` update
+  to the server until the courier's `sendMessage` arrives there. No flood limits.
+- burst: orders for as many couriers at once, the server enforcing 30 messages a second;
+  messages a second against that cap, and the 429s the bot received.
+- memory: the bot's peak resident memory with many couriers registered and a burst in flight.
+
+Run with `.venv/bin/python -m benchmarks.live latency|burst|memory [size]`.
+"""
+
+import asyncio
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy import insert
+
+from benchmarks.common import ADMIN, FIRST_COURIER, percentile
+from db.engine import create_engine
+from db.migrate import upgrade
+from db.models import Courier, StaffMember, courier_districts
+from db.uow import UnitOfWorkFactory
+from services import districts, staff
+from tests.e2e.conftest import TOKEN, BotProcess, bot_environment, start_bot, stop_bot
+from tests.e2e.fake_telegram import SENDING, Call, FakeTelegram, FloodRules
+
+FIRST_DISPATCHER = 2_000_000
+OFFER = re.compile(r"New order <b>#(\d+)</b>")
+BATCH = 5_000
+
+
+async def seed(database: Path, couriers: int, dispatchers: int) -> None:
+    """One district, North; that many free couriers in it, and dispatchers, in bulk."""
+    url = f"sqlite+aiosqlite:///{database}"
+    await upgrade(url)
+    engine = create_engine(url)
+    factory = UnitOfWorkFactory(engine)
+    try:
+        await staff.sync_admins(factory(), [ADMIN])
+        north = await districts.add_district(factory(), ADMIN, "North")
+        now = datetime.now(UTC)
+        uow = factory()
+        async with uow.write():
+            run = uow.session.execute
+            people = [
+                {"telegram_id": FIRST_DISPATCHER + d, "role": "dispatcher", "created_at": now}
+                for d in range(dispatchers)
+            ]
+            rows = [
+                {
+                    "id": 1 + c,
+                    "telegram_id": FIRST_COURIER + c,
+                    "name": f"C{c}",
+                    "status": "active",
+                    "online": True,
+                    "free_since": now,
+                    "created_at": now,
+                }
+                for c in range(couriers)
+            ]
+            links = [
+                {"courier_id": 1 + c, "district_id": north.id, "free_since": now}
+                for c in range(couriers)
+            ]
+            for table, values in (
+                (StaffMember, people),
+                (Courier, rows),
+                (courier_districts, links),
+            ):
+                for start in range(0, len(values), BATCH):
+                    await run(insert(table), values[start : start + BATCH])
+            await uow.commit()
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def fake_telegram() -> AsyncIterator[tuple[FakeTelegram, str]]:
+    fake = FakeTelegram(TOKEN)
+    runner = web.AppRunner(fake.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield fake, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def running_bot(
+    couriers: int, dispatchers: int, **settings: str
+) -> AsyncIterator[tuple[FakeTelegram, BotProcess]]:
+    with tempfile.TemporaryDirectory() as folder:
+        database = Path(folder) / "live.sqlite3"
+        await seed(database, couriers, dispatchers)
+        async with fake_telegram() as (fake, url):
+            bot = await start_bot(bot_environment(url, database, **settings), Path(folder))
+            try:
+                await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
+                yield fake, bot
+            finally:
+                log = await stop_bot(bot)
+                if bot.returncode != 0:
+                    print(log[-3000:])
+
+
+def offer(call: Call) -> int | None:
+    found = OFFER.search(call.text) if call.method == "sendMessage" else None
+    return int(found.group(1)) if found else None
+
+
+async def latency(orders: int, rate: float = 10.0) -> list[float]:
+    """Seconds from each `/order` update handed over to its offer's arrival."""
+    async with running_bot(orders, orders) as (fake, _):
+        handed: dict[int, float] = {}
+        for n in range(1, orders + 1):
+            handed[n] = time.monotonic()
+            await fake.send(FIRST_DISPATCHER + n - 1, f"/order North parcel {n}")
+            await asyncio.sleep(max(0.0, handed[n] + 1 / rate - time.monotonic()))
+        await fake.wait_until(lambda: _offers(fake) == orders, within=60)
+        offered = [(c.at, offer(c)) for c in fake.calls]
+        return [at - handed[n] for at, n in offered if n is not None]
+
+
+async def burst(orders: int) -> tuple[float, int, int]:
+    """(messages a second, messages, 429s) for `orders` posted at once under 30 msg/s."""
+    async with running_bot(orders, orders) as (fake, _):
+        fake.floods = FloodRules(30)
+        for n in range(orders):
+            await fake.send(FIRST_DISPATCHER + n, f"/order North parcel {n + 1}")
+        await fake.wait_until(
+            lambda: _offers(fake) == orders and _replies(fake) == orders, within=600
+        )
+        sent = [c.at for c in fake.calls if c.method in SENDING]
+        return len(sent) / (max(sent) - min(sent)), len(sent), fake.flood_refusals
+
+
+async def memory(couriers: int, orders: int) -> float:
+    """The bot's peak resident memory in MB, `orders` posted at once to `couriers`."""
+    async with running_bot(couriers, orders, SEND_RATE_LIMIT="1000") as (fake, bot):
+        for n in range(orders):
+            await fake.send(FIRST_DISPATCHER + n, f"/order North parcel {n + 1}")
+        await fake.wait_until(lambda: _offers(fake) == orders, within=600)
+        return _peak_rss_mb(bot.process.pid)
+
+
+def _peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    peak = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+    return int(peak.split()[1]) / 1024
+
+
+def _offers(fake: FakeTelegram) -> int:
+    return sum(offer(c) is not None for c in fake.calls)
+
+
+def _replies(fake: FakeTelegram) -> int:
+    return sum(
+        c.method == "sendMessage" and c.chat_id >= FIRST_DISPATCHER and "#" in c.text
+        for c in fake.calls
+    )
+
+
+def main() -> None:
+    what = sys.argv[1] if len(sys.argv) > 1 else "latency"
+    size = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    if what == "latency":
+        samples = asyncio.run(latency(size or 300))
+        print(
+            f"latency, /order to the courier's sendMessage, {len(samples)} orders at 10/s:"
+            f" p50 {statistics.median(samples) * 1000:.1f} ms,"
+            f" p99 {percentile(samples, 0.99) * 1000:.1f} ms"
+        )
+    elif what == "burst":
+        rate, sent, refused = asyncio.run(burst(size or 300))
+        print(
+            f"burst, {size or 300} orders at once, server cap 30 msg/s: {sent} messages at"
+            f" {rate:.1f} msg/s ({rate / 30:.0%} of the cap), {refused} x 429"
+        )
+    else:
+        orders = min(size or 10_000, 1_000)
+        peak = asyncio.run(memory(size or 10_000, orders))
+        print(f"memory, {size or 10_000} couriers, {orders} orders at once: peak RSS {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""The whole pipeline in one process, against aiogram alone. Prints cycles a second.
+
+One cycle: a dispatcher's `/order` goes through the real Dispatcher and routers, the outbox
+rows it wrote are delivered (the courier's offer, with its Complete button), the courier taps
+Complete, and the rows that wrote are delivered. Telegram is a session that answers at once;
+the database is a SQLite file in WAL mode. In the same run, aiogram alone dispatches as many
+updates to handlers that do nothing. Run with
+`.venv/bin/python -m benchmarks.pipeline [cycles] [--profile [tottime]]`.
+"""
+
+import asyncio
+import cProfile
+import itertools
+import pstats
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiogram import Dispatcher, Router
+from aiogram.types import CallbackQuery, Chat, Message, Update, User
+
+from benchmarks.common import (
+    ADMIN,
+    DISPATCHER,
+    TOKEN,
+    InstantSession,
+    SqlCounter,
+    business,
+)
+from bot.app import build_bot, build_dispatcher
+from bot.limits import FloodLimiter
+from bot.sender import OutboxSender, SenderSettings
+from bot.settings import Settings
+from db.uow import UnitOfWorkFactory
+from handlers.callbacks import CompleteOrder
+from handlers.i18n import PoI18n
+
+COURIERS = 100
+WARM_UP = 20
+
+
+class Updates:
+    """Real Updates, as Telegram sends them."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+
+    def order(self, n: int) -> Update:
+        user = User(id=DISPATCHER, is_bot=False, first_name="Dee", language_code="en")
+        message = Message(
+            message_id=n,
+            date=datetime.now(UTC),
+            chat=Chat(id=DISPATCHER, type="private"),
+            from_user=user,
+            text=f"/order North parcel {n}",
+        )
+        return Update(update_id=next(self._ids), message=message)
+
+    def complete(self, courier: int, order_id: int, offer_id: int) -> Update:
+        user = User(id=courier, is_bot=False, first_name="Cy", language_code="en")
+        message = Message(
+            message_id=offer_id, date=datetime.now(UTC), chat=Chat(id=courier, type="private")
+        )
+        query = CallbackQuery(
+            id=str(next(self._ids)),
+            from_user=user,
+            chat_instance="ci",
+            message=message,
+            data=CompleteOrder(order_id=order_id).pack(),
+        )
+        return Update(update_id=next(self._ids), callback_query=query)
+
+
+class Pipeline:
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self.session = InstantSession()
+        self.updates = Updates()
+
+    async def start(self) -> None:
+        url = f"sqlite+aiosqlite:///{self.database}"
+        self.engine = await business(url, COURIERS)
+        self.sql = SqlCounter().attach(self.engine)
+        uow_factory = UnitOfWorkFactory(self.engine)
+        settings = Settings(_env_file=None, bot_token=TOKEN, admin_ids=str(ADMIN))
+        self.bot = build_bot(settings, self.session)
+        self.dispatcher = build_dispatcher(settings, uow_factory, PoI18n("en"))
+        self.sender = OutboxSender(
+            self.bot,
+            uow_factory,
+            PoI18n("en"),
+            FloodLimiter(1_000_000),
+            SenderSettings(poll_seconds=1, lease=timedelta(seconds=60)),
+        )
+
+    async def cycle(self, n: int) -> None:
+        await self.dispatcher.feed_update(self.bot, self.updates.order(n))
+        await self.sender.deliver_due()
+        courier, message_id = self.session.last_offer
+        await self.dispatcher.feed_update(self.bot, self.updates.complete(courier, n, message_id))
+        await self.sender.deliver_due()
+
+    async def stop(self) -> None:
+        await self.engine.dispose()
+
+
+async def bare_aiogram(updates: int) -> float:
+    """Updates a second that aiogram alone dispatches to handlers that do nothing."""
+    dispatcher = Dispatcher()
+    router = Router()
+
+    @router.message()
+    async def on_message(message: Message) -> None:
+        pass
+
+    @router.callback_query()
+    async def on_tap(query: CallbackQuery) -> None:
+        pass
+
+    dispatcher.include_router(router)
+    bot = build_bot(Settings(_env_file=None, bot_token=TOKEN), InstantSession())
+    make = Updates()
+    feed = [make.order(n) if n % 2 else make.complete(7, n + 1, n) for n in range(updates)]
+    started = time.perf_counter()
+    for update in feed:
+        await dispatcher.feed_update(bot, update)
+    return updates / (time.perf_counter() - started)
+
+
+async def measure(cycles: int, profile: bool) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        pipeline = Pipeline(Path(folder) / "pipeline.sqlite3")
+        await pipeline.start()
+        for n in range(1, WARM_UP + 1):
+            await pipeline.cycle(n)
+        pipeline.sql.reset()
+        profiler = cProfile.Profile() if profile else None
+        if profiler:
+            profiler.enable()
+        started = time.perf_counter()
+        for n in range(WARM_UP + 1, WARM_UP + cycles + 1):
+            await pipeline.cycle(n)
+        took = time.perf_counter() - started
+        if profiler:
+            profiler.disable()
+            order = "tottime" if "tottime" in sys.argv else "cumulative"
+            pstats.Stats(profiler).sort_stats(order).print_stats(40)
+        await pipeline.stop()
+    bare = await bare_aiogram(2 * cycles)
+    rate = cycles / took
+    return {
+        "cycles_per_s": rate,
+        "statements": pipeline.sql.statements / cycles,
+        "transactions": pipeline.sql.transactions / cycles,
+        "bare_updates_per_s": bare,
+        "bare_cycles_per_s": bare / 2,
+        "ratio": (bare / 2) / rate,
+    }
+
+
+def main() -> None:
+    cycles = int(next((a for a in sys.argv[1:] if a.isdigit()), "1000"))
+    result = asyncio.run(measure(cycles, "--profile" in sys.argv))
+    print(f"pipeline, SQLite file (WAL), {COURIERS} couriers, {cycles} cycles:")
+    print(f"  {result['cycles_per_s']:,.0f} cycles/s ({1000 / result['cycles_per_s']:.2f} ms)")
+    print(
+        f"  {result['statements']:.1f} SQL statements and {result['transactions']:.1f}"
+        " transactions per cycle"
+    )
+    print(
+        f"  aiogram alone: {result['bare_updates_per_s']:,.0f} updates/s"
+        f" = {result['bare_cycles_per_s']:,.0f} cycles/s (two updates each);"
+        f" the pipeline is {result['ratio']:.1f}x slower"
+    )
+
+
+if __name__ == "__main__":
+    main()
