@@ -15,7 +15,7 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKey
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.utils.i18n import I18n
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,6 +36,7 @@ from services import staff
 
 log = logging.getLogger(__name__)
 REDIS_TIMEOUT_SECONDS = 10
+REDIS_CONNECTIONS = 50
 
 
 @dataclass
@@ -108,18 +109,24 @@ def build_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation]
     in Redis for every instance at once."""
     if redis is None:
         return MemoryStorage(), SimpleEventIsolation()
-    storage = RedisStorage(redis, key_builder=DefaultKeyBuilder(prefix="dispatch:fsm"))
+    keys = DefaultKeyBuilder(prefix="dispatch:fsm", with_bot_id=True)  # bots may share a Redis
+    storage = RedisStorage(redis, key_builder=keys)
     return storage, storage.create_isolation()
 
 
 def build_redis(settings: Settings) -> Redis | None:
     if settings.redis_url is None:
         return None
-    return Redis.from_url(
+    # A burst of updates, each taking its user's lock, may want more connections than the
+    # pool holds: they wait for one (up to the timeout) rather than fail.
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=REDIS_CONNECTIONS,
+        timeout=REDIS_TIMEOUT_SECONDS,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         socket_timeout=REDIS_TIMEOUT_SECONDS,
     )
+    return Redis(connection_pool=pool)
 
 
 def build_sender(

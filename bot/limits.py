@@ -154,12 +154,16 @@ class FloodLimiter:
             async with self._turn:
                 await self._sleep(max(0.0, self._paused_until - self._clock()))
                 await self._wait_for(self._overall)
-                if chat.wait_needed(self._clock()) == 0:
-                    await self._take_shared(chat_id)
+                if chat.wait_needed(self._clock()) > 0:
+                    continue
+                shared_wait = await self._take_shared(chat_id)
+                if shared_wait == 0:
                     now = self._clock()
                     chat.take(now)
                     self._overall.take(now)
                     return
+            # Other instances used this chat's window: wait without holding up other chats.
+            await self._sleep(shared_wait)
 
     async def pause(self, seconds: float) -> None:
         """Telegram limited the bot as a whole: nothing goes out for a while, anywhere."""
@@ -167,11 +171,10 @@ class FloodLimiter:
         if self._shared is not None:
             await self._shared.pause(seconds)
 
-    async def _take_shared(self, chat_id: int) -> None:
-        """The same slot in the windows all instances share, if they do."""
-        if self._shared is not None:
-            while (wait := await self._shared.take(chat_id)) > 0:
-                await self._sleep(wait)
+    async def _take_shared(self, chat_id: int) -> float:
+        """The same slot in the windows all instances share, if they do: 0 when taken (or
+        nothing is shared), else the seconds until one may be free."""
+        return 0.0 if self._shared is None else await self._shared.take(chat_id)
 
     async def _wait_for(self, window: SlidingWindow) -> None:
         """Until the window has room (looked at again after each sleep: others use it too)."""

@@ -4,6 +4,8 @@ import logging
 import sys
 from collections.abc import Iterable
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 
@@ -35,7 +37,7 @@ def configure(level: str, secrets: Iterable[tuple[str, str]]) -> None:
 
 
 def log_failure(logger: logging.Logger, message: str, *args: object) -> None:
-    """Call in an `except` block: one line when the database (or the network to it) is down,
+    """Call in an `except` block: one line when the database or Redis (or the network) is down,
     which says all there is to say in an outage; the whole traceback for anything else."""
     error = sys.exc_info()[1]
     if _unreachable(error):
@@ -47,4 +49,12 @@ def log_failure(logger: logging.Logger, message: str, *args: object) -> None:
 def _unreachable(error: BaseException | None) -> bool:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, OSError | TimeoutError | InterfaceError | OperationalError)
+    return isinstance(
+        error,
+        OSError
+        | TimeoutError
+        | InterfaceError
+        | OperationalError
+        | RedisConnectionError
+        | RedisTimeoutError,
+    )

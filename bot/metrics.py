@@ -105,7 +105,11 @@ class DatabaseGauges(Collector):
         snapshot = self.snapshot
         if snapshot is None:
             return
-        orders = GaugeMetricFamily("dispatch_orders", "Orders by state", labels=["state"])
+        orders = GaugeMetricFamily(
+            "dispatch_orders",
+            "Orders waiting (queued) and in progress (assigned)",
+            labels=["state"],
+        )
         for state, count in snapshot.orders.items():
             orders.add_metric([state.value], count)
         yield orders

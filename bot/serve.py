@@ -67,7 +67,6 @@ async def _start(app: App) -> None:
     await prepare_database(app)
     await wait_for_telegram(app.bot)
     await menu.set_default_menus(app.bot, app.i18n)
-    await webhook.take_updates(app.bot, app.dispatcher, app.settings.webhook)
 
 
 class Polling:
@@ -92,6 +91,8 @@ class Polling:
 
 async def _serve(app: App, stop: asyncio.Event) -> None:
     web = await _web_server(app)
+    # Now that its socket listens, Telegram may learn the webhook (or polling may begin).
+    await webhook.take_updates(app.bot, app.dispatcher, app.settings.webhook)
     sending = asyncio.create_task(app.sender.run(), name="outbox-sender")
     polling = Polling(app) if app.settings.webhook is None else None
     tasks = [sending]

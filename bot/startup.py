@@ -79,6 +79,10 @@ def read_only(error: OperationalError, engine: AsyncEngine) -> StartupError | No
     """The SQLite file (or its folder) cannot be written, as a StartupError; else None."""
     if "readonly" not in str(error.orig) and "unable to open" not in str(error.orig):
         return None
+    return _cannot_write(engine)
+
+
+def _cannot_write(engine: AsyncEngine) -> StartupError:
     return StartupError(
         f"The SQLite database {engine.url.database} cannot be written:"
         " make the file and its folder writable for the bot."
@@ -112,7 +116,11 @@ def the_only_instance(engine: AsyncEngine) -> Iterator[None]:
         yield
         return
     _make_sqlite_folder(engine)
-    with open(database.with_name(database.name + ".lock"), "w") as lock:
+    try:
+        lock = open(database.with_name(database.name + ".lock"), "w")  # noqa: SIM115
+    except OSError:
+        raise _cannot_write(engine) from None
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -6,6 +6,7 @@ stays registered when the bot stops, so Telegram keeps the updates of a deploy f
 instance to take.
 """
 
+import asyncio
 import hmac
 import logging
 from urllib.parse import urlsplit
@@ -25,10 +26,11 @@ MAX_UPDATE_BYTES = 1024 * 1024
 
 def build_router(dispatcher: Dispatcher, bot: Bot, url: str, secret: str) -> APIRouter:
     router = APIRouter()
+    handling: set[asyncio.Task[None]] = set()
 
     @router.post(urlsplit(url).path or "/", include_in_schema=False, max_body_size=MAX_UPDATE_BYTES)
     async def take_update(request: Request) -> Response:
-        """Handle the update, then answer: Telegram sends the next one to a user after that."""
+        """Take the update and answer at once; it is handled after (see `_handle`)."""
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, secret.encode()):
             raise HTTPException(401, "Wrong or missing secret token.")
@@ -36,11 +38,23 @@ def build_router(dispatcher: Dispatcher, bot: Bot, url: str, secret: str) -> API
             update = Update.model_validate_json(await request.body(), context={"bot": bot})
         except ValidationError:
             raise HTTPException(400, "The body is not a Telegram update.") from None
-        # Handlers call the Bot themselves; none answers through the webhook's response.
-        await dispatcher.feed_webhook_update(bot, update)
+        task = asyncio.create_task(_handle(dispatcher, bot, update))
+        handling.add(task)  # held until done: the loop keeps only weak references to tasks
+        task.add_done_callback(handling.discard)
         return Response(status_code=200)
 
     return router
+
+
+async def _handle(dispatcher: Dispatcher, bot: Bot, update: Update) -> None:
+    """Handle an update that Telegram has been told was taken. Were the answer to wait for
+    the handler, a slow chat or a deploy's stop cutting it short would make Telegram send the
+    update again, and an order would be posted twice. A user's updates still take turns (the
+    event isolation), and a stop waits for them (`UpdatesInFlight`)."""
+    try:
+        await dispatcher.feed_update(bot, update)
+    except Exception:
+        log.exception("update %s failed", update.update_id)
 
 
 async def take_updates(bot: Bot, dispatcher: Dispatcher, webhook: tuple[str, str] | None) -> None:

@@ -90,3 +90,20 @@ async def test_a_pause_on_one_instance_holds_the_other(clock: Clock, shared: Sha
     one, two = (FloodLimiter(30, clock, clock.sleep, shared) for _ in range(2))
     await one.pause(5)
     assert await send_times(two, clock, 8, 1) == [5]
+
+
+async def test_a_chat_waiting_on_other_instances_holds_up_no_other_chat(
+    clock: Clock, shared: SharedWindows
+):
+    """Instance two used a group's twenty a minute; on instance one, a message to that group
+    waits for the window, and a private chat's message goes first meanwhile."""
+    one, two = (FloodLimiter(30, clock, clock.sleep, shared) for _ in range(2))
+    await send_times(two, clock, -100, 20)
+    done: list[int] = []
+
+    async def send(chat: int) -> None:
+        await one.acquire(chat)
+        done.append(chat)
+
+    await asyncio.gather(send(-100), send(8))
+    assert done == [8, -100]
