@@ -2,8 +2,6 @@
 and counters of SQL statements and transactions."""
 
 import itertools
-import os
-import resource
 import statistics
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -114,31 +112,8 @@ async def business(url: str, couriers_count: int, district: str = "North") -> As
     return engine
 
 
-def percentile(samples: list[float], share: float) -> float:
-    """The `share` (0..1) percentile, by the nearest-rank rule."""
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
-
-
 def summary_ms(samples: list[float]) -> str:
-    """p50 and p99 of samples in seconds, in milliseconds."""
-    return (
-        f"p50 {statistics.median(samples) * 1000:.1f} ms, "
-        f"p99 {percentile(samples, 0.99) * 1000:.1f} ms"
-    )
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores"
+    """p50 and p99 (nearest rank) of samples in seconds, in milliseconds."""
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, max(0, round(0.99 * len(ordered)) - 1))]
+    return f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"

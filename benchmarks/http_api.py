@@ -6,7 +6,6 @@ The server is the project's web app under uvicorn in a process of its own, on a 
 """
 
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
@@ -17,6 +16,7 @@ import httpx
 import uvicorn
 
 from api.context import ApiContext
+from benchmarks.common import summary_ms
 from bot.web import build_web_app
 from db.engine import create_engine
 from db.migrate import upgrade
@@ -101,12 +101,9 @@ async def main(requests: int, clients: int) -> None:
         finally:
             server.terminate()
             await server.wait()
-    ordered = sorted(latencies)
-    p99 = ordered[int(len(ordered) * 0.99) - 1]
     print(
         f"POST /order, {clients} clients, {requests} requests on SQLite: "
-        f"{requests / took:.0f} requests/s, p50 {statistics.median(ordered) * 1000:.1f} ms,"
-        f" p99 {p99 * 1000:.1f} ms"
+        f"{requests / took:.0f} requests/s, {summary_ms(latencies)}"
     )
 
 

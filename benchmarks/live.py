@@ -11,7 +11,6 @@ Run with `.venv/bin/python -m benchmarks.live latency|burst|memory [size]`.
 
 import asyncio
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -20,17 +19,16 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiohttp import web
 from sqlalchemy import insert
 
-from benchmarks.common import ADMIN, FIRST_COURIER, percentile
+from benchmarks.common import ADMIN, FIRST_COURIER, summary_ms
 from db.engine import create_engine
 from db.migrate import upgrade
 from db.models import Courier, StaffMember, courier_districts
 from db.uow import UnitOfWorkFactory
 from services import districts, staff
 from tests.e2e.conftest import TOKEN, BotProcess, bot_environment, start_bot, stop_bot
-from tests.e2e.fake_telegram import SENDING, Call, FakeTelegram, FloodRules
+from tests.e2e.fake_telegram import SENDING, Call, FakeTelegram, FloodRules, serving
 
 FIRST_DISPATCHER = 2_000_000
 OFFER = re.compile(r"New order <b>#(\d+)</b>")
@@ -83,27 +81,13 @@ async def seed(database: Path, couriers: int, dispatchers: int) -> None:
 
 
 @asynccontextmanager
-async def fake_telegram() -> AsyncIterator[tuple[FakeTelegram, str]]:
-    fake = FakeTelegram(TOKEN)
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield fake, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-@asynccontextmanager
 async def running_bot(
     couriers: int, dispatchers: int, **settings: str
 ) -> AsyncIterator[tuple[FakeTelegram, BotProcess]]:
     with tempfile.TemporaryDirectory() as folder:
         database = Path(folder) / "live.sqlite3"
         await seed(database, couriers, dispatchers)
-        async with fake_telegram() as (fake, url):
+        async with serving(FakeTelegram(TOKEN)) as (fake, url):
             bot = await start_bot(bot_environment(url, database, **settings), Path(folder))
             try:
                 await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
@@ -178,8 +162,7 @@ def main() -> None:
         samples = asyncio.run(latency(size or 300))
         print(
             f"latency, /order to the courier's sendMessage, {len(samples)} orders at 10/s:"
-            f" p50 {statistics.median(samples) * 1000:.1f} ms,"
-            f" p99 {percentile(samples, 0.99) * 1000:.1f} ms"
+            f" {summary_ms(samples)}"
         )
     elif what == "burst":
         rate, sent, refused = asyncio.run(burst(size or 300))

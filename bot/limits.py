@@ -55,13 +55,18 @@ def chat_window(chat_id: int) -> tuple[int, float]:
     return PRIVATE_CHAT if chat_id > 0 else GROUP_CHAT
 
 
-# Both windows checked and taken in one step, or the seconds to wait; a pause counts too.
-_TAKE = """
+# The time: the caller's (tests), or Redis's own, which every instance shares.
+_NOW = """
 local now = tonumber(ARGV[1])
 if not now then
     local t = redis.call('TIME')
     now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
+"""
+# Both windows checked and taken in one step, or the seconds to wait; a pause counts too.
+_TAKE = (
+    _NOW
+    + """
 local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
 if paused > now then return tostring(paused - now) end
 local function wait(key, capacity, seconds)
@@ -79,18 +84,17 @@ redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[4])) + 1)
 redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[6])) + 1)
 return '0'
 """
-_PAUSE = """
-local now = tonumber(ARGV[1])
-if not now then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
+)
+_PAUSE = (
+    _NOW
+    + """
 local until_ = now + tonumber(ARGV[2])
 if tonumber(redis.call('GET', KEYS[1]) or '0') < until_ then
     redis.call('SET', KEYS[1], tostring(until_), 'EX', math.ceil(tonumber(ARGV[2])) + 1)
 end
 return 1
 """
+)
 
 
 class SharedWindows:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from aiohttp import web
 from sqlalchemy import func, select
 
 from db.engine import create_engine
@@ -20,7 +19,7 @@ from db.models import Order
 from db.uow import UnitOfWorkFactory
 from services import staff
 from tests.conftest import sqlite_url
-from tests.e2e.fake_telegram import Call, FakeTelegram
+from tests.e2e.fake_telegram import Call, FakeTelegram, serving
 from tests.helpers import Desk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,15 +89,8 @@ async def register(tg: FakeTelegram, user_id: int, name: str, language: str = "e
 
 @pytest.fixture
 async def telegram() -> AsyncIterator[tuple[FakeTelegram, str]]:
-    fake = FakeTelegram(TOKEN)
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield fake, f"http://127.0.0.1:{port}"
-    await fake.deliveries.close()
-    await runner.cleanup()
+    async with serving(FakeTelegram(TOKEN)) as (fake, url):
+        yield fake, url
 
 
 def bot_environment(api_url: str, database: Path, **extra: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ import itertools
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -415,3 +415,18 @@ class FakeTelegram:
         """Until `condition()` holds, looked at whenever a call is recorded."""
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(condition), within)
+
+
+@contextlib.asynccontextmanager
+async def serving(fake: FakeTelegram) -> AsyncIterator[tuple[FakeTelegram, str]]:
+    """The fake server on a free port of loopback: (it, its base URL) until the block ends."""
+    runner = web.AppRunner(fake.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield fake, f"http://127.0.0.1:{port}"
+    finally:
+        await fake.deliveries.close()
+        await runner.cleanup()
