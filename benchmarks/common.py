@@ -2,6 +2,8 @@
 and counters of SQL statements and transactions."""
 
 import itertools
+import math
+import socket
 import statistics
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from db.engine import create_engine
 from db.migrate import upgrade
 from db.uow import UnitOfWorkFactory
+from handlers.callbacks import CompleteOrder
 from services import couriers, districts, staff
 
 TOKEN = "123456:benchmark-token-not-a-real-one"
@@ -33,8 +36,7 @@ class InstantSession(BaseSession):
 
     def __init__(self) -> None:
         super().__init__()
-        self.calls = 0
-        self.last_offer = (0, 0)  # (chat, message) of the latest order offered with Complete
+        self.offers: dict[int, tuple[int, int]] = {}  # order -> (chat, message) offering it
         self._ids = itertools.count(1000)
 
     async def make_request(
@@ -43,7 +45,6 @@ class InstantSession(BaseSession):
         method: TelegramMethod[TelegramType],
         timeout: int | None = None,  # noqa: ASYNC109  # aiogram's signature
     ) -> TelegramType:
-        self.calls += 1
         if isinstance(method, GetMe):
             return BOT_USER  # type: ignore[return-value]
         if isinstance(method, SendMessage | EditMessageText):
@@ -53,8 +54,8 @@ class InstantSession(BaseSession):
                 chat=Chat(id=int(method.chat_id or 0), type="private"),
                 text=method.text,
             )
-            if _offers_an_order(method):
-                self.last_offer = (message.chat.id, message.message_id)
+            if (order_id := _order_offered(method)) is not None:
+                self.offers[order_id] = (message.chat.id, message.message_id)
             return message  # type: ignore[return-value]
         return True  # type: ignore[return-value]
 
@@ -66,10 +67,13 @@ class InstantSession(BaseSession):
         yield b""
 
 
-def _offers_an_order(method: SendMessage | EditMessageText) -> bool:
-    markup = method.reply_markup
-    rows = getattr(markup, "inline_keyboard", None) or []
-    return any(str(button.callback_data).startswith("done:") for row in rows for button in row)
+def _order_offered(method: SendMessage | EditMessageText) -> int | None:
+    """The order whose Complete button the message carries, if any."""
+    rows = getattr(method.reply_markup, "inline_keyboard", None) or []
+    for button in (button for row in rows for button in row):
+        if str(button.callback_data).startswith("done:"):
+            return CompleteOrder.unpack(str(button.callback_data)).order_id
+    return None
 
 
 @dataclass
@@ -115,5 +119,12 @@ async def business(url: str, couriers_count: int, district: str = "North") -> As
 def summary_ms(samples: list[float]) -> str:
     """p50 and p99 (nearest rank) of samples in seconds, in milliseconds."""
     ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, max(0, round(0.99 * len(ordered)) - 1))]
+    p99 = ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
     return f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+
+
+def free_port() -> int:
+    """A port of loopback that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -1,10 +1,10 @@
 """Does assigning an order slow down as the business grows? Prints milliseconds per order.
 
-For 100 to 100,000 couriers, with no queued orders and then with 10,000 waiting in other
-districts, it times the hot path: post an order that a free courier takes at once (then,
-untimed, complete it, which also looks for a queued order). District 1 has five free
-couriers; every other courier carries an order. At the largest size it prints the query plans
-of the two hot queries, as the database chose them. Run with
+For 100 to 100,000 couriers it times the two ways an order is assigned. First, with nothing
+queued: post an order that a free courier takes at once (its completion untimed). Then, with
+10,000 orders queued in the district: a courier's Complete, which hands them the oldest one.
+District 1 has five free couriers; every other courier carries an order elsewhere. At the
+largest size it prints the plans of the two hot queries, as the database chose them. Run with
 `.venv/bin/python -m benchmarks.dispatch_scaling [rounds] [postgresql+asyncpg://…/scratch_db]`;
 the PostgreSQL database given is wiped.
 """
@@ -13,6 +13,7 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from db.uow import UnitOfWorkFactory
 from services import orders
 
 DISPATCHER = 1
+FREE = 5  # couriers free in district 1; every other one carries an order
 DISTRICTS = 50
 COURIERS = [100, 1_000, 10_000, 100_000]
 QUEUED = 10_000
@@ -59,7 +61,7 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int) -> None:
                     "name": f"C{c}",
                     "status": "active",
                     "online": True,
-                    "free_since": now if c <= 5 else None,
+                    "free_since": now if c <= FREE else None,
                     "created_at": now,
                 }
                 for c in range(1, couriers + 1)
@@ -71,8 +73,8 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int) -> None:
             [
                 {
                     "courier_id": c,
-                    "district_id": 1 if c <= 5 else 2 + c % (DISTRICTS - 1),
-                    "free_since": now if c <= 5 else None,
+                    "district_id": 1 if c <= FREE else 2 + c % (DISTRICTS - 1),
+                    "free_since": now if c <= FREE else None,
                 }
                 for c in range(1, couriers + 1)
             ],
@@ -97,11 +99,11 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int) -> None:
 
 
 async def add_queue(uow_factory: UnitOfWorkFactory, count: int) -> None:
-    """`count` orders waiting in districts where nobody is free."""
+    """`count` orders waiting in district 1, for its couriers as they free up."""
     now = datetime.now(UTC)
     waiting = [
         {
-            "district_id": 2 + q % (DISTRICTS - 1),
+            "district_id": 1,
             "description": "waiting",
             "status": "queued",
             "dispatcher_id": DISPATCHER,
@@ -124,10 +126,45 @@ async def _insert(run: Any, table: Any, rows: list[dict[str, Any]]) -> None:
 
 
 async def _analyze(uow_factory: UnitOfWorkFactory) -> None:
+    """Statistics, as PostgreSQL's autovacuum keeps them. The bot never runs ANALYZE on
+    SQLite, and with its statistics SQLite would scan the orders table, in id order, for the
+    first queued order of a district holding most of the queue (docs/benchmarks.md)."""
     uow = uow_factory()
+    if uow_factory.engine.dialect.name != "postgresql":
+        return
     async with uow.write():
         await uow.session.execute(text("ANALYZE"))
         await uow.commit()
+
+
+async def time_taking_the_queue(
+    engine: AsyncEngine, uow_factory: UnitOfWorkFactory, rounds: int
+) -> float:
+    """Milliseconds for a courier's Complete that also hands them the oldest queued order of
+    their district: the queue lookup and the assignment, with the whole queue waiting."""
+    carrying = {}  # courier's Telegram id -> the order they carry
+    for _ in range(FREE):
+        order = await orders.post_order_text(uow_factory(), DISPATCHER, DISPATCHER, "D1 parcel")
+        assert order.courier_telegram_id is not None
+        carrying[order.courier_telegram_id] = order.id
+    took = 0.0
+    for n in range(rounds):
+        courier = sorted(carrying)[n % FREE]
+        started = time.perf_counter()
+        await orders.complete_order(uow_factory(), courier, carrying[courier])
+        took += time.perf_counter() - started
+        carrying[courier] = await _carried_by(engine, courier)
+    return took / rounds * 1000
+
+
+async def _carried_by(engine: AsyncEngine, telegram_id: int) -> int:
+    query = text(
+        "SELECT orders.id FROM orders JOIN couriers ON couriers.id = orders.courier_id"
+        " WHERE couriers.telegram_id = :courier AND orders.status = 'assigned'"
+    )
+    async with engine.connect() as connection:
+        order_id = (await connection.execute(query, {"courier": telegram_id})).scalar_one()
+    return int(order_id)
 
 
 async def time_assignment(uow_factory: UnitOfWorkFactory, rounds: int) -> float:
@@ -142,29 +179,30 @@ async def time_assignment(uow_factory: UnitOfWorkFactory, rounds: int) -> float:
     return took / rounds * 1000
 
 
-async def hot_plans(engine: AsyncEngine, uow_factory: UnitOfWorkFactory) -> list[str]:
-    """The plans of the queries that find a free courier and the oldest queued order."""
-    seen: list[tuple[str, Any]] = []
+async def with_plans(engine: AsyncEngine, work: Awaitable[float]) -> tuple[float, list[str]]:
+    """What `work` returns, and the plans of the queries it ran that find a free courier and
+    the oldest queued order (each kind once)."""
+    seen: dict[str, tuple[str, Any]] = {}
 
     def capture(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         if ("free_since IS NOT NULL" in statement and "ORDER BY" in statement) or (
             "'queued'" in statement and statement.lstrip().startswith("SELECT")
         ):
-            seen.append((statement, parameters))
+            seen.setdefault(statement, (statement, parameters))
 
     event.listen(engine.sync_engine, "before_cursor_execute", capture)
     try:
-        await time_assignment(uow_factory, 1)
+        result = await work
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", capture)
     explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
     plans = []
     async with engine.connect() as connection:
-        for statement, parameters in seen:
+        for statement, parameters in seen.values():
             rows = await connection.exec_driver_sql(explain + statement, parameters)
             lines = [str(row[-1]) for row in rows]
             plans.append(" ".join(statement.split())[:90] + "...\n    " + "\n    ".join(lines))
-    return plans
+    return result, plans
 
 
 async def measure(url_template: str, rounds: int) -> None:
@@ -180,10 +218,11 @@ async def measure(url_template: str, rounds: int) -> None:
             await fill(uow_factory, couriers)
             idle = await time_assignment(uow_factory, rounds)
             await add_queue(uow_factory, QUEUED)
-            queued = await time_assignment(uow_factory, rounds)
-            print(f"{engine.dialect.name:<10} {couriers:>9,} {idle:>10.2f} {queued:>16.2f}")
+            taking = time_taking_the_queue(engine, uow_factory, rounds)
+            queued, plans = await with_plans(engine, taking)
+            print(f"{engine.dialect.name:<10} {couriers:>9,} {idle:>8.2f} {queued:>29.2f}")
             if couriers == COURIERS[-1]:
-                for plan in await hot_plans(engine, uow_factory):
+                for plan in plans:
                     print("  " + plan)
         finally:
             await engine.dispose()
@@ -199,7 +238,10 @@ async def reset_postgres(url: str) -> None:
 
 async def main(rounds: int, postgres_url: str | None, sizes: list[int]) -> None:
     COURIERS[:] = sizes
-    print(f"{'backend':<10} {'couriers':>9} {'0 queued ms':>10} {QUEUED:,} queued ms")
+    print(
+        f"{'backend':<10} {'couriers':>9} {'post ms':>8} (taken at once)"
+        f" {'complete ms':>12} (takes the oldest of {QUEUED:,} queued)"
+    )
     with tempfile.TemporaryDirectory() as folder:
         await measure(f"sqlite+aiosqlite:///{Path(folder)}/bench-{{size}}.sqlite3", rounds)
     if postgres_url:

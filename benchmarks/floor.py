@@ -150,8 +150,10 @@ async def on_sqlite(cycles: int) -> float:
         for sql, rows in _seed_rows():
             db.executemany(_sqlite(sql), rows)
 
+        sqlite_sql = {sql: _sqlite(sql) for sql in POST + DELIVER + COMPLETE}
+
         async def run(sql: str, *args: Any) -> Any:
-            return db.execute(_sqlite(sql), args).fetchone()
+            return db.execute(sqlite_sql[sql], args).fetchone()
 
         async def transaction(work: Callable[[], Awaitable[None]]) -> None:
             db.execute("BEGIN IMMEDIATE")

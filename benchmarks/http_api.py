@@ -16,7 +16,7 @@ import httpx
 import uvicorn
 
 from api.context import ApiContext
-from benchmarks.common import summary_ms
+from benchmarks.common import free_port, summary_ms
 from bot.web import build_web_app
 from db.engine import create_engine
 from db.migrate import upgrade
@@ -25,7 +25,6 @@ from services import couriers, districts, staff
 from services.access import Shop
 
 TOKEN = "benchmark-token-0123456789"
-PORT = 18_080
 
 
 async def seed(url: str, couriers_count: int) -> None:
@@ -39,17 +38,17 @@ async def seed(url: str, couriers_count: int) -> None:
     await engine.dispose()
 
 
-def serve(url: str) -> None:
+def serve(url: str, port: int) -> None:
     """The server process: the API over `url` on loopback."""
     engine = create_engine(url)
     context = ApiContext(UnitOfWorkFactory(engine), frozenset({TOKEN}), ZoneInfo("UTC"), "bot")
     config = uvicorn.Config(
-        build_web_app(context), host="127.0.0.1", port=PORT, log_level="warning", access_log=False
+        build_web_app(context), host="127.0.0.1", port=port, log_level="warning", access_log=False
     )
     uvicorn.Server(config).run()
 
 
-async def load(requests: int, clients: int) -> list[float]:
+async def load(port: int, requests: int, clients: int) -> list[float]:
     """Latencies of `requests` POST /order from `clients` at once, in seconds."""
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -58,7 +57,7 @@ async def load(requests: int, clients: int) -> list[float]:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{PORT}", headers=headers, limits=limits
+        base_url=f"http://127.0.0.1:{port}", headers=headers, limits=limits
     ) as client:
 
         async def one_client() -> None:
@@ -75,11 +74,11 @@ async def load(requests: int, clients: int) -> list[float]:
     return latencies
 
 
-async def wait_until_listening() -> None:
+async def wait_until_listening(port: int) -> None:
     async with httpx.AsyncClient() as client:
         for _ in range(100):
             try:
-                await client.get(f"http://127.0.0.1:{PORT}/docs")
+                await client.get(f"http://127.0.0.1:{port}/docs")
                 return
             except httpx.ConnectError:
                 await asyncio.sleep(0.1)
@@ -90,13 +89,14 @@ async def main(requests: int, clients: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite+aiosqlite:///{Path(folder) / 'api.sqlite3'}"
         await seed(url, couriers_count=requests)
+        port = free_port()
         server = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.http_api", "serve", url
+            sys.executable, "-m", "benchmarks.http_api", "serve", url, str(port)
         )
         try:
-            await wait_until_listening()
+            await wait_until_listening(port)
             started = time.perf_counter()
-            latencies = await load(requests, clients)
+            latencies = await load(port, requests, clients)
             took = time.perf_counter() - started
         finally:
             server.terminate()
@@ -109,7 +109,7 @@ async def main(requests: int, clients: int) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
-        serve(sys.argv[2])
+        serve(sys.argv[2], int(sys.argv[3]))
     else:
         arguments = [int(a) for a in sys.argv[1:3]]
         asyncio.run(main(*(arguments + [2000, 50][len(arguments) :])))

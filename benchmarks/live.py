@@ -33,6 +33,7 @@ from tests.e2e.fake_telegram import SENDING, Call, FakeTelegram, FloodRules, ser
 FIRST_DISPATCHER = 2_000_000
 OFFER = re.compile(r"New order <b>#(\d+)</b>")
 BATCH = 5_000
+CAP = 30  # messages a second that the fake server allows
 
 
 async def seed(database: Path, couriers: int, dispatchers: int) -> None:
@@ -119,14 +120,16 @@ async def latency(orders: int, rate: float = 10.0) -> list[float]:
 async def burst(orders: int) -> tuple[float, int, int]:
     """(messages a second, messages, 429s) for `orders` posted at once under 30 msg/s."""
     async with running_bot(orders, orders) as (fake, _):
-        fake.floods = FloodRules(30)
+        fake.floods = FloodRules(CAP)
         for n in range(orders):
             await fake.send(FIRST_DISPATCHER + n, f"/order North parcel {n + 1}")
         await fake.wait_until(
             lambda: _offers(fake) == orders and _replies(fake) == orders, within=600
         )
         sent = [c.at for c in fake.calls if c.method in SENDING]
-        return len(sent) / (max(sent) - min(sent)), len(sent), fake.flood_refusals
+        # Sustained: the first second's allowance goes at once, the rest at the rate.
+        rate = (len(sent) - CAP) / (max(sent) - min(sent))
+        return rate, len(sent), fake.flood_refusals
 
 
 async def memory(couriers: int, orders: int) -> float:
@@ -167,8 +170,8 @@ def main() -> None:
     elif what == "burst":
         rate, sent, refused = asyncio.run(burst(size or 300))
         print(
-            f"burst, {size or 300} orders at once, server cap 30 msg/s: {sent} messages at"
-            f" {rate:.1f} msg/s ({rate / 30:.0%} of the cap), {refused} x 429"
+            f"burst, {size or 300} orders at once, server cap {CAP} msg/s: {sent} messages,"
+            f" sustained {rate:.1f} msg/s ({rate / CAP:.0%} of the cap), {refused} x 429"
         )
     else:
         orders = min(size or 10_000, 1_000)

@@ -98,7 +98,7 @@ class Pipeline:
     async def cycle(self, n: int) -> None:
         await self.dispatcher.feed_update(self.bot, self.updates.order(n))
         await self.sender.deliver_due()
-        courier, message_id = self.session.last_offer
+        courier, message_id = self.session.offers.pop(n)  # KeyError: order n was not offered
         await self.dispatcher.feed_update(self.bot, self.updates.complete(courier, n, message_id))
         await self.sender.deliver_due()
 

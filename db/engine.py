@@ -84,8 +84,10 @@ def _begin_transactions_ourselves(engine: AsyncEngine) -> None:
 
 
 async def ping(engine: AsyncEngine) -> None:
-    """Ask the database the simplest question; raises if it cannot answer."""
+    """Ask the database the simplest question, in a reading transaction (on SQLite it takes no
+    write lock, so it never waits for a writer); raises if it cannot answer."""
     async with engine.connect() as connection:
+        await connection.execution_options(**{TRANSACTION: "read"})
         await connection.execute(text("SELECT 1"))
 
 

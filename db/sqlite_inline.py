@@ -73,7 +73,7 @@ def connector(url: URL, timeout_s: float) -> Callable[[], Awaitable[InlineConnec
     a `file:` URI (with `uri=true`) keeps its other query parameters."""
     query = {key: value for key, value in url.query.items() if key != "uri"}
     uri = url.query.get("uri") == "true"
-    database = str(url.database)
+    database = url.database or ":memory:"
     if uri and query:
         database += "?" + urlencode(query, doseq=True)
     connect = partial(
