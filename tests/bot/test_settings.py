@@ -19,7 +19,8 @@ def load(**values: object) -> Settings:
 
 def test_every_setting_is_documented_in_env_example():
     documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
-    assert {name.upper() for name in Settings.model_fields} == documented
+    for_compose_only = {"POSTGRES_PASSWORD"}  # read by docker-compose.yml, not by the bot
+    assert {name.upper() for name in Settings.model_fields} == documented - for_compose_only
 
 
 def test_the_documented_example_loads(monkeypatch: pytest.MonkeyPatch):
