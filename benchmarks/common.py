@@ -3,7 +3,6 @@ and counters of SQL statements and transactions."""
 
 import itertools
 import math
-import socket
 import statistics
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from aiogram.client.session.base import BaseSession
 from aiogram.methods import EditMessageText, GetMe, SendMessage, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, Message, User
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import create_engine
@@ -29,6 +28,7 @@ BOT_USER = User(id=4242, is_bot=True, first_name="Dispatch", username="dispatch_
 ADMIN = 1
 DISPATCHER = 2
 FIRST_COURIER = 100_000
+BATCH = 5_000  # rows a bulk insert sends at once
 
 
 class InstantSession(BaseSession):
@@ -123,8 +123,7 @@ def summary_ms(samples: list[float]) -> str:
     return f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
 
 
-def free_port() -> int:
-    """A port of loopback that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+async def insert_in_batches(run: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Many rows, a few thousand to a statement (`run`: a session's or connection's execute)."""
+    for start in range(0, len(rows), BATCH):
+        await run(insert(table), rows[start : start + BATCH])

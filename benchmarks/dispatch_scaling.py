@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from benchmarks.common import insert_in_batches
 from db.engine import create_engine
 from db.migrate import upgrade
 from db.models import Courier, District, Order, StaffMember, courier_districts
@@ -32,7 +33,6 @@ FREE = 5  # couriers free in district 1; every other one carries an order
 DISTRICTS = 50
 COURIERS = [100, 1_000, 10_000, 100_000]
 QUEUED = 10_000
-BATCH = 5_000
 
 
 async def fill(uow_factory: UnitOfWorkFactory, couriers: int) -> None:
@@ -51,7 +51,7 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int) -> None:
                 for d in range(1, DISTRICTS + 1)
             ],
         )
-        await _insert(
+        await insert_in_batches(
             run,
             Courier,
             [
@@ -67,7 +67,7 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int) -> None:
                 for c in range(1, couriers + 1)
             ],
         )
-        await _insert(
+        await insert_in_batches(
             run,
             courier_districts,
             [
@@ -93,7 +93,7 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int) -> None:
             }
             for c in range(6, couriers + 1)
         ]
-        await _insert(uow.session.execute, Order, busy)
+        await insert_in_batches(uow.session.execute, Order, busy)
         await uow.commit()
     await _analyze(uow_factory)
 
@@ -115,14 +115,9 @@ async def add_queue(uow_factory: UnitOfWorkFactory, count: int) -> None:
     ]
     uow = uow_factory()
     async with uow.write():
-        await _insert(uow.session.execute, Order, waiting)
+        await insert_in_batches(uow.session.execute, Order, waiting)
         await uow.commit()
     await _analyze(uow_factory)
-
-
-async def _insert(run: Any, table: Any, rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), BATCH):
-        await run(insert(table), rows[start : start + BATCH])
 
 
 async def _analyze(uow_factory: UnitOfWorkFactory) -> None:

@@ -16,13 +16,14 @@ import httpx
 import uvicorn
 
 from api.context import ApiContext
-from benchmarks.common import free_port, summary_ms
+from benchmarks.common import summary_ms
 from bot.web import build_web_app
 from db.engine import create_engine
 from db.migrate import upgrade
 from db.uow import UnitOfWorkFactory
 from services import couriers, districts, staff
 from services.access import Shop
+from tests.e2e.conftest import free_port
 
 TOKEN = "benchmark-token-0123456789"
 

@@ -19,20 +19,24 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert
-
-from benchmarks.common import ADMIN, FIRST_COURIER, summary_ms
+from benchmarks.common import ADMIN, FIRST_COURIER, insert_in_batches, summary_ms
 from db.engine import create_engine
 from db.migrate import upgrade
 from db.models import Courier, StaffMember, courier_districts
 from db.uow import UnitOfWorkFactory
 from services import districts, staff
-from tests.e2e.conftest import TOKEN, BotProcess, bot_environment, start_bot, stop_bot
+from tests.e2e.conftest import (
+    TOKEN,
+    BotProcess,
+    bot_environment,
+    post_orders,
+    start_bot,
+    stop_bot,
+)
 from tests.e2e.fake_telegram import SENDING, Call, FakeTelegram, FloodRules, serving
 
 FIRST_DISPATCHER = 2_000_000
 OFFER = re.compile(r"New order <b>#(\d+)</b>")
-BATCH = 5_000
 CAP = 30  # messages a second that the fake server allows
 
 
@@ -74,8 +78,7 @@ async def seed(database: Path, couriers: int, dispatchers: int) -> None:
                 (Courier, rows),
                 (courier_districts, links),
             ):
-                for start in range(0, len(values), BATCH):
-                    await run(insert(table), values[start : start + BATCH])
+                await insert_in_batches(run, table, values)
             await uow.commit()
     finally:
         await engine.dispose()
@@ -121,8 +124,7 @@ async def burst(orders: int) -> tuple[float, int, int]:
     """(messages a second, messages, 429s) for `orders` posted at once under 30 msg/s."""
     async with running_bot(orders, orders) as (fake, _):
         fake.floods = FloodRules(CAP)
-        for n in range(orders):
-            await fake.send(FIRST_DISPATCHER + n, f"/order North parcel {n + 1}")
+        await post_orders(fake, range(FIRST_DISPATCHER, FIRST_DISPATCHER + orders), orders)
         await fake.wait_until(
             lambda: _offers(fake) == orders and _replies(fake) == orders, within=600
         )
@@ -135,8 +137,7 @@ async def burst(orders: int) -> tuple[float, int, int]:
 async def memory(couriers: int, orders: int) -> float:
     """The bot's peak resident memory in MB, `orders` posted at once to `couriers`."""
     async with running_bot(couriers, orders, SEND_RATE_LIMIT="1000") as (fake, bot):
-        for n in range(orders):
-            await fake.send(FIRST_DISPATCHER + n, f"/order North parcel {n + 1}")
+        await post_orders(fake, range(FIRST_DISPATCHER, FIRST_DISPATCHER + orders), orders)
         await fake.wait_until(lambda: _offers(fake) == orders, within=600)
         return _peak_rss_mb(bot.process.pid)
 

@@ -3,15 +3,16 @@
 import asyncio
 import os
 import re
+import socket
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from db.engine import create_engine
 from db.migrate import upgrade
@@ -140,6 +141,27 @@ async def start_bot(env: dict[str, str], cwd: Path) -> BotProcess:
     return BotProcess(process, Path(name))
 
 
+async def start_ready(fake: FakeTelegram, env: dict[str, str], cwd: Path) -> BotProcess:
+    """`python -m bot`, once it serves: it has set its command menus."""
+    mark = fake.mark()
+    bot = await start_bot(env, cwd)
+    await fake.wait_for(lambda c: c.method == "setMyCommands", since=mark, within=60)
+    return bot
+
+
+async def post_orders(fake: FakeTelegram, dispatchers: Sequence[int], count: int) -> None:
+    """`/order North parcel n` for n from 1 to `count`, the dispatchers taking turns."""
+    for n in range(count):
+        await fake.send(dispatchers[n % len(dispatchers)], f"/order North parcel {n + 1}")
+
+
+def free_port() -> int:
+    """A port of loopback that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 async def stop_bot(bot: BotProcess) -> str:
     """SIGTERM, as a service manager would; returns everything the bot logged."""
     bot.process.terminate()
@@ -152,6 +174,11 @@ async def output_of(bot: BotProcess) -> str:
     return bot.output()
 
 
+def database_url(database: Path | str) -> str:
+    """A SQLite file's URL, or the URL given."""
+    return database if isinstance(database, str) else sqlite_url(database)
+
+
 async def seed(
     database: Path | str,
     *,
@@ -162,7 +189,7 @@ async def seed(
     """A business in the database before the bot starts: the admin, dispatchers, districts,
     and active couriers (Telegram id -> district), as the services make them. `database`: a
     SQLite file, or any database URL."""
-    url = database if isinstance(database, str) else sqlite_url(database)
+    url = database_url(database)
     await upgrade(url)
     engine = create_engine(url)
     desk = Desk(UnitOfWorkFactory(engine))
@@ -199,17 +226,26 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, within: float) -> 
         await asyncio.sleep(0.5)
 
 
-async def count_orders(database: Path, *statuses: str) -> int:
-    """Orders in the bot's database, of these statuses (any, without)."""
-    engine = create_engine(sqlite_url(database))
+async def count_rows(database: Path | str, query: Select[Any]) -> int:
+    """What a `SELECT count(*)` finds in the bot's database (a SQLite file or a URL)."""
+    engine = create_engine(database_url(database))
     try:
         async with engine.connect() as connection:
-            query = select(func.count()).select_from(Order)
-            if statuses:
-                query = query.where(Order.status.in_(statuses))
             return int((await connection.execute(query)).scalar_one())
     finally:
         await engine.dispose()
+
+
+async def count_orders(database: Path | str, *statuses: str) -> int:
+    """Orders in the bot's database, of these statuses (any, without)."""
+    query = select(func.count()).select_from(Order)
+    if statuses:
+        query = query.where(Order.status.in_(statuses))
+    return await count_rows(database, query)
+
+
+async def orders_posted(database: Path | str, count: int) -> bool:
+    return await count_orders(database) == count
 
 
 async def orders_in_progress(database: Path) -> list[int]:
@@ -227,8 +263,7 @@ async def running_bot(
     telegram: tuple[FakeTelegram, str], tmp_path: Path
 ) -> AsyncIterator[FakeTelegram]:
     fake, url = telegram
-    process = await start_bot(bot_environment(url, tmp_path / "e2e.sqlite3"), tmp_path)
-    await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
+    process = await start_ready(fake, bot_environment(url, tmp_path / "e2e.sqlite3"), tmp_path)
     yield fake
     log = await stop_bot(process)
     print(log)  # shown when the test fails

@@ -23,8 +23,11 @@ from tests.e2e.conftest import (
     eventually,
     offer,
     orders_in_progress,
+    orders_posted,
+    post_orders,
     seed,
     start_bot,
+    start_ready,
     stop_bot,
 )
 from tests.e2e.fake_telegram import Call, FakeTelegram, Faults, FloodRules
@@ -57,13 +60,11 @@ async def test_a_hundred_orders_through_thirty_percent_failures(
         dispatchers=dispatchers,
     )
     fake.faults = Faults(share=0.3)
-    bot = await start_bot(bot_environment(url, database), tmp_path)
-    await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
+    bot = await start_ready(fake, bot_environment(url, database), tmp_path)
 
-    for n in range(100):
-        await fake.send(dispatchers[n % len(dispatchers)], f"/order North parcel {n + 1}")
+    await post_orders(fake, dispatchers, 100)
     # All committed, whatever became of the replies: 20 went out at once, 80 wait.
-    await eventually(lambda: _orders_posted(database, 100), within=60)
+    await eventually(lambda: orders_posted(database, 100), within=60)
     took = await couriers_complete_everything(fake, 100, within=150)
 
     # Each dispatch chat hears of every completion, and of every order that waited.
@@ -94,10 +95,6 @@ async def test_a_hundred_orders_through_thirty_percent_failures(
     assert "Traceback" not in log
 
 
-async def _orders_posted(database: Path, count: int) -> bool:
-    return await count_orders(database) == count
-
-
 def _replies(fake: FakeTelegram) -> int:
     return sum(1 for c in fake.calls if c.method == "sendMessage" and "Order <b>#" in c.text)
 
@@ -126,12 +123,10 @@ async def test_a_burst_keeps_to_the_flood_limits(
         dispatchers=dispatchers,
     )
     fake.floods = FloodRules(per_second=30)
-    bot = await start_bot(bot_environment(url, database), tmp_path)
-    await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
+    bot = await start_ready(fake, bot_environment(url, database), tmp_path)
     before = len(fake.calls)
 
-    for n in range(300):
-        await fake.send(dispatchers[n % len(dispatchers)], f"/order North parcel {n + 1}")
+    await post_orders(fake, dispatchers, 300)
     await fake.wait_until(lambda: sum(offer(c) is not None for c in fake.calls) == 300, within=90)
     await fake.wait_until(lambda: _replies(fake) == 300, within=60)
 
@@ -162,8 +157,7 @@ async def test_one_slow_chat_holds_up_nobody_else(
     )
     slow = couriers[0]  # free the longest: the first order goes to them
     fake.slow[slow] = 5.0
-    bot = await start_bot(bot_environment(url, database), tmp_path)
-    await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
+    bot = await start_ready(fake, bot_environment(url, database), tmp_path)
 
     await fake.send(dispatchers[0], "/order North soup")
     await fake.wait_for(lambda c: c.chat_id == slow, arrived=True)
@@ -197,8 +191,7 @@ async def test_a_courier_who_blocked_the_bot_is_passed_over(
         database, districts=["North"], couriers={gone: "North", there: "North"}, dispatchers=[2_001]
     )
     fake.blocked.add(gone)
-    bot = await start_bot(bot_environment(url, database), tmp_path)
-    await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
+    bot = await start_ready(fake, bot_environment(url, database), tmp_path)
 
     await fake.send(2_001, "/order North soup")
 
@@ -227,11 +220,9 @@ async def test_killed_mid_burst_then_restarted_nothing_is_lost(
     )
     fake.floods = FloodRules(per_second=30)
     env = bot_environment(url, database) | {"OUTBOX_LEASE_SECONDS": "2"}
-    bot = await start_bot(env, tmp_path)
-    await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
-    for n in range(60):  # 20 go out at once, 40 wait for a courier to finish
-        await fake.send(dispatchers[n % len(dispatchers)], f"/order North parcel {n + 1}")
-    await eventually(lambda: _orders_posted(database, 60), within=60)
+    bot = await start_ready(fake, env, tmp_path)
+    await post_orders(fake, dispatchers, 60)  # 20 go out at once, 40 wait for a courier to finish
+    await eventually(lambda: orders_posted(database, 60), within=60)
     tapping = asyncio.create_task(couriers_complete_everything(fake, 60, within=180))
     await fake.wait_until(lambda: sum(offer(c) is not None for c in fake.calls) >= 30, within=60)
 
@@ -285,14 +276,12 @@ async def test_the_reminder_and_the_report_go_out_once(
         "SWEEP_INTERVAL_SECONDS": "0.5",
         "DAILY_REPORT_AT": "00:00",  # already past today: it goes out at start
     }
-    bot = await start_bot(env, tmp_path)
-    await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
+    bot = await start_ready(fake, env, tmp_path)
     await fake.send(dispatcher, "/order North soup")
     await fake.wait_for(lambda c: "has been with you" in c.text, within=10)
     await fake.wait_for(lambda c: "has been with C10001" in c.text, within=10)
     log = await stop_bot(bot)
-    again = await start_bot(env, tmp_path)  # a restart sends nothing twice
-    await fake.wait_for(lambda c: c.method == "setMyCommands", since=fake.mark(), within=60)
+    again = await start_ready(fake, env, tmp_path)  # a restart sends nothing twice
     await asyncio.sleep(3)
     log += await stop_bot(again)
 

@@ -10,9 +10,11 @@ import pytest
 from tests.e2e.conftest import (
     bot_environment,
     eventually,
+    free_port,
     output_of,
     seed,
     start_bot,
+    start_ready,
     stop_bot,
 )
 from tests.e2e.fake_telegram import FakeTelegram
@@ -28,12 +30,6 @@ async def _listening(shop: httpx.AsyncClient) -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def test_a_shop_order_reaches_the_courier_in_telegram(
     telegram: tuple[FakeTelegram, str], tmp_path: Path
 ):
@@ -42,8 +38,7 @@ async def test_a_shop_order_reaches_the_courier_in_telegram(
     await seed(database, districts=["North"], couriers={COURIER: "North"})
     port = free_port()
     env = bot_environment(url, database) | {"API_TOKENS": API_TOKEN, "WEB_PORT": str(port)}
-    bot = await start_bot(env, tmp_path)
-    await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
+    bot = await start_ready(fake, env, tmp_path)
     shop = httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {API_TOKEN}"}
     )

@@ -2,7 +2,6 @@
 server, which hands each update to one instance at random as a load balancer would."""
 
 import asyncio
-import socket
 from collections import Counter
 from pathlib import Path
 
@@ -18,13 +17,18 @@ from tests.e2e.conftest import (
     BotProcess,
     bot_environment,
     count_orders,
+    count_rows,
     couriers_complete_everything,
     eventually,
+    free_port,
+    orders_posted,
     output_of,
+    post_orders,
     register,
     seed,
     sent_to,
     start_bot,
+    start_ready,
     stop_bot,
 )
 from tests.e2e.fake_telegram import Call, FakeTelegram
@@ -36,12 +40,6 @@ SECRET = "a-secret-of-the-tests-0123456789"
 COURIERS = list(range(10_001, 10_021))
 DISPATCHERS = list(range(2_001, 2_031))
 ORDERS = 300
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def webhook_environment(
@@ -106,8 +104,7 @@ async def test_two_instances_keep_every_promise(
 
     await asyncio.gather(*(register(fake, c, f"C{c}") for c in COURIERS))
     await eventually(lambda: _active_couriers(fresh_postgres_url, len(COURIERS)), within=30)
-    for n in range(ORDERS):
-        await fake.send(DISPATCHERS[n % len(DISPATCHERS)], f"/order North parcel {n + 1}")
+    await post_orders(fake, DISPATCHERS, ORDERS)
     took = await couriers_complete_everything(fake, ORDERS, within=300)
     await eventually(lambda: _outbox_settled(fresh_postgres_url), within=60)
     for bot in bots:
@@ -163,23 +160,12 @@ def _assert_each_notice_sent_once(fake: FakeTelegram, rows: list[OutboxMessage])
 
 
 async def _active_couriers(url: str, expected: int) -> bool:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            query = select(func.count()).where(Courier.status == "active")
-            return (await connection.execute(query)).scalar_one() == expected
-    finally:
-        await engine.dispose()
+    query = select(func.count()).where(Courier.status == "active")
+    return await count_rows(url, query) == expected
 
 
 async def _outbox_settled(url: str) -> bool:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            query = select(func.count()).where(OutboxMessage.state == "pending")
-            return (await connection.execute(query)).scalar_one() == 0
-    finally:
-        await engine.dispose()
+    return await count_rows(url, select(func.count()).where(OutboxMessage.state == "pending")) == 0
 
 
 async def test_a_second_instance_on_one_sqlite_file_is_refused(
@@ -187,8 +173,7 @@ async def test_a_second_instance_on_one_sqlite_file_is_refused(
 ):
     fake, url = telegram
     database = tmp_path / "one.sqlite3"
-    first = await start_bot(bot_environment(url, database), tmp_path)
-    await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
+    first = await start_ready(fake, bot_environment(url, database), tmp_path)
 
     second = await start_bot(bot_environment(url, database), tmp_path)
     log = await output_of(second)
@@ -274,24 +259,11 @@ async def _refuses_updates_without_the_secret(fake: FakeTelegram, port: int, url
         async with session.post(hook, data=b"{not json", headers=right) as answer:
             assert answer.status == 400
         await asyncio.sleep(0.5)
-        assert await _orders(url) == 0
+        assert await count_orders(url) == 0
         assert not any(call.chat_id == 2_001 for call in fake.calls)
         async with session.post(hook, json=update, headers=right) as answer:
             assert answer.status == 200
-    await eventually(lambda: _orders_are(url, 1), within=10)
-
-
-async def _orders_are(url: str, count: int) -> bool:
-    return await _orders(url) == count
-
-
-async def _orders(url: str) -> int:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return int((await connection.execute(select(func.count()).select_from(Order))).one()[0])
-    finally:
-        await engine.dispose()
+    await eventually(lambda: orders_posted(url, 1), within=10)
 
 
 async def _health_follows_its_services(port: int, postgres: TcpProxy, redis: TcpProxy) -> None:

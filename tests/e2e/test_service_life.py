@@ -10,7 +10,7 @@ import pytest
 from db.engine import PROJECT_ROOT
 from db.migrate import upgrade
 from tests.conftest import sqlite_url
-from tests.e2e.conftest import ADMIN, bot_environment, output_of, start_bot, stop_bot
+from tests.e2e.conftest import ADMIN, bot_environment, output_of, start_bot, start_ready, stop_bot
 from tests.e2e.fake_telegram import FakeTelegram
 
 SLOW_CHAT = -100600
@@ -134,8 +134,7 @@ async def test_sigterm_lets_the_update_in_flight_finish(
 ):
     fake, url = telegram
     fake.slow[SLOW_CHAT] = 2.0
-    process = await start_bot(bot_environment(url, tmp_path / "term.sqlite3"), tmp_path)
-    await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
+    process = await start_ready(fake, bot_environment(url, tmp_path / "term.sqlite3"), tmp_path)
     await fake.send(ADMIN, "/add_district North", chat_id=SLOW_CHAT)
     reply = await fake.wait_for(lambda c: c.chat_id == SLOW_CHAT, arrived=True)
 
@@ -157,8 +156,7 @@ async def test_a_relative_sqlite_path_is_the_projects_wherever_the_bot_starts(
     elsewhere.mkdir()
     env = bot_environment(url, database) | {"DATABASE_URL": f"sqlite+aiosqlite:///{relative}"}
 
-    process = await start_bot(env, elsewhere)
-    await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
+    process = await start_ready(fake, env, elsewhere)
     log = await stop_bot(process)
 
     assert process.returncode == 0, log

@@ -12,6 +12,7 @@ from tests.e2e.conftest import (
     register,
     sent_to,
     start_bot,
+    start_ready,
     stop_bot,
 )
 from tests.e2e.fake_telegram import Call, FakeTelegram
@@ -115,8 +116,7 @@ async def test_russian_and_english_users(running_bot: FakeTelegram):
 async def test_startup_survives_telegram_being_down(telegram, tmp_path: Path):
     fake, url = telegram
     fake.fail_get_me = 8  # more than a handler reply would ride out
-    process = await start_bot(bot_environment(url, tmp_path / "down.sqlite3"), tmp_path)
-    await fake.wait_for(lambda c: c.method == "setMyCommands", within=60)
+    process = await start_ready(fake, bot_environment(url, tmp_path / "down.sqlite3"), tmp_path)
     await fake.send(STRANGER, "/start")
     await fake.wait_for(sent_to(STRANGER, f"<code>{STRANGER}</code>"))
     log = await stop_bot(process)
