@@ -2,7 +2,8 @@
 
 - A commit that wrote notices rings the doorbell (UnitOfWorkFactory.on_notices), so a row goes
   out at once; a poll every OUTBOX_POLL_SECONDS catches what other instances wrote and what
-  became due again.
+  became due again. A claim that took every row due does not claim again to find nothing:
+  the sender waits for the next ring or poll.
 - It claims chats, not rows: a chat's oldest due row and a few after it, leased to this sender
   (services.outbox.claim). Each chat gets a lane that sends its rows in order. Lanes run side
   by side, so a chat that is slow, down or flood-limited holds up nobody else. While this
@@ -97,15 +98,26 @@ class OutboxSender:
         self.owner = uuid.uuid4().hex  # whose leases are whose, across instances
         self.doorbell = Doorbell()
         self._floods = FloodWatch(limiter)
-        self._recorder = Recorder(uow_factory, self.owner, self.wake)
+        self._recorder = Recorder(uow_factory, self.owner, self._recorded)
         self._lanes: dict[int, asyncio.Task[None]] = {}
         self._idle = asyncio.Event()
+        # Rows may be due that no claim has taken: notices were committed since the last
+        # claim began, or it left rows behind (busy chats, its limits, rows given back).
+        self._due = True
         uow_factory.on_notices(self.wake)
 
     def wake(self) -> None:
-        """Something may be due: new notices were committed, or outcomes freed a chat."""
+        """New notices were committed: claim them."""
+        self._due = True
         self._idle.clear()
         self.doorbell.ring()
+
+    def _recorded(self) -> None:
+        """Outcomes are written and their chats free again: claim if rows may wait for that."""
+        if self._due:
+            self.doorbell.ring()
+        elif not self._lanes and not self._recorder.busy:
+            self._idle.set()
 
     async def run(self) -> None:
         """Deliver until cancelled."""
@@ -115,7 +127,7 @@ class OutboxSender:
         ]
         try:
             while True:
-                if await self._claim() == 0:
+                if await self._claim() == 0 or not self._due:
                     await self.doorbell.wait(self.settings.poll_seconds)
         finally:
             await _cancel(list(self._lanes.values()))
@@ -126,7 +138,8 @@ class OutboxSender:
         """Send everything due now and record it, without the loop; how many rows went.
         For tests and tools; not alongside `run`."""
         delivered = 0
-        while claimed := await self._claim():
+        self._due = True
+        while self._due and (claimed := await self._claim()):
             delivered += claimed
             await asyncio.gather(*self._lanes.values())
             await self._recorder.flush()
@@ -143,7 +156,10 @@ class OutboxSender:
     async def _claim(self) -> int:
         room = self.settings.lanes - len(self._lanes)
         if room <= 0:
+            self._due = True  # claim once a lane is free
             return 0
+        busy = list(self._lanes)
+        self._due = False
         try:
             claimed = await outbox.claim(
                 self.uow_factory(),
@@ -151,14 +167,18 @@ class OutboxSender:
                 chats=room,
                 per_chat=self.settings.per_chat,
                 lease=self.settings.lease,
-                busy=list(self._lanes),
+                busy=busy,
             )
         except Exception:
+            self._due = True
             log_failure(log, "could not claim outbox rows; trying again shortly")
             return 0
-        for chat_id, rows in groupby(claimed, key=lambda delivery: delivery.chat_id):
-            lane = asyncio.create_task(self._lane(list(rows)), name=f"outbox-chat-{chat_id}")
-            self._lanes[chat_id] = lane
+        chats = [list(rows) for _, rows in groupby(claimed, key=lambda row: row.chat_id)]
+        for rows in chats:
+            lane = asyncio.create_task(self._lane(rows), name=f"outbox-chat-{rows[0].chat_id}")
+            self._lanes[rows[0].chat_id] = lane
+        if busy or len(chats) == room or any(len(r) == self.settings.per_chat for r in chats):
+            self._due = True  # it may have left rows behind
         if claimed or self._lanes or self._recorder.busy:
             self._idle.clear()
         else:
@@ -189,13 +209,19 @@ class OutboxSender:
                 done += 1
                 if outcome is None:
                     continue
-                self._recorder.add(outcome)
+                self._record(outcome)
                 if isinstance(outcome, RetryAt | Untried):
                     break
         finally:
             for untried in deliveries[done:]:
-                self._recorder.add(Untried(untried.id))
+                self._record(Untried(untried.id))
             self._lanes.pop(chat_id, None)
+
+    def _record(self, outcome: Outcome) -> None:
+        """Hand an outcome to the recorder; a row given back untried must be claimed again."""
+        self._recorder.add(outcome)
+        if isinstance(outcome, Untried):
+            self._due = True
 
     async def _attempt(self, delivery: Delivery) -> Outcome | None:
         """Send one row; None when a service has recorded what became of it."""

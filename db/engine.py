@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from db.sqlite_inline import connector
 
@@ -97,5 +98,24 @@ def session_factory(engine: AsyncEngine, *, writes: bool) -> async_sessionmaker[
     if not writes and engine.dialect.name == "postgresql":
         options["postgresql_readonly"] = True
     return async_sessionmaker(
-        engine, expire_on_commit=False, autoflush=False, execution_options=options
+        engine,
+        expire_on_commit=False,
+        autoflush=False,
+        execution_options=options,
+        sync_session_class=HoldingSession,
     )
+
+
+class HoldingSession(Session):
+    """A session that holds on to every row it has loaded or written until it closes.
+
+    SQLAlchemy's identity map forgets a row nobody refers to any more. Our sessions last one
+    transaction, so keeping them costs little, and a row the transaction already has (the
+    courier an UPDATE … RETURNING just claimed, say) is never asked for again.
+    """
+
+
+@event.listens_for(HoldingSession, "loaded_as_persistent")
+@event.listens_for(HoldingSession, "pending_to_persistent")
+def _hold(session: Session, instance: object) -> None:
+    session.info.setdefault("held", []).append(instance)

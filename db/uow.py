@@ -70,21 +70,30 @@ class UnitOfWork:
         return self._session
 
     async def commit(self) -> None:
-        """Commit, with the notices written in chat order; then ring for the sender."""
+        """Commit, with the orders' history and the notices (in chat order); then ring for the
+        sender."""
+        await self.orders.write_history()
         notices = await self.outbox.write_added()
         await self.session.commit()
         if notices:
             self._factory.notices_committed()
 
-    async def lock_districts(self, district_ids: Iterable[int]) -> None:
-        """Serialize dispatching in these districts until the transaction ends.
+    async def lock_districts(
+        self, district_ids: Iterable[int] = (), *, of_couriers: Iterable[int | None] = ()
+    ) -> None:
+        """Serialize dispatching in these districts, and in every district of these couriers,
+        until the transaction ends.
 
         PostgreSQL takes transaction-scoped advisory locks in id order, so two
-        transactions never wait on each other crosswise. SQLite needs nothing:
-        BEGIN IMMEDIATE already admits one writer at a time.
+        transactions never wait on each other crosswise. SQLite needs nothing (not even the
+        couriers' districts looked up): BEGIN IMMEDIATE already admits one writer at a time.
         """
         if self.session.get_bind().dialect.name != "postgresql":
             return
+        district_ids = list(district_ids)
+        for courier_id in of_couriers:
+            if courier_id is not None:
+                district_ids += await self.couriers.district_ids(courier_id)
         for district_id in sorted(set(district_ids)):
             await self.session.execute(
                 text("SELECT pg_advisory_xact_lock(:namespace, :key)"),

@@ -131,7 +131,7 @@ async def decide_registration(
     async with uow.write():
         await require_dispatcher(uow, actor_id)
         courier = await _get(uow, courier_id)
-        await uow.lock_districts(await uow.couriers.district_ids(courier_id))
+        await uow.lock_districts(of_couriers=[courier_id])
         status = CourierStatus.ACTIVE if approve else CourierStatus.BLOCKED
         if not await uow.couriers.set_status(courier_id, status, [CourierStatus.PENDING]):
             raise Conflict(ErrorCode.NOT_PENDING, courier_id=courier_id)
@@ -193,7 +193,7 @@ async def set_online(
         _require_approved(courier)
         if courier.online != online:
             now = clock.utcnow()
-            await uow.lock_districts(await uow.couriers.district_ids(courier.id))
+            await uow.lock_districts(of_couriers=[courier.id])
             await uow.couriers.set_online(courier.id, online, now)
             if online:
                 await dispatching.serve_courier(uow, courier.id, now)
@@ -211,8 +211,7 @@ async def set_districts(
         if courier.status is CourierStatus.BLOCKED:
             raise Conflict(ErrorCode.COURIER_BLOCKED)
         district_ids = await _existing_districts(uow, district_ids)
-        old = await uow.couriers.district_ids(courier.id)
-        await uow.lock_districts([*old, *district_ids])
+        await uow.lock_districts(district_ids, of_couriers=[courier.id])
         await uow.couriers.set_districts(courier.id, district_ids)
         await dispatching.serve_courier(uow, courier.id, clock.utcnow())
         view = await load_courier_view(uow, await _get(uow, courier.id))
@@ -343,7 +342,7 @@ async def _card(uow: UnitOfWork, courier_id: int, timezone: ZoneInfo) -> Courier
     days = {done.astimezone(timezone).date() for _, done in times}
     return CourierCard(
         courier=await load_courier_view(uow, courier),
-        active_order=await load_order_view(uow, active.id) if active else None,
+        active_order=await load_order_view(uow, active) if active else None,
         total_completed=len(times),
         average_delivery=mean_duration([done - start for start, done in times]),
         average_per_day=len(times) / len(days) if days else None,
@@ -379,8 +378,7 @@ async def _locked(uow: UnitOfWork, courier_id: int) -> Courier:
     order in progress are locked: districts first, as every dispatching transaction does."""
     await _get(uow, courier_id)
     order = await uow.orders.in_progress_for(courier_id)
-    districts = await uow.couriers.district_ids(courier_id)
-    await uow.lock_districts([*districts, *([order.district_id] if order else [])])
+    await uow.lock_districts([order.district_id] if order else [], of_couriers=[courier_id])
     courier = await uow.couriers.lock(courier_id)
     assert courier is not None  # couriers are never deleted
     return courier
@@ -402,7 +400,7 @@ async def _existing_districts(uow: UnitOfWork, district_ids: Sequence[int]) -> l
     wanted = sorted(set(district_ids))
     if not wanted:
         raise InvalidInput(ErrorCode.NO_DISTRICTS)
-    found = sorted(d.id for d in await uow.districts.by_ids(wanted))
+    found = sorted(await uow.districts.by_ids(wanted))
     if len(found) != len(wanted):
         missing = ", ".join(map(str, sorted(set(wanted) - set(found))))
         raise NotFound(ErrorCode.DISTRICT_NOT_FOUND, district=missing)

@@ -30,8 +30,8 @@ async def assign_free_courier(
     while (
         courier_id := await uow.couriers.longest_free(order.district_id, excluding=passed_over)
     ) is not None:
-        if await uow.couriers.claim(courier_id):
-            return await hand_over(uow, order.id, courier_id, now, tell_dispatcher=tell_dispatcher)
+        if (courier := await uow.couriers.claim(courier_id)) is not None:
+            return await hand_over(uow, order.id, courier, now, tell_dispatcher=tell_dispatcher)
         passed_over.add(courier_id)  # claimed by another district's transaction meanwhile
     return None
 
@@ -39,20 +39,17 @@ async def assign_free_courier(
 async def serve_courier(uow: UnitOfWork, courier_id: int, now: datetime) -> None:
     """Give a free courier the oldest queued order of their districts that they may take."""
     order_id = await uow.orders.oldest_queued_for(courier_id)
-    if order_id is not None and await uow.couriers.claim(courier_id):
-        await hand_over(uow, order_id, courier_id, now, tell_dispatcher=True)
+    if order_id is not None and (courier := await uow.couriers.claim(courier_id)) is not None:
+        await hand_over(uow, order_id, courier, now, tell_dispatcher=True)
 
 
 async def hand_over(
-    uow: UnitOfWork, order_id: int, courier_id: int, now: datetime, *, tell_dispatcher: bool
+    uow: UnitOfWork, order_id: int, courier: Courier, now: datetime, *, tell_dispatcher: bool
 ) -> Courier:
     """Assign a queued order to an already claimed courier and write who must hear of it."""
-    if not await uow.orders.assign(order_id, courier_id, now):
+    order = await uow.orders.assign(order_id, courier.id, now)
+    if order is None:
         raise DispatchInvariantBroken(f"order {order_id} was not queued under its district lock")
-    order = await uow.orders.get(order_id)
-    courier = await uow.couriers.get(courier_id)
-    assert order is not None
-    assert courier is not None
     district = await uow.districts.get(order.district_id)
     assert district is not None
     notices.order_assigned(uow, order, courier, district.name)
@@ -66,12 +63,11 @@ async def withdraw(
 ) -> Order:
     """Take an order in progress from its courier: they are told and freed, and the order,
     queued again and remembering whom it was taken from, is returned."""
-    if not await uow.orders.requeue(order.id, courier.id, now):
+    requeued = await uow.orders.requeue(order.id, courier.id, now)
+    if requeued is None:
         raise Conflict(ErrorCode.ORDER_CHANGED, order_id=order.id)
-    notices.order_withdrawn(uow, order, courier, reason)
+    notices.order_withdrawn(uow, requeued, courier, reason)
     await uow.couriers.release(courier.id, now)
-    requeued = await uow.orders.get(order.id)
-    assert requeued is not None
     return requeued
 
 

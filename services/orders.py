@@ -85,14 +85,14 @@ async def complete_order(uow: UnitOfWork, actor: Actor, order_key: OrderKey) -> 
         order = await _get(uow, order_key)
         courier = await _who_completes(uow, actor, order)
         if courier is None:
-            return await _already_completed(uow, order.id)
+            return await _already_completed(uow, order)
         now = clock.utcnow()
-        await uow.lock_districts(await uow.couriers.district_ids(courier.id))
-        if not await uow.orders.complete(order.id, courier.id, now):
+        await uow.lock_districts(of_couriers=[courier.id])
+        if await uow.orders.complete(order.id, courier.id, now) is None:
             # A second tap that raced the first one is still just a second tap.
             order = await _get(uow, order.id)
             if order.status is OrderStatus.COMPLETED and not isinstance(actor, Shop):
-                return await _already_completed(uow, order.id)
+                return await _already_completed(uow, order)
             raise Conflict(ErrorCode.ORDER_CHANGED, order_id=order.id)
         await uow.couriers.release(courier.id, now)
         assert order.assigned_at is not None
@@ -107,7 +107,7 @@ async def complete_order(uow: UnitOfWork, actor: Actor, order_key: OrderKey) -> 
         if isinstance(actor, Shop):
             notices.order_withdrawn(uow, order, courier, WithdrawReason.COMPLETED)
         await dispatching.serve_courier(uow, courier.id, now)
-        result = CompletionResult(await _view(uow, order.id), already_completed=False)
+        result = CompletionResult(await load_order_view(uow, order), already_completed=False)
         await uow.commit()
     return result
 
@@ -138,9 +138,9 @@ async def cancel_order(uow: UnitOfWork, actor_id: int, order_id: int) -> OrderVi
         order = await _get(uow, order_id)
         _require_active(order)
         courier_id = order.courier_id
-        await _lock_for(uow, order, courier_id)
+        await uow.lock_districts([order.district_id], of_couriers=[courier_id])
         now = clock.utcnow()
-        if not await uow.orders.cancel(order, now):
+        if await uow.orders.cancel(order, now) is None:
             raise Conflict(ErrorCode.ORDER_CHANGED, order_id=order_id)
         if courier_id is not None:
             courier = await uow.couriers.get(courier_id)
@@ -148,7 +148,7 @@ async def cancel_order(uow: UnitOfWork, actor_id: int, order_id: int) -> OrderVi
             notices.order_withdrawn(uow, order, courier, WithdrawReason.CANCELLED)
             await uow.couriers.release(courier_id, now)
             await dispatching.serve_courier(uow, courier_id, now)
-        view = await _view(uow, order_id)
+        view = await load_order_view(uow, order)
         await uow.commit()
     return view
 
@@ -171,7 +171,7 @@ async def reassign_order(
             raise Conflict(ErrorCode.ALREADY_ASSIGNED_TO, order_id=order_id, courier_id=courier_id)
         if courier_id is not None and await uow.couriers.get(courier_id) is None:
             raise NotFound(ErrorCode.COURIER_NOT_FOUND, courier_id=courier_id)
-        await _lock_for(uow, order, previous_id, courier_id)
+        await uow.lock_districts([order.district_id], of_couriers=[previous_id, courier_id])
         order = await _unchanged(uow, order)
         now = clock.utcnow()
         if previous_id is not None:
@@ -182,11 +182,11 @@ async def reassign_order(
             else:
                 await dispatching.withdraw(uow, order, previous, now, WithdrawReason.REASSIGNED)
         if courier_id is not None:
-            await _claim_named(uow, courier_id)
-            await dispatching.hand_over(uow, order_id, courier_id, now, tell_dispatcher=True)
+            courier = await _claim_named(uow, courier_id)
+            await dispatching.hand_over(uow, order_id, courier, now, tell_dispatcher=True)
         if previous_id is not None:
             await dispatching.serve_courier(uow, previous_id, now)
-        view = await _view(uow, order_id)
+        view = await load_order_view(uow, order)
         await uow.commit()
     return view
 
@@ -200,7 +200,7 @@ async def order_status(uow: UnitOfWork, actor: Actor, order_key: OrderKey) -> Or
         order = await _get(uow, order_key)
         if courier is not None and order.courier_id != courier.id:
             await require_dispatcher(uow, actor)
-        return await _view(uow, order.id)
+        return await load_order_view(uow, order)
 
 
 async def active_orders(uow: UnitOfWork, actor: Actor, offset: int, limit: int) -> Page[OrderView]:
@@ -291,7 +291,7 @@ async def _post(
             now,
         )
     await dispatching.assign_free_courier(uow, order, now, tell_dispatcher=False)
-    return await _view(uow, order.id)
+    return await load_order_view(uow, order)
 
 
 async def _get(uow: UnitOfWork, key: OrderKey) -> Order:
@@ -302,14 +302,8 @@ async def _get(uow: UnitOfWork, key: OrderKey) -> Order:
     return order
 
 
-async def _view(uow: UnitOfWork, order_id: int) -> OrderView:
-    view = await load_order_view(uow, order_id)
-    assert view is not None
-    return view
-
-
-async def _already_completed(uow: UnitOfWork, order_id: int) -> CompletionResult:
-    return CompletionResult(await _view(uow, order_id), already_completed=True)
+async def _already_completed(uow: UnitOfWork, order: Order) -> CompletionResult:
+    return CompletionResult(await load_order_view(uow, order), already_completed=True)
 
 
 def _require_active(order: Order) -> None:
@@ -317,15 +311,6 @@ def _require_active(order: Order) -> None:
         raise Conflict(ErrorCode.ORDER_COMPLETED, order_id=order.id)
     if order.status is OrderStatus.CANCELLED:
         raise Conflict(ErrorCode.ORDER_CANCELLED, order_id=order.id)
-
-
-async def _lock_for(uow: UnitOfWork, order: Order, *courier_ids: int | None) -> None:
-    """Lock the order's district and every district of the couriers involved."""
-    district_ids = [order.district_id]
-    for courier_id in courier_ids:
-        if courier_id is not None:
-            district_ids += await uow.couriers.district_ids(courier_id)
-    await uow.lock_districts(district_ids)
 
 
 async def _unchanged(uow: UnitOfWork, order: Order) -> Order:
@@ -337,9 +322,11 @@ async def _unchanged(uow: UnitOfWork, order: Order) -> Order:
     return now_is
 
 
-async def _claim_named(uow: UnitOfWork, courier_id: int) -> None:
+async def _claim_named(uow: UnitOfWork, courier_id: int) -> Courier:
     """The courier a dispatcher named, now busy; they must be active, online and free."""
-    courier = await uow.couriers.get(courier_id)
-    assert courier is not None  # checked before the locks
-    if not await uow.couriers.claim(courier_id):
+    claimed = await uow.couriers.claim(courier_id)
+    if claimed is None:
+        courier = await uow.couriers.get(courier_id)
+        assert courier is not None  # checked before the locks
         raise Conflict(ErrorCode.COURIER_UNAVAILABLE, courier_id=courier_id, name=courier.name)
+    return claimed

@@ -54,7 +54,7 @@ def order_view(
 
 async def order_views(uow: UnitOfWork, orders: Sequence[Order]) -> list[OrderView]:
     """Views of several orders; queued ones carry their place in line."""
-    districts = {d.id: d for d in await uow.districts.by_ids([o.district_id for o in orders])}
+    districts = await uow.districts.by_ids(o.district_id for o in orders)
     couriers = await uow.couriers.by_ids(o.courier_id for o in orders if o.courier_id)
     queued = [o.district_id for o in orders if o.status is OrderStatus.QUEUED]
     positions = await uow.orders.queue_positions(queued) if queued else {}
@@ -69,6 +69,5 @@ async def order_views(uow: UnitOfWork, orders: Sequence[Order]) -> list[OrderVie
     ]
 
 
-async def load_order_view(uow: UnitOfWork, order_id: int) -> OrderView | None:
-    order = await uow.orders.get(order_id)
-    return (await order_views(uow, [order]))[0] if order else None
+async def load_order_view(uow: UnitOfWork, order: Order) -> OrderView:
+    return (await order_views(uow, [order]))[0]

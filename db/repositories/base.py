@@ -1,14 +1,24 @@
 """What every repository shares."""
 
+from collections.abc import Iterable
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Update, literal
+from sqlalchemy import ColumnElement, Update, inspect, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm.util import identity_key
 
 from db.models import MAX_ID
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+Row = TypeVar("Row", bound=_HasId)
 
 
 def is_id(value: int) -> bool:
@@ -32,6 +42,22 @@ class Repository:
     @property
     def dialect(self) -> str:
         return self.session.get_bind().dialect.name
+
+    async def _by_ids(self, model: type[Row], ids: Iterable[int]) -> dict[int, Row]:
+        """Rows by id: those this transaction already holds, fresh, without asking again;
+        the others in one query."""
+        wanted = {i for i in ids if is_id(i)}
+        found: dict[int, Row] = {}
+        for row_id in wanted:
+            row = self.session.identity_map.get(identity_key(model, row_id))
+            if row is not None and not inspect(row).expired_attributes:
+                found[row_id] = row
+        missing = wanted - found.keys()
+        if missing:
+            id_column = inspect(model).primary_key[0]
+            rows = await self.session.scalars(select(model).where(id_column.in_(missing)))
+            found.update((row.id, row) for row in rows)
+        return found
 
     async def _compare_and_set(self, statement: Update) -> bool:
         """Run a guarded UPDATE; True when its WHERE still held and a row changed."""

@@ -76,9 +76,7 @@ class CourierRepository(Repository):
         return (await self.session.scalars(statement)).one_or_none()
 
     async def by_ids(self, courier_ids: Iterable[int]) -> dict[int, Courier]:
-        wanted = {i for i in courier_ids if is_id(i)}
-        rows = await self.session.scalars(select(Courier).where(Courier.id.in_(wanted)))
-        return {courier.id: courier for courier in rows}
+        return await self._by_ids(Courier, courier_ids)
 
     async def page(self, offset: int, limit: int) -> list[Courier]:
         statement = select(Courier).order_by(Courier.id).offset(offset).limit(limit)
@@ -144,20 +142,23 @@ class CourierRepository(Repository):
             statement = statement.where(courier_districts.c.courier_id.not_in(excluding))
         return await self.session.scalar(statement)
 
-    async def claim(self, courier_id: int) -> bool:
-        """Mark a free courier busy; False if someone else got them first."""
-        claimed = await self._compare_and_set(
+    async def claim(self, courier_id: int) -> Courier | None:
+        """Mark a free courier busy and return them; None if someone else got them first."""
+        statement = (
             update(Courier)
             .where(Courier.id == courier_id, _CAN_TAKE_ORDERS, Courier.free_since.is_not(None))
             .values(free_since=None)
+            .returning(Courier)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        if claimed:
+        courier = (await self.session.scalars(statement)).one_or_none()
+        if courier is not None:
             await self.session.execute(
                 update(courier_districts)
                 .where(courier_districts.c.courier_id == courier_id)
                 .values(free_since=None)
             )
-        return claimed
+        return courier
 
     async def release(self, courier_id: int, now: datetime) -> bool:
         """A busy courier is free from now on."""

@@ -1,4 +1,4 @@
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from uuid import uuid4
 
@@ -24,10 +24,8 @@ class DistrictRepository(Repository):
             return None
         return await self.session.get(District, district_id)
 
-    async def by_ids(self, district_ids: Sequence[int]) -> list[District]:
-        wanted = [i for i in district_ids if is_id(i)]
-        rows = await self.session.scalars(select(District).where(District.id.in_(wanted)))
-        return list(rows)
+    async def by_ids(self, district_ids: Iterable[int]) -> dict[int, District]:
+        return await self._by_ids(District, district_ids)
 
     async def by_keys(self, name_keys: Collection[str]) -> list[District]:
         """The districts whose compared names are among these."""

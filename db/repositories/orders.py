@@ -2,7 +2,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
     Order,
@@ -22,6 +23,10 @@ def _queued() -> ColumnElement[bool]:
 
 
 class OrderRepository(Repository):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self._history: list[dict[str, object]] = []
+
     async def add(
         self,
         district_id: int,
@@ -44,7 +49,7 @@ class OrderRepository(Repository):
         )
         self.session.add(order)
         await self.session.flush()
-        await self.add_event(order.id, OrderEventKind.CREATED, None, now)
+        self.add_event(order.id, OrderEventKind.CREATED, None, now)
         return order
 
     async def get(self, order_id: int) -> Order | None:
@@ -56,11 +61,21 @@ class OrderRepository(Repository):
         statement = select(Order).where(Order.sid == sid).execution_options(populate_existing=True)
         return (await self.session.scalars(statement)).one_or_none()
 
-    async def add_event(
+    def add_event(
         self, order_id: int, kind: OrderEventKind, courier_id: int | None, now: datetime
     ) -> None:
-        self.session.add(OrderEvent(order_id=order_id, kind=kind, courier_id=courier_id, at=now))
-        await self.session.flush()
+        """A line of the order's history, written when the transaction commits."""
+        self._history.append(
+            {"order_id": order_id, "kind": kind, "courier_id": courier_id, "at": now}
+        )
+
+    async def write_history(self) -> None:
+        """Insert the history lines added in this transaction, in one statement."""
+        rows, self._history = self._history, []
+        if rows:
+            await self.session.execute(
+                insert(OrderEvent).execution_options(render_nulls=True), rows
+            )
 
     async def in_progress_for(self, courier_id: int) -> Order | None:
         statement = select(Order).where(
@@ -126,8 +141,8 @@ class OrderRepository(Repository):
         )
         return (await self.session.scalar(statement)) or 0
 
-    async def assign(self, order_id: int, courier_id: int, now: datetime) -> bool:
-        """Give a queued order to a courier; False if it is no longer queued."""
+    async def assign(self, order_id: int, courier_id: int, now: datetime) -> Order | None:
+        """Give a queued order to a courier; None if it is no longer queued."""
         return await self._transition(
             order_id,
             OrderEventKind.ASSIGNED,
@@ -142,7 +157,7 @@ class OrderRepository(Repository):
             },
         )
 
-    async def complete(self, order_id: int, courier_id: int, now: datetime) -> bool:
+    async def complete(self, order_id: int, courier_id: int, now: datetime) -> Order | None:
         return await self._transition(
             order_id,
             OrderEventKind.COMPLETED,
@@ -152,7 +167,7 @@ class OrderRepository(Repository):
             {"status": OrderStatus.COMPLETED, "completed_at": now},
         )
 
-    async def cancel(self, order: Order, now: datetime) -> bool:
+    async def cancel(self, order: Order, now: datetime) -> Order | None:
         """Cancel an order still as `order` was read: same state, same courier."""
         same_courier = (
             Order.courier_id.is_(None)
@@ -168,7 +183,7 @@ class OrderRepository(Repository):
             {"status": OrderStatus.CANCELLED, "cancelled_at": now},
         )
 
-    async def requeue(self, order_id: int, courier_id: int, now: datetime) -> bool:
+    async def requeue(self, order_id: int, courier_id: int, now: datetime) -> Order | None:
         """Take an order back from its courier into the queue; it remembers whom from."""
         return await self._transition(
             order_id,
@@ -192,14 +207,20 @@ class OrderRepository(Repository):
         now: datetime,
         conditions: list[ColumnElement[bool]],
         values: dict[str, object],
-    ) -> bool:
-        """Compare-and-set one order's state and, if it changed, record the event."""
-        changed = await self._compare_and_set(
-            update(Order).where(Order.id == order_id, *conditions).values(values)
+    ) -> Order | None:
+        """Compare-and-set one order's state and, if it changed, record the event; the order
+        as it is now, or None if it was not as expected."""
+        statement = (
+            update(Order)
+            .where(Order.id == order_id, *conditions)
+            .values(values)
+            .returning(Order)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        if changed:
-            await self.add_event(order_id, event, courier_id, now)
-        return changed
+        order = (await self.session.scalars(statement)).one_or_none()
+        if order is not None:
+            self.add_event(order_id, event, courier_id, now)
+        return order
 
     async def overdue(self, assigned_before: datetime, limit: int) -> list[Order]:
         """Orders in progress since before then, whose overdue reminder is not out yet."""

@@ -1,8 +1,9 @@
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import Table, Update, bindparam, delete, func, insert, or_, select, text, update
 
 from db.models import Courier, CourierStatus, Order, OrderStatus, OutboxMessage, OutboxState
 from db.repositories.base import Repository, in_state
@@ -26,7 +27,7 @@ class OutboxRepository(Repository):
 
     def __init__(self, session: Any) -> None:
         super().__init__(session)
-        self.added: list[OutboxMessage] = []
+        self.added: list[dict[str, Any]] = []
 
     def add(
         self,
@@ -42,30 +43,31 @@ class OutboxRepository(Repository):
     ) -> None:
         """A row to deliver; or, with `delivered_as`, the record of a message already sent."""
         self.added.append(
-            OutboxMessage(
-                chat_id=chat_id,
-                notice=notice,
-                payload=payload,
-                locale=locale,
-                order_id=order_id,
-                courier_id=courier_id,
-                created_at=now,
-                state=OutboxState.PENDING if delivered_as is None else OutboxState.SENT,
-                attempts=0,
-                message_id=delivered_as,
-                sent_at=now if delivered_as is not None else None,
-            )
+            {
+                "chat_id": chat_id,
+                "notice": notice,
+                "payload": payload,
+                "locale": locale,
+                "order_id": order_id,
+                "courier_id": courier_id,
+                "created_at": now,
+                "state": OutboxState.PENDING if delivered_as is None else OutboxState.SENT,
+                "attempts": 0,
+                "message_id": delivered_as,
+                "sent_at": now if delivered_as is not None else None,
+            }
         )
 
     async def write_added(self) -> int:
-        """Insert the rows added in this transaction; how many there were."""
+        """Insert the rows added in this transaction, in one statement; how many are to send."""
         rows, self.added = self.added, []
+        if not rows:
+            return 0
         if self.dialect == "postgresql":
-            for chat_id in sorted({row.chat_id for row in rows}):
+            for chat_id in sorted({row["chat_id"] for row in rows}):
                 await self.session.execute(text(_CHAT_LOCKS), {"chat_id": chat_id})
-        self.session.add_all(rows)
-        await self.session.flush()
-        return sum(row.state is OutboxState.PENDING for row in rows)
+        await self.session.execute(insert(OutboxMessage).execution_options(render_nulls=True), rows)
+        return sum(row["state"] is OutboxState.PENDING for row in rows)
 
     async def claim(
         self,
@@ -83,45 +85,16 @@ class OutboxRepository(Repository):
         A chat's rows go to one sender at a time: only a chat's oldest waiting row is ever
         looked at, and it stays leased while that sender has its rows.
         """
-        heads = (
-            select(func.min(OutboxMessage.id).label("id"))
-            .where(_pending())
-            .group_by(OutboxMessage.chat_id)
-            .subquery()
-        )
-        due = (
-            select(OutboxMessage.chat_id)
-            .join(heads, OutboxMessage.id == heads.c.id)
-            .where(
-                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
-                or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
-            )
-            .order_by(OutboxMessage.id)
-            .limit(chats)
-        )
-        if busy:
-            due = due.where(OutboxMessage.chat_id.not_in(busy))
-        if self.dialect == "postgresql":
-            due = due.with_for_update(of=OutboxMessage, skip_locked=True)
-        chat_ids = list(await self.session.scalars(due))
-        if not chat_ids:
-            return []
-        place = func.row_number().over(
-            partition_by=OutboxMessage.chat_id, order_by=OutboxMessage.id
-        )
-        ranked = (
-            select(OutboxMessage.id, place.label("place"))
-            .where(_pending(), OutboxMessage.chat_id.in_(chat_ids))
-            .subquery()
-        )
-        leased = (
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(select(ranked.c.id).where(ranked.c.place <= per_chat)))
-            .values(claimed_by=owner, claimed_until=until)
-            .returning(OutboxMessage)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        )
-        rows = list(await self.session.scalars(leased))
+        values = {
+            "now": now,
+            "until": until,
+            "owner": owner,
+            "chats": chats,
+            "per_chat": per_chat,
+            "busy": list(busy),
+        }
+        leased = _claim_statement(self.dialect == "postgresql")
+        rows = list(await self.session.scalars(leased, values))
         return sorted(rows, key=lambda row: (row.chat_id, row.id))
 
     async def mark_sent(
@@ -181,21 +154,14 @@ class OutboxRepository(Repository):
         has taken since is left alone."""
         if not rows:
             return
-        table: Table = OutboxMessage.__table__  # type: ignore[assignment]
-        columns = [name for name in rows[0] if name != "id"]
-        new = {name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns}
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values(
-                {**new, "attempts": table.c.attempts + 1, "claimed_by": None, "claimed_until": None}
-            )
-        )
-        if owner is not None:
-            statement = statement.where(table.c.claimed_by == owner)
+        columns = tuple(name for name in rows[0] if name != "id")
+        statement = _outcome_statement(columns, fenced=owner is not None)
         await self.session.execute(
             statement,
-            [{"row_id": row["id"], **{f"new_{n}": row[n] for n in columns}} for row in rows],
+            [
+                {"row_id": row["id"], "owner": owner, **{f"new_{n}": row[n] for n in columns}}
+                for row in rows
+            ],
         )
 
     async def message_ids(
@@ -260,3 +226,63 @@ class OutboxRepository(Repository):
             )
         )
         return int(result.rowcount or 0)
+
+
+@cache
+def _claim_statement(postgresql: bool) -> Update:
+    """The claim in one statement, built once (the sender runs it all the time): the chats
+    due, the first rows of each, and their lease. Bound as it runs: now, until, owner, chats,
+    per_chat and busy."""
+    now = bindparam("now", type_=OutboxMessage.claimed_until.type)
+    heads = (
+        select(func.min(OutboxMessage.id).label("id"))
+        .where(_pending())
+        .group_by(OutboxMessage.chat_id)
+        .subquery()
+    )
+    due = (
+        select(OutboxMessage.chat_id)
+        .join(heads, OutboxMessage.id == heads.c.id)
+        .where(
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+            or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
+            OutboxMessage.chat_id.not_in(bindparam("busy", expanding=True)),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(bindparam("chats"))
+    )
+    if postgresql:
+        due = due.with_for_update(of=OutboxMessage, skip_locked=True)
+    place = func.row_number().over(partition_by=OutboxMessage.chat_id, order_by=OutboxMessage.id)
+    ranked = (
+        select(OutboxMessage.id, place.label("place"))
+        .where(_pending(), OutboxMessage.chat_id.in_(due.scalar_subquery()))
+        .subquery()
+    )
+    first_rows = select(ranked.c.id).where(ranked.c.place <= bindparam("per_chat"))
+    return (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(first_rows))
+        .values(claimed_by=bindparam("owner"), claimed_until=bindparam("until"))
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+
+
+@cache
+def _outcome_statement(columns: tuple[str, ...], *, fenced: bool) -> Update:
+    """UPDATE one row by id (`row_id`) to the new values of these columns (`new_<column>`),
+    counting the attempt and ending the lease; if fenced, only while `owner` holds it.
+    Built once per kind of outcome."""
+    table: Table = OutboxMessage.__table__  # type: ignore[assignment]
+    new = {name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns}
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(
+            {**new, "attempts": table.c.attempts + 1, "claimed_by": None, "claimed_until": None}
+        )
+    )
+    if fenced:
+        statement = statement.where(table.c.claimed_by == bindparam("owner"))
+    return statement

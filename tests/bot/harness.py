@@ -38,6 +38,7 @@ class RecordingSession(BaseSession):
         self.outages = 0  # this many calls fail as if Telegram were down
         # Calls to these chats wait until the event is set: Telegram being slow for them.
         self.held: dict[int, asyncio.Event] = {}
+        self.holding = asyncio.Event()  # set once a call waits on `held`
         # Calls to these chats fail with this error, as after a flood limit or an outage.
         self.failing: dict[int, Exception] = {}
         # Or calls fail when this says so (the error), whatever their chat.
@@ -53,6 +54,7 @@ class RecordingSession(BaseSession):
     ) -> TelegramType:
         chat_id = getattr(method, "chat_id", None)
         if chat_id in self.held:
+            self.holding.set()
             await self.held[chat_id].wait()
         self.requests.append(method)
         if self.outages:

@@ -1,6 +1,7 @@
 """Hundreds of concurrent operations, each in its own session, audited from the database."""
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import pytest
 from sqlalchemy import text, update
@@ -63,24 +64,26 @@ async def test_concurrent_dispatch_keeps_every_guarantee(
 # What the guarantees above stand on, removed: a read-then-write dispatcher.
 
 
-async def _naive_claim(self: CourierRepository, courier_id: int) -> bool:
+async def _naive_claim(self: CourierRepository, courier_id: int) -> Courier | None:
     await self.session.execute(
         update(Courier).where(Courier.id == courier_id).values(free_since=None)
     )
-    return True
+    return await self.get(courier_id)
 
 
-async def _naive_assign(self: OrderRepository, order_id: int, courier_id: int, now) -> bool:
+async def _naive_assign(
+    self: OrderRepository, order_id: int, courier_id: int, now: datetime
+) -> Order | None:
     await self.session.execute(
         update(Order)
         .where(Order.id == order_id)
         .values(status=OrderStatus.ASSIGNED, courier_id=courier_id, assigned_at=now)
     )
-    await self.add_event(order_id, OrderEventKind.ASSIGNED, courier_id, now)
-    return True
+    self.add_event(order_id, OrderEventKind.ASSIGNED, courier_id, now)
+    return await self.get(order_id)
 
 
-async def _no_locks(self: UnitOfWork, district_ids: object) -> None:
+async def _no_locks(self: UnitOfWork, district_ids: object = (), **couriers: object) -> None:
     return None
 
 

@@ -1,0 +1,103 @@
+"""The sender's own loop: it claims only while rows may be due, and never leaves one behind.
+
+The poll is an hour here, so anything still waiting after a few seconds waited for it.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from aiogram.methods import SendMessage
+from sqlalchemy import event
+
+from bot.limits import FloodLimiter
+from bot.sender import OutboxSender, SenderSettings
+from handlers.i18n import PoI18n
+from services import notices
+from tests.bot.flows import add_districts, register
+from tests.bot.harness import Harness
+
+SETTLED_WITHIN = 5.0
+CHAT = 70  # where notices about the courier go, for this test
+COURIER = 1
+
+
+@pytest.fixture
+async def running(harness: Harness) -> AsyncIterator[OutboxSender]:
+    """A sender of two lanes and three rows per chat, running, that polls once an hour;
+    and one courier to write notices about."""
+    await add_districts(harness, "North")
+    await register(harness, 7, "Ann", ["North"])
+    settings = SenderSettings(poll_seconds=3600, lease=timedelta(seconds=60), lanes=2, per_chat=3)
+    sender = OutboxSender(
+        harness.bot, harness.uow_factory, PoI18n("en"), FloodLimiter(1000), settings
+    )
+    task = asyncio.create_task(sender.run())
+    assert await sender.settle(SETTLED_WITHIN)
+    yield sender
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def claims(harness: Harness) -> list[str]:
+    """Collects each claim the database runs from now on."""
+    seen: list[str] = []
+
+    @event.listens_for(harness.uow_factory.engine.sync_engine, "before_cursor_execute")
+    def statement(_c: object, _cur: object, sql: str, *_: object) -> None:
+        if sql.startswith("UPDATE outbox SET claimed_by"):
+            seen.append(sql)
+
+    return seen
+
+
+async def notify(harness: Harness, chat_id: int, count: int) -> None:
+    """That many notices to one chat, written in one transaction."""
+    uow = harness.uow_factory()
+    async with uow.write():
+        for _ in range(count):
+            notices.write(uow, chat_id, None, notices.CourierUnblocked(courier_id=COURIER))
+        await uow.commit()
+
+
+def sent_to(harness: Harness, chat_id: int) -> int:
+    return sum(
+        isinstance(r, SendMessage) and r.chat_id == chat_id for r in harness.session.requests
+    )
+
+
+async def test_one_notice_is_one_claim(harness: Harness, running: OutboxSender):
+    seen = claims(harness)
+
+    await notify(harness, CHAT, 1)
+
+    assert await running.settle(SETTLED_WITHIN)
+    assert sent_to(harness, CHAT) == 1
+    assert len(seen) == 1  # the claim took it all: no second claim to find nothing
+
+
+async def test_more_rows_and_chats_than_one_claim_holds_all_go_at_once(
+    harness: Harness, running: OutboxSender
+):
+    chats = [CHAT, CHAT + 1, CHAT + 2]
+    for chat_id in chats:
+        await notify(harness, chat_id, 7)  # 7 rows a chat, 3 a claim, 2 lanes
+
+    assert await running.settle(SETTLED_WITHIN)
+    assert [sent_to(harness, chat_id) for chat_id in chats] == [7, 7, 7]
+
+
+async def test_a_notice_for_a_chat_being_sent_to_goes_when_that_chat_is_done(
+    harness: Harness, running: OutboxSender
+):
+    harness.session.held[CHAT] = slow = asyncio.Event()
+    await notify(harness, CHAT, 2)
+    async with asyncio.timeout(SETTLED_WITHIN):
+        await harness.session.holding.wait()  # the first notice is on its way, and stuck
+
+    await notify(harness, CHAT, 1)  # claimed by nobody: its chat is busy
+    slow.set()
+
+    assert await running.settle(SETTLED_WITHIN)
+    assert sent_to(harness, CHAT) == 3
