@@ -15,6 +15,7 @@ import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,6 +40,27 @@ from handlers.i18n import PoI18n
 
 COURIERS = 100
 WARM_UP = 20
+STEPS = ("/order", "its deliveries", "Complete tap", "its deliveries")
+
+
+class Tally:
+    """Seconds, statements and transactions of each step, summed over the cycles."""
+
+    def __init__(self) -> None:
+        self.rows = [[0.0, 0, 0] for _ in STEPS]
+
+    def add(self, step: int, seconds: float, statements: int, transactions: int) -> None:
+        row = self.rows[step]
+        row[0] += seconds
+        row[1] += statements
+        row[2] += transactions
+
+    def lines(self, cycles: int) -> list[str]:
+        return [
+            f"    {name:15} {seconds * 1000 / cycles:6.2f} ms {statements / cycles:5.1f}"
+            f" statements {transactions / cycles:4.1f} transactions"
+            for name, (seconds, statements, transactions) in zip(STEPS, self.rows, strict=True)
+        ]
 
 
 class Updates:
@@ -95,12 +117,34 @@ class Pipeline:
             SenderSettings(poll_seconds=1, lease=timedelta(seconds=60)),
         )
 
-    async def cycle(self, n: int) -> None:
-        await self.dispatcher.feed_update(self.bot, self.updates.order(n))
-        await self.sender.deliver_due()
+    def steps(self, n: int) -> list[Callable[[], Awaitable[object]]]:
+        """Cycle n, step by step (see STEPS)."""
+        return [
+            lambda: self.dispatcher.feed_update(self.bot, self.updates.order(n)),
+            self.sender.deliver_due,
+            lambda: self.dispatcher.feed_update(self.bot, self._complete(n)),
+            self.sender.deliver_due,
+        ]
+
+    def _complete(self, n: int) -> Update:
         courier, message_id = self.session.offers.pop(n)  # KeyError: order n was not offered
-        await self.dispatcher.feed_update(self.bot, self.updates.complete(courier, n, message_id))
-        await self.sender.deliver_due()
+        return self.updates.complete(courier, n, message_id)
+
+    async def cycle(self, n: int, tally: "Tally | None" = None) -> None:
+        for index, step in enumerate(self.steps(n)):
+            started, statements, transactions = (
+                time.perf_counter(),
+                self.sql.statements,
+                self.sql.transactions,
+            )
+            await step()
+            if tally:
+                tally.add(
+                    index,
+                    time.perf_counter() - started,
+                    self.sql.statements - statements,
+                    self.sql.transactions - transactions,
+                )
 
     async def stop(self) -> None:
         await self.engine.dispose()
@@ -129,7 +173,8 @@ async def bare_aiogram(updates: int) -> float:
     return updates / (time.perf_counter() - started)
 
 
-async def measure(cycles: int, profile: bool) -> dict[str, float]:
+async def measure(cycles: int, profile: bool) -> tuple[dict[str, float], Tally]:
+    tally = Tally()
     with tempfile.TemporaryDirectory() as folder:
         pipeline = Pipeline(Path(folder) / "pipeline.sqlite3")
         await pipeline.start()
@@ -141,7 +186,7 @@ async def measure(cycles: int, profile: bool) -> dict[str, float]:
             profiler.enable()
         started = time.perf_counter()
         for n in range(WARM_UP + 1, WARM_UP + cycles + 1):
-            await pipeline.cycle(n)
+            await pipeline.cycle(n, tally)
         took = time.perf_counter() - started
         if profiler:
             profiler.disable()
@@ -157,18 +202,19 @@ async def measure(cycles: int, profile: bool) -> dict[str, float]:
         "bare_updates_per_s": bare,
         "bare_cycles_per_s": bare / 2,
         "ratio": (bare / 2) / rate,
-    }
+    }, tally
 
 
 def main() -> None:
     cycles = int(next((a for a in sys.argv[1:] if a.isdigit()), "1000"))
-    result = asyncio.run(measure(cycles, "--profile" in sys.argv))
+    result, tally = asyncio.run(measure(cycles, "--profile" in sys.argv))
     print(f"pipeline, SQLite file (WAL), {COURIERS} couriers, {cycles} cycles:")
     print(f"  {result['cycles_per_s']:,.0f} cycles/s ({1000 / result['cycles_per_s']:.2f} ms)")
     print(
         f"  {result['statements']:.1f} SQL statements and {result['transactions']:.1f}"
-        " transactions per cycle"
+        " transactions per cycle (BEGINs counted as statements, COMMITs not):"
     )
+    print("\n".join(tally.lines(cycles)))
     print(
         f"  aiogram alone: {result['bare_updates_per_s']:,.0f} updates/s"
         f" = {result['bare_cycles_per_s']:,.0f} cycles/s (two updates each);"

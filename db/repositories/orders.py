@@ -13,7 +13,7 @@ from db.models import (
     OrderStatus,
     courier_districts,
 )
-from db.repositories.base import Repository, in_state, is_id
+from db.repositories.base import Repository, in_state, is_id, table
 
 _ACTIVE = (OrderStatus.QUEUED, OrderStatus.ASSIGNED)
 
@@ -73,9 +73,7 @@ class OrderRepository(Repository):
         """Insert the history lines added in this transaction, in one statement."""
         rows, self._history = self._history, []
         if rows:
-            await self.session.execute(
-                insert(OrderEvent).execution_options(render_nulls=True), rows
-            )
+            await self.session.execute(insert(table(OrderEvent)), rows)
 
     async def in_progress_for(self, courier_id: int) -> Order | None:
         statement = select(Order).where(

@@ -3,10 +3,10 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, Update, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Update, bindparam, delete, func, insert, or_, select, text, update
 
 from db.models import Courier, CourierStatus, Order, OrderStatus, OutboxMessage, OutboxState
-from db.repositories.base import Repository, in_state
+from db.repositories.base import Repository, in_state, table
 
 # Namespace (single-key form) of the PostgreSQL advisory locks on a recipient chat.
 _CHAT_LOCKS = "SELECT pg_advisory_xact_lock(:chat_id)"
@@ -66,7 +66,7 @@ class OutboxRepository(Repository):
         if self.dialect == "postgresql":
             for chat_id in sorted({row["chat_id"] for row in rows}):
                 await self.session.execute(text(_CHAT_LOCKS), {"chat_id": chat_id})
-        await self.session.execute(insert(OutboxMessage).execution_options(render_nulls=True), rows)
+        await self.session.execute(insert(table(OutboxMessage)), rows)
         return sum(row["state"] is OutboxState.PENDING for row in rows)
 
     async def claim(
@@ -274,15 +274,15 @@ def _outcome_statement(columns: tuple[str, ...], *, fenced: bool) -> Update:
     """UPDATE one row by id (`row_id`) to the new values of these columns (`new_<column>`),
     counting the attempt and ending the lease; if fenced, only while `owner` holds it.
     Built once per kind of outcome."""
-    table: Table = OutboxMessage.__table__  # type: ignore[assignment]
-    new = {name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns}
+    outbox = table(OutboxMessage)
+    new = {name: bindparam(f"new_{name}", type_=outbox.c[name].type) for name in columns}
     statement = (
-        update(table)
-        .where(table.c.id == bindparam("row_id"))
+        update(outbox)
+        .where(outbox.c.id == bindparam("row_id"))
         .values(
-            {**new, "attempts": table.c.attempts + 1, "claimed_by": None, "claimed_until": None}
+            {**new, "attempts": outbox.c.attempts + 1, "claimed_by": None, "claimed_until": None}
         )
     )
     if fenced:
-        statement = statement.where(table.c.claimed_by == bindparam("owner"))
+        statement = statement.where(outbox.c.claimed_by == bindparam("owner"))
     return statement
