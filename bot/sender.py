@@ -104,6 +104,7 @@ class OutboxSender:
         # Rows may be due that no claim has taken: notices were committed since the last
         # claim began, or it left rows behind (busy chats, its limits, rows given back).
         self._due = True
+        self._claiming = False
         uow_factory.on_notices(self.wake)
 
     def wake(self) -> None:
@@ -116,7 +117,13 @@ class OutboxSender:
         """Outcomes are written and their chats free again: claim if rows may wait for that."""
         if self._due:
             self.doorbell.ring()
-        elif not self._lanes and not self._recorder.busy:
+        self._note_if_idle()
+
+    def _note_if_idle(self) -> None:
+        """Idle is nothing to send now: no claim running or due, no lane, no outcome unwritten."""
+        if self._due or self._claiming or self._lanes or self._recorder.busy:
+            self._idle.clear()
+        else:
             self._idle.set()
 
     async def run(self) -> None:
@@ -159,7 +166,7 @@ class OutboxSender:
             self._due = True  # claim once a lane is free
             return 0
         busy = list(self._lanes)
-        self._due = False
+        self._due, self._claiming = False, True
         try:
             claimed = await outbox.claim(
                 self.uow_factory(),
@@ -170,19 +177,17 @@ class OutboxSender:
                 busy=busy,
             )
         except Exception:
-            self._due = True
+            self._due, claimed = True, []
             log_failure(log, "could not claim outbox rows; trying again shortly")
-            return 0
+        finally:
+            self._claiming = False
         chats = [list(rows) for _, rows in groupby(claimed, key=lambda row: row.chat_id)]
         for rows in chats:
             lane = asyncio.create_task(self._lane(rows), name=f"outbox-chat-{rows[0].chat_id}")
             self._lanes[rows[0].chat_id] = lane
         if busy or len(chats) == room or any(len(r) == self.settings.per_chat for r in chats):
             self._due = True  # it may have left rows behind
-        if claimed or self._lanes or self._recorder.busy:
-            self._idle.clear()
-        else:
-            self._idle.set()
+        self._note_if_idle()
         return len(claimed)
 
     async def _keep_leases(self) -> None:

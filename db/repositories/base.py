@@ -49,13 +49,13 @@ class Repository:
         return self.session.get_bind().dialect.name
 
     async def _by_ids(self, model: type[Row], ids: Iterable[int]) -> dict[int, Row]:
-        """Rows by id: those this transaction already holds, fresh, without asking again;
-        the others in one query."""
+        """Rows by id: those this transaction already holds (as it last read or wrote them)
+        without asking again; the others in one query."""
         wanted = {i for i in ids if is_id(i)}
         found: dict[int, Row] = {}
         for row_id in wanted:
             row = self.session.identity_map.get(identity_key(model, row_id))
-            if row is not None and not inspect(row).expired_attributes:
+            if row is not None and not inspect(row).unloaded:  # all loaded: no lazy load
                 found[row_id] = row
         missing = wanted - found.keys()
         if missing:

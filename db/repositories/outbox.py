@@ -3,7 +3,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Update, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Select, Update, bindparam, delete, func, insert, or_, select, text, update
 
 from db.models import Courier, CourierStatus, Order, OrderStatus, OutboxMessage, OutboxState
 from db.repositories.base import Repository, in_state, table
@@ -84,17 +84,19 @@ class OutboxRepository(Repository):
 
         A chat's rows go to one sender at a time: only a chat's oldest waiting row is ever
         looked at, and it stays leased while that sender has its rows.
+
+        Two statements, on purpose. On PostgreSQL the first locks the chats' oldest rows, and
+        the second ranks the rows behind them in a snapshot taken after those locks: one
+        statement would rank rows as they were before another sender's outcomes committed.
         """
-        values = {
-            "now": now,
-            "until": until,
-            "owner": owner,
-            "chats": chats,
-            "per_chat": per_chat,
-            "busy": list(busy),
-        }
-        leased = _claim_statement(self.dialect == "postgresql")
-        rows = list(await self.session.scalars(leased, values))
+        due = _due_chats(self.dialect == "postgresql")
+        chat_ids = list(
+            await self.session.scalars(due, {"now": now, "chats": chats, "busy": list(busy)})
+        )
+        if not chat_ids:
+            return []
+        values = {"chat_ids": chat_ids, "per_chat": per_chat, "owner": owner, "until": until}
+        rows = list(await self.session.scalars(_lease_first_rows(), values))
         return sorted(rows, key=lambda row: (row.chat_id, row.id))
 
     async def mark_sent(
@@ -229,10 +231,14 @@ class OutboxRepository(Repository):
 
 
 @cache
-def _claim_statement(postgresql: bool) -> Update:
-    """The claim in one statement, built once (the sender runs it all the time): the chats
-    due, the first rows of each, and their lease. Bound as it runs: now, until, owner, chats,
-    per_chat and busy."""
+def _due_chats(postgresql: bool) -> Select[int]:
+    """The chats whose oldest waiting row is due and not leased, oldest first; on
+    PostgreSQL with those rows locked, skipping rows another sender has locked.
+
+    The row's own state is checked again here: PostgreSQL re-checks a locked row's WHERE
+    against its latest version, but not the aggregate that picked it as the oldest.
+    Built once (the sender runs it all the time); bound as it runs: now, chats, busy.
+    """
     now = bindparam("now", type_=OutboxMessage.claimed_until.type)
     heads = (
         select(func.min(OutboxMessage.id).label("id"))
@@ -244,6 +250,7 @@ def _claim_statement(postgresql: bool) -> Update:
         select(OutboxMessage.chat_id)
         .join(heads, OutboxMessage.id == heads.c.id)
         .where(
+            _pending(),
             or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
             or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
             OutboxMessage.chat_id.not_in(bindparam("busy", expanding=True)),
@@ -253,10 +260,17 @@ def _claim_statement(postgresql: bool) -> Update:
     )
     if postgresql:
         due = due.with_for_update(of=OutboxMessage, skip_locked=True)
+    return due
+
+
+@cache
+def _lease_first_rows() -> Update:
+    """Lease the first `per_chat` waiting rows of each of `chat_ids` to `owner` until
+    `until`, and return them. Built once, like `_due_chats`."""
     place = func.row_number().over(partition_by=OutboxMessage.chat_id, order_by=OutboxMessage.id)
     ranked = (
         select(OutboxMessage.id, place.label("place"))
-        .where(_pending(), OutboxMessage.chat_id.in_(due.scalar_subquery()))
+        .where(_pending(), OutboxMessage.chat_id.in_(bindparam("chat_ids", expanding=True)))
         .subquery()
     )
     first_rows = select(ranked.c.id).where(ranked.c.place <= bindparam("per_chat"))

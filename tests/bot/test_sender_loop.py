@@ -46,8 +46,8 @@ def claims(harness: Harness) -> list[str]:
 
     @event.listens_for(harness.uow_factory.engine.sync_engine, "before_cursor_execute")
     def statement(_c: object, _cur: object, sql: str, *_: object) -> None:
-        if sql.startswith("UPDATE outbox SET claimed_by"):
-            seen.append(sql)
+        if " ".join(sql.split()).startswith("SELECT outbox.chat_id FROM outbox JOIN"):
+            seen.append(sql)  # the first statement of a claim
 
     return seen
 
@@ -101,3 +101,22 @@ async def test_a_notice_for_a_chat_being_sent_to_goes_when_that_chat_is_done(
 
     assert await running.settle(SETTLED_WITHIN)
     assert sent_to(harness, CHAT) == 3
+
+
+async def test_settled_means_nothing_is_left_to_send(harness: Harness, running: OutboxSender):
+    """Outcomes written while a claim is on its way must not make the sender look idle."""
+    harness.session.held[CHAT] = slow = asyncio.Event()
+    await notify(harness, CHAT, 1)
+    async with asyncio.timeout(SETTLED_WITHIN):
+        await harness.session.holding.wait()
+
+    uow = harness.uow_factory()
+    async with uow.write():  # the database is busy a moment, so the next two queue up:
+        slow.set()  # the first chat's outcome,
+        await asyncio.sleep(0.1)
+        notices.write(uow, CHAT + 1, None, notices.CourierUnblocked(courier_id=COURIER))
+        await uow.commit()  # and the claim this notice wakes
+        await asyncio.sleep(0.1)
+
+    assert await running.settle(SETTLED_WITHIN)
+    assert sent_to(harness, CHAT + 1) == 1

@@ -7,25 +7,16 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from db.engine import create_engine
 from db.models import Courier, Order, OrderEventKind, OrderStatus
 from db.repositories.couriers import CourierRepository
 from db.repositories.orders import OrderRepository
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from tests.api.conftest import client_of
 from tests.helpers import Desk
+from tests.integration.conftest import POOL
 from tests.integration.workload import Audit, Workload, audit, open_race_windows
 
-POOL = {"pool_size": 20, "max_overflow": 0}
 ONE_IN_PROGRESS_INDEX = "uq_orders_one_in_progress"
-
-
-@pytest.fixture
-async def wide_engine(db_url: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    """The project's engine with room for 20 sessions at once (after `engine` cleaned up)."""
-    wide = create_engine(db_url, **POOL)
-    yield wide
-    await wide.dispose()
 
 
 async def run_audited(
