@@ -140,6 +140,7 @@ class OutboxSender:
             await _cancel(list(self._lanes.values()))
             await _cancel(helpers)
             await self._recorder.flush()
+            await self._give_back()
 
     async def deliver_due(self) -> int:
         """Send everything due now and record it, without the loop; how many rows went.
@@ -167,6 +168,7 @@ class OutboxSender:
             return 0
         busy = list(self._lanes)
         self._due, self._claiming = False, True
+        self._idle.clear()
         try:
             claimed = await outbox.claim(
                 self.uow_factory(),
@@ -191,13 +193,25 @@ class OutboxSender:
         return len(claimed)
 
     async def _keep_leases(self) -> None:
-        """Renew this sender's leases well before they run out, for as long as it lives."""
+        """Renew the leases of the chats being sent to well before they run out."""
         while True:
             await asyncio.sleep(self.settings.lease.total_seconds() / 3)
+            if not self._lanes:
+                continue
             try:
-                await outbox.renew(self.uow_factory(), self.owner, self.settings.lease)
+                chats = list(self._lanes)
+                await outbox.renew(self.uow_factory(), self.owner, self.settings.lease, chats)
             except Exception:
                 log_failure(log, "could not renew the outbox leases; trying again")
+
+    async def _give_back(self) -> None:
+        """On the way out: rows still leased here (a claim cut short) go to the next sender
+        now, not when their lease runs out."""
+        try:
+            if released := await outbox.give_back(self.uow_factory(), self.owner):
+                log.info("gave back %s outbox rows on stopping", released)
+        except Exception:
+            log_failure(log, "could not give back the outbox leases; they run out by themselves")
 
     async def _lane(self, deliveries: Sequence[Delivery]) -> None:
         """One chat's rows, in order; the rest wait behind a row that must be tried again."""

@@ -188,6 +188,8 @@ def payload_of(notice: Notice) -> dict[str, Any]:
 
 
 def read(kind: str, payload: dict[str, Any]) -> Notice:
+    if not isinstance(payload, dict):
+        raise UnreadableNotice(f"{kind}: the payload is not an object")
     try:
         return _NOTICE.validate_python({**payload, "kind": kind})
     except ValidationError as error:

@@ -117,12 +117,22 @@ async def record(uow: UnitOfWork, owner: str, outcomes: Sequence[Outcome]) -> No
         await uow.commit()
 
 
-async def renew(uow: UnitOfWork, owner: str, lease: timedelta) -> int:
-    """Keep the owner's leases for another `lease`; how many rows it holds."""
+async def renew(uow: UnitOfWork, owner: str, lease: timedelta, chat_ids: Collection[int]) -> int:
+    """Keep the owner's leases on the rows of these chats (those it is sending to) for another
+    `lease`; how many rows that is. Rows it holds in other chats, left over by a claim that
+    failed on the way back, run out and are claimed again."""
     async with uow.write():
-        held = await uow.outbox.renew(owner, clock.utcnow() + lease)
+        held = await uow.outbox.renew(owner, clock.utcnow() + lease, chat_ids)
         await uow.commit()
     return held
+
+
+async def give_back(uow: UnitOfWork, owner: str) -> int:
+    """The owner stops: the rows it still holds may be claimed at once; how many."""
+    async with uow.write():
+        released = await uow.outbox.give_back(owner)
+        await uow.commit()
+    return released
 
 
 async def chat_moved(uow: UnitOfWork, old: int, new: int) -> None:

@@ -141,12 +141,25 @@ class OutboxRepository(Repository):
                 .values(claimed_by=None, claimed_until=None)
             )
 
-    async def renew(self, owner: str, until: datetime) -> int:
-        """Extend every lease the owner holds on waiting rows; how many rows it holds."""
+    async def renew(self, owner: str, until: datetime, chat_ids: Collection[int]) -> int:
+        """Extend the leases the owner holds on waiting rows of these chats; how many."""
+        result: Any = await self.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.claimed_by == owner,
+                _pending(),
+                OutboxMessage.chat_id.in_(list(chat_ids)),
+            )
+            .values(claimed_until=until)
+        )
+        return int(result.rowcount or 0)
+
+    async def give_back(self, owner: str) -> int:
+        """End every lease the owner holds on waiting rows; how many there were."""
         result: Any = await self.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.claimed_by == owner, _pending())
-            .values(claimed_until=until)
+            .values(claimed_by=None, claimed_until=None)
         )
         return int(result.rowcount or 0)
 
@@ -276,7 +289,7 @@ def _lease_first_rows() -> Update:
     first_rows = select(ranked.c.id).where(ranked.c.place <= bindparam("per_chat"))
     return (
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(first_rows))
+        .where(OutboxMessage.id.in_(first_rows), _pending())  # checked again on each row
         .values(claimed_by=bindparam("owner"), claimed_until=bindparam("until"))
         .returning(OutboxMessage)
         .execution_options(synchronize_session=False, populate_existing=True)

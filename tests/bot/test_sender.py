@@ -47,6 +47,7 @@ async def write_unreadable(harness: Harness, chat: int) -> None:
     uow = harness.uow_factory()
     async with uow.write():
         uow.outbox.add(chat, "order_teleported", {"order_id": 1}, None, clock.utcnow())
+        uow.outbox.add(chat, "shift_ended", [1], None, clock.utcnow())  # type: ignore[arg-type]
         notices.write(uow, chat, None, notices.ShiftEnded(courier_id=1))
         await uow.commit()
 
@@ -63,7 +64,10 @@ async def test_a_row_this_release_cannot_read_fails_and_the_chat_goes_on(harness
         "A dispatcher ended your shift. Start a new one with /online when you can."
     ]
     failed = [s for s in (await states(harness)).values() if s[1] == OutboxState.FAILED]
-    assert failed == [("order_teleported", "failed", "order_teleported: 1 problems")]
+    assert failed == [
+        ("order_teleported", "failed", "order_teleported: 1 problems"),
+        ("shift_ended", "failed", "shift_ended: the payload is not an object"),
+    ]
 
 
 async def test_a_row_that_cannot_be_rendered_fails_and_the_chat_goes_on(

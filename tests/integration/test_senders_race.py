@@ -21,7 +21,7 @@ CHATS = 3  # few chats, so that senders keep meeting on the same ones
 SECONDS = 3.0
 # Rows of other chats that a sender elsewhere holds: each claim reads past them, which widens
 # the moment between a claim's snapshot and its locks, where the races are.
-HELD_ELSEWHERE = 10_000
+HELD_ELSEWHERE_CHATS, HELD_ELSEWHERE_ROWS = 500, 20
 
 
 class Ledger:
@@ -45,8 +45,9 @@ class Ledger:
 async def hold_elsewhere(uow_factory: UnitOfWorkFactory) -> None:
     uow = uow_factory()
     async with uow.write():
-        for n in range(HELD_ELSEWHERE):
-            uow.outbox.add(1000 + n, "courier_unblocked", {"courier_id": 1}, None, clock.utcnow())
+        for n in range(HELD_ELSEWHERE_CHATS * HELD_ELSEWHERE_ROWS):
+            chat_id = 1000 + n % HELD_ELSEWHERE_CHATS
+            uow.outbox.add(chat_id, "courier_unblocked", {"courier_id": 1}, None, clock.utcnow())
         await uow.commit()
     async with uow.write():
         await uow.session.execute(

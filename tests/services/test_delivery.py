@@ -180,8 +180,27 @@ async def test_a_living_sender_keeps_its_leases(
     assert len(await claim(uow_factory, owner="alive")) == 2
     for _ in range(5):
         fake_clock.advance(seconds=40)
-        assert await outbox.renew(uow_factory(), "alive", LEASE) == 2
+        assert await outbox.renew(uow_factory(), "alive", LEASE, [1, 2]) == 2
         assert await claim(uow_factory, owner="other") == []
+
+
+async def test_rows_no_lane_sends_are_not_kept(
+    desk: Desk, uow_factory: UnitOfWorkFactory, fake_clock: FakeClock
+):
+    """A claim that failed after its lease committed leaves rows no lane sends: they run out."""
+    await write(uow_factory, 1, 2)
+    assert len(await claim(uow_factory, owner="alive")) == 2
+    fake_clock.advance(seconds=40)
+    assert await outbox.renew(uow_factory(), "alive", LEASE, [1]) == 1  # sending to chat 1 only
+    fake_clock.advance(seconds=40)
+    assert [d.chat_id for d in await claim(uow_factory, owner="other")] == [2]
+
+
+async def test_a_stopping_sender_gives_its_rows_back(desk: Desk, uow_factory: UnitOfWorkFactory):
+    await write(uow_factory, 1, 2)
+    assert len(await claim(uow_factory, owner="stopping")) == 2
+    assert await outbox.give_back(uow_factory(), "stopping") == 2
+    assert len(await claim(uow_factory, owner="next")) == 2
 
 
 async def test_a_sender_skips_the_chats_it_is_sending_to(
