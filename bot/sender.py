@@ -168,7 +168,7 @@ class OutboxSender:
             return 0
         busy = list(self._lanes)
         self._due, self._claiming = False, True
-        self._idle.clear()
+        self._note_if_idle()
         try:
             claimed = await outbox.claim(
                 self.uow_factory(),

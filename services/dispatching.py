@@ -31,7 +31,8 @@ async def assign_free_courier(
         courier_id := await uow.couriers.longest_free(order.district_id, excluding=passed_over)
     ) is not None:
         if (courier := await uow.couriers.claim(courier_id)) is not None:
-            return await hand_over(uow, order.id, courier, now, tell_dispatcher=tell_dispatcher)
+            await hand_over(uow, order.id, courier, now, tell_dispatcher=tell_dispatcher)
+            return courier
         passed_over.add(courier_id)  # claimed by another district's transaction meanwhile
     return None
 
@@ -45,7 +46,7 @@ async def serve_courier(uow: UnitOfWork, courier_id: int, now: datetime) -> None
 
 async def hand_over(
     uow: UnitOfWork, order_id: int, courier: Courier, now: datetime, *, tell_dispatcher: bool
-) -> Courier:
+) -> None:
     """Assign a queued order to an already claimed courier and write who must hear of it."""
     order = await uow.orders.assign(order_id, courier.id, now)
     if order is None:
@@ -55,7 +56,6 @@ async def hand_over(
     notices.order_assigned(uow, order, courier, district.name)
     if tell_dispatcher:
         notices.dispatch_assigned(uow, order, courier)
-    return courier
 
 
 async def withdraw(
