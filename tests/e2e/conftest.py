@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -104,8 +105,17 @@ def bot_environment(api_url: str, database: Path, **extra: str) -> dict[str, str
         "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
         "ADMIN_IDS": str(ADMIN),
         "OUTBOX_POLL_SECONDS": "0.05",
+        **report_not_due(),
         **extra,
     }
+
+
+def report_not_due() -> dict[str, str]:
+    """A TIMEZONE where it is about noon now, with the day's report at 23:00 there: no bot of
+    a test sends it, whatever the hour the tests run at, unless the test sets DAILY_REPORT_AT.
+    (With the defaults, UTC and 21:00, every bot started after 21:00 UTC sends it at start.)"""
+    hours_east = 12 - datetime.now(UTC).hour
+    return {"TIMEZONE": f"Etc/GMT{-hours_east:+d}", "DAILY_REPORT_AT": "23:00"}
 
 
 class BotProcess:
