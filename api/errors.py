@@ -35,6 +35,7 @@ DETAILS: dict[ErrorCode, Callable[[Params], str]] = {
     ErrorCode.ORDER_CANCELLED: lambda p: "the order was cancelled",
     ErrorCode.ORDER_NOT_IN_PROGRESS: lambda p: "the order is waiting for a courier",
     ErrorCode.ORDER_CHANGED: lambda p: "the order changed just now; read it again",
+    ErrorCode.ALREADY_POSTED: lambda p: f"this request posted order {p['sid']} already",
 }
 
 

@@ -19,7 +19,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.inflight import UpdatesInFlight
+from bot.inbox import InboxSettings, InboxWorker
 from bot.limits import FloodLimiter, SharedWindows
 from bot.metrics import CountTelegramErrors, CountUpdates, Metrics
 from bot.requests import KeepToFloodLimits, RetryBriefly, TolerateUnchangedEdits
@@ -48,7 +48,7 @@ class App:
     bot: Bot  # answers updates; its replies ride out a brief flood wait or outage
     dispatcher: Dispatcher
     sender: OutboxSender  # delivers the outbox through a Bot of its own, sharing the limits
-    in_flight: UpdatesInFlight = field(default_factory=UpdatesInFlight)
+    inbox: InboxWorker  # hands the updates stored by the webhook or the polling to the handlers
     metrics: Metrics = field(default_factory=Metrics)
     redis: Redis | None = None  # shared by several instances: dialogs, locks, flood limits
 
@@ -82,7 +82,6 @@ def build_dispatcher(
     settings: Settings,
     uow_factory: UnitOfWorkFactory,
     i18n: I18n,
-    in_flight: UpdatesInFlight | None = None,
     *,
     redis: Redis | None = None,
     metrics: Metrics | None = None,
@@ -96,7 +95,6 @@ def build_dispatcher(
     )
     if metrics is not None:
         dispatcher.update.outer_middleware(CountUpdates(metrics))
-    dispatcher.update.outer_middleware(in_flight or UpdatesInFlight())
     dispatcher.update.outer_middleware(UpdateLogMiddleware())
     UserLanguageMiddleware(i18n).setup(dispatcher)
     dispatcher.update.outer_middleware(UnitOfWorkMiddleware(uow_factory))
@@ -139,27 +137,36 @@ def build_sender(
     return OutboxSender(bot, uow_factory, i18n, limiter, sender_settings)
 
 
+def build_inbox(
+    settings: Settings, dispatcher: Dispatcher, bot: Bot, uow_factory: UnitOfWorkFactory
+) -> InboxWorker:
+    inbox_settings = InboxSettings(
+        poll_seconds=settings.outbox_poll_seconds,
+        lease=timedelta(seconds=settings.inbox_lease_seconds),
+    )
+    return InboxWorker(dispatcher, bot, uow_factory, inbox_settings)
+
+
 def build_app(settings: Settings) -> App:
     engine = create_engine(settings.database_url)
     uow_factory = UnitOfWorkFactory(engine)
     i18n = PoI18n(default_locale=settings.default_locale)
-    in_flight = UpdatesInFlight()
     metrics = Metrics()
     redis = build_redis(settings)
     shared = SharedWindows(redis, settings.send_rate_limit) if redis is not None else None
     limiter = FloodLimiter(settings.send_rate_limit, shared=shared)
     sender_bot = build_bot(settings, limiter=limiter, metrics=metrics)
+    bot = build_bot(settings, limiter=limiter, retry_briefly=True, metrics=metrics)
+    dispatcher = build_dispatcher(settings, uow_factory, i18n, redis=redis, metrics=metrics)
     return App(
         settings=settings,
         engine=engine,
         uow_factory=uow_factory,
         i18n=i18n,
-        bot=build_bot(settings, limiter=limiter, retry_briefly=True, metrics=metrics),
-        dispatcher=build_dispatcher(
-            settings, uow_factory, i18n, in_flight, redis=redis, metrics=metrics
-        ),
+        bot=bot,
+        dispatcher=dispatcher,
         sender=build_sender(settings, sender_bot, uow_factory, i18n, limiter),
-        in_flight=in_flight,
+        inbox=build_inbox(settings, dispatcher, bot, uow_factory),
         metrics=metrics,
         redis=redis,
     )

@@ -15,7 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.logs import log_failure
 from bot.settings import Settings
 from db.uow import UnitOfWorkFactory
-from services import clock, orders, outbox, statistics
+from services import clock, inbox, orders, outbox, statistics
 
 log = logging.getLogger(__name__)
 # A report held up (a busy loop, a restart at the minute) still goes out within the hour.
@@ -93,6 +93,9 @@ class Jobs:
         retention = timedelta(days=self.settings.outbox_retention_days)
         if pruned := await outbox.prune(self.uow_factory(), retention):
             log.info("pruned %s delivered or failed outbox rows", pruned)
+        retention = timedelta(days=self.settings.inbox_retention_days)
+        if pruned := await inbox.prune(self.uow_factory(), retention):
+            log.info("pruned %s handled updates", pruned)
 
 
 def _passed_today(now: datetime, settings: Settings) -> bool:

@@ -4,9 +4,9 @@ import logging
 import sys
 from collections.abc import Iterable
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
+
+from handlers.errors import TRANSIENT
 
 
 class RedactSecrets(logging.Filter):
@@ -49,12 +49,4 @@ def log_failure(logger: logging.Logger, message: str, *args: object) -> None:
 def _unreachable(error: BaseException | None) -> bool:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(
-        error,
-        OSError
-        | TimeoutError
-        | InterfaceError
-        | OperationalError
-        | RedisConnectionError
-        | RedisTimeoutError,
-    )
+    return isinstance(error, TRANSIENT)

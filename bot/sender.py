@@ -23,14 +23,13 @@ What Telegram says, and what becomes of the row:
 
 import asyncio
 import logging
-import random
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from itertools import groupby
 
 from aiogram import Bot
@@ -46,17 +45,20 @@ from aiogram.exceptions import (
 )
 from aiogram.utils.i18n import I18n
 
+from bot.lanes import Doorbell, Leases, Recorder, after, backoff, cancel, keep_leases
 from bot.limits import FloodLimiter
 from bot.logs import log_failure
 from db.uow import UnitOfWorkFactory
 from handlers.i18n import speaking
 from handlers.notices import Rendered, render
-from services import clock, couriers, outbox
+from services import couriers, outbox
 from services.notices import Notice, OrderAssigned, UnreadableNotice, supersedes
 from services.outbox import Delivery, Outcome, Refused, RetryAt, Sent, Untried
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF_SECONDS = 60.0
+MESSAGE_MAX = 4096  # Telegram's limit, in UTF-16 code units
+MERGE_SEPARATOR = "\n\n"
+MERGE_SEPARATOR_SIZE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,22 +66,13 @@ class SenderSettings:
     poll_seconds: float
     lease: timedelta
     lanes: int = 100  # chats being sent to at once
-    per_chat: int = 10  # rows of a chat claimed at once
+    per_chat: int = 30  # rows of a chat claimed at once (and merged, when they can be)
 
-
-class Doorbell:
-    def __init__(self) -> None:
-        self._rung = asyncio.Event()
-
-    def ring(self) -> None:
-        self._rung.set()
-
-    async def wait(self, seconds: float) -> None:
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
-        with suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._rung.wait()
-        self._rung.clear()
+    @property
+    def send_seconds(self) -> float:
+        """The longest a send may take (Telegram's answer, the flood limits' wait): a lane
+        starts one only while its lease outlasts it, so no row is sent on a lease run out."""
+        return self.lease.total_seconds() / 3
 
 
 class OutboxSender:
@@ -98,14 +91,19 @@ class OutboxSender:
         self.owner = uuid.uuid4().hex  # whose leases are whose, across instances
         self.doorbell = Doorbell()
         self._floods = FloodWatch(limiter)
-        self._recorder = Recorder(uow_factory, self.owner, self._recorded)
+        self._recorder: Recorder[Outcome] = Recorder("outbox", self._write, self._recorded)
+        self._leases = Leases(settings.lease, margin=settings.send_seconds)
         self._lanes: dict[int, asyncio.Task[None]] = {}
+        self._stopping = False
         self._idle = asyncio.Event()
         # Rows may be due that no claim has taken: notices were committed since the last
         # claim began, or it left rows behind (busy chats, its limits, rows given back).
         self._due = True
         self._claiming = False
         uow_factory.on_notices(self.wake)
+
+    async def _write(self, outcomes: Sequence[Outcome]) -> None:
+        await outbox.record(self.uow_factory(), self.owner, outcomes)
 
     def wake(self) -> None:
         """New notices were committed: claim them."""
@@ -132,15 +130,25 @@ class OutboxSender:
             asyncio.create_task(self._recorder.run(), name="outbox-recorder"),
             asyncio.create_task(self._keep_leases(), name="outbox-leases"),
         ]
+        rung = True
         try:
             while True:
-                if await self._claim() == 0 or not self._due:
-                    await self.doorbell.wait(self.settings.poll_seconds)
+                if await self._claim(polled=not rung) == 0 or not self._due:
+                    rung = await self.doorbell.wait(self.settings.poll_seconds)
+                else:
+                    rung = True
         finally:
-            await _cancel(list(self._lanes.values()))
-            await _cancel(helpers)
+            await cancel(list(self._lanes.values()))
+            await cancel(helpers)
             await self._recorder.flush()
             await self._give_back()
+
+    async def stop(self) -> None:
+        """Start no new send; let the sends in flight finish, so their real outcomes are
+        recorded (`run`, once cancelled, writes them and gives back the rest)."""
+        self._stopping = True
+        if lanes := list(self._lanes.values()):
+            await asyncio.wait(lanes)
 
     async def deliver_due(self) -> int:
         """Send everything due now and record it, without the loop; how many rows went.
@@ -161,29 +169,39 @@ class OutboxSender:
             return True
         return False
 
-    async def _claim(self) -> int:
+    async def _claim(self, *, polled: bool = False) -> int:
+        """Lease the rows due now and start their lanes; how many rows. On a poll (nothing rang)
+        it looks with a read first: an idle sender never takes the write lock."""
         room = self.settings.lanes - len(self._lanes)
-        if room <= 0:
+        if room <= 0 or self._stopping:
             self._due = True  # claim once a lane is free
             return 0
         busy = list(self._lanes)
         self._due, self._claiming = False, True
         self._note_if_idle()
+        asked = self._leases.asked()
         try:
-            claimed = await outbox.claim(
-                self.uow_factory(),
-                self.owner,
-                chats=room,
-                per_chat=self.settings.per_chat,
-                lease=self.settings.lease,
-                busy=busy,
-            )
+            # What this sender sent is written before it claims again (and looks at what is due).
+            if not await self._recorder.flush():
+                raise ConnectionError("the outcomes could not be written")
+            if polled and not busy and not await outbox.any_due(self.uow_factory()):
+                claimed = []
+            else:
+                claimed = await outbox.claim(
+                    self.uow_factory(),
+                    self.owner,
+                    chats=room,
+                    per_chat=self.settings.per_chat,
+                    lease=self.settings.lease,
+                    busy=busy,
+                )
         except Exception:
             self._due, claimed = True, []
             log_failure(log, "could not claim outbox rows; trying again shortly")
         finally:
             self._claiming = False
         chats = [list(rows) for _, rows in groupby(claimed, key=lambda row: row.chat_id)]
+        self._leases.granted(asked, [rows[0].chat_id for rows in chats])
         for rows in chats:
             lane = asyncio.create_task(self._lane(rows), name=f"outbox-chat-{rows[0].chat_id}")
             self._lanes[rows[0].chat_id] = lane
@@ -194,15 +212,11 @@ class OutboxSender:
 
     async def _keep_leases(self) -> None:
         """Renew the leases of the chats being sent to well before they run out."""
-        while True:
-            await asyncio.sleep(self.settings.lease.total_seconds() / 3)
-            if not self._lanes:
-                continue
-            try:
-                chats = list(self._lanes)
-                await outbox.renew(self.uow_factory(), self.owner, self.settings.lease, chats)
-            except Exception:
-                log_failure(log, "could not renew the outbox leases; trying again")
+
+        async def renew(chats: list[int]) -> set[int]:
+            return await outbox.renew(self.uow_factory(), self.owner, self.settings.lease, chats)
+
+        await keep_leases(self._leases, lambda: list(self._lanes), renew, "outbox")
 
     async def _give_back(self) -> None:
         """On the way out: rows still leased here (a claim cut short) go to the next sender
@@ -214,27 +228,82 @@ class OutboxSender:
             log_failure(log, "could not give back the outbox leases; they run out by themselves")
 
     async def _lane(self, deliveries: Sequence[Delivery]) -> None:
-        """One chat's rows, in order; the rest wait behind a row that must be tried again."""
+        """One chat's rows, in order; the rest wait behind a row that must be tried again. A
+        row goes only while the chat's lease surely outlasts its send, and the sender is not
+        stopping; a send once started is never cut short (`stop`). Plain texts in a row are
+        merged into one message (`_merged`): a chat with a backlog gets fewer messages,
+        sooner."""
         chat_id = deliveries[0].chat_id
         done = 0
         try:
-            for delivery in deliveries:
-                try:
-                    outcome = await self._attempt(delivery)
-                except Exception as error:  # the database, most likely: the row waits a while
-                    delay = _backoff(delivery.attempts)
-                    log_failure(log, "%s failed; trying again in %.1f s", describe(delivery), delay)
-                    outcome = RetryAt(delivery.id, _after(delay), repr(error))
-                done += 1
-                if outcome is None:
-                    continue
-                self._record(outcome)
-                if isinstance(outcome, RetryAt | Untried):
+            while done < len(deliveries):
+                if self._stopping or not self._leases.safe(chat_id):
+                    break
+                run = self._merged(deliveries[done:])
+                rows = [delivery for delivery, _ in run] or deliveries[done : done + 1]
+                outcomes = await self._attempt_each(rows, run)
+                done += len(rows)
+                for outcome in outcomes:
+                    self._record(outcome)
+                if any(isinstance(outcome, RetryAt | Untried) for outcome in outcomes):
                     break
         finally:
             for untried in deliveries[done:]:
                 self._record(Untried(untried.id))
             self._lanes.pop(chat_id, None)
+            self._leases.dropped(chat_id)
+
+    def _merged(self, deliveries: Sequence[Delivery]) -> list[tuple[Delivery, str]]:
+        """The plain texts (no buttons, nothing edited) at the head of the rows, as many as fit
+        in one message; empty unless there are two or more."""
+        run: list[tuple[Delivery, str]] = []
+        size = 0
+        for delivery in deliveries:
+            text = self._plain_text(delivery)
+            if text is None or size + MERGE_SEPARATOR_SIZE + _size(text) > MESSAGE_MAX:
+                break
+            run.append((delivery, text))
+            size += MERGE_SEPARATOR_SIZE + _size(text)
+        return run if len(run) > 1 else []
+
+    def _plain_text(self, delivery: Delivery) -> str | None:
+        notice = delivery.notice
+        if isinstance(notice, UnreadableNotice) or supersedes(notice) is not None:
+            return None
+        try:
+            rendered = self._render(delivery.locale, notice)
+        except Exception:
+            return None  # refused on its own, by `_attempt`
+        if rendered.keyboard is not None or rendered.superseded_text is not None:
+            return None
+        return rendered.text
+
+    async def _attempt_each(
+        self, deliveries: Sequence[Delivery], merged: list[tuple[Delivery, str]]
+    ) -> list[Outcome]:
+        """The outcome of each row: sent alone, or `merged` into one message."""
+        first = deliveries[0]
+        try:
+            if merged:
+                outcome = await self._send_merged(first, [text for _, text in merged])
+            else:
+                outcome = await self._attempt(first)
+        except Exception as error:  # the database, most likely: the rows wait a while
+            delay = backoff(first.attempts)
+            log_failure(log, "%s failed; trying again in %.1f s", describe(first), delay)
+            outcome = RetryAt(first.id, after(delay), repr(error))
+        if outcome is None:
+            return []
+        return [_alike(outcome, delivery.id) for delivery in deliveries]
+
+    async def _send_merged(self, first: Delivery, texts: list[str]) -> Outcome | None:
+        """Several plain notices as one message; what Telegram says of it goes for each."""
+        try:
+            message = await self.bot.send_message(first.chat_id, MERGE_SEPARATOR.join(texts))
+        except TelegramAPIError as error:
+            return await self._refused_by_telegram(first, error)
+        log.info("%s and %s more delivered as one message", describe(first), len(texts) - 1)
+        return Sent(first.id, message.message_id)
 
     def _record(self, outcome: Outcome) -> None:
         """Hand an outcome to the recorder; a row given back untried must be claimed again."""
@@ -272,7 +341,7 @@ class OutboxSender:
         if isinstance(error, TelegramRetryAfter):
             log.warning("%s: flood limit, waiting %s s", where, error.retry_after)
             await self._floods.saw(delivery.chat_id, error.retry_after)
-            return RetryAt(delivery.id, _after(error.retry_after), error.message)
+            return RetryAt(delivery.id, after(error.retry_after), error.message)
         if isinstance(error, TelegramMigrateToChat):
             log.info("%s: the group is now %s", where, error.migrate_to_chat_id)
             await outbox.chat_moved(self.uow_factory(), delivery.chat_id, error.migrate_to_chat_id)
@@ -291,9 +360,9 @@ class OutboxSender:
         if isinstance(
             error, TelegramServerError | TelegramNetworkError | TelegramUnauthorizedError
         ):
-            delay = _backoff(delivery.attempts)
+            delay = backoff(delivery.attempts)
             log.warning("%s: Telegram unavailable (%s); again in %.1f s", where, error, delay)
-            return RetryAt(delivery.id, _after(delay), str(error))
+            return RetryAt(delivery.id, after(delay), str(error))
         log.warning("%s refused: %s", where, error)
         return Refused(delivery.id, str(error))
 
@@ -326,55 +395,6 @@ class OutboxSender:
             log.info("message %s in chat %s not edited: %s", message_id, chat_id, error.message)
 
 
-class Recorder:
-    """Writes the outcomes of deliveries in batches, then says so: their chats are free."""
-
-    def __init__(
-        self, uow_factory: UnitOfWorkFactory, owner: str, flushed: Callable[[], None]
-    ) -> None:
-        self.uow_factory = uow_factory
-        self.owner = owner
-        self.flushed = flushed
-        self._outcomes: list[Outcome] = []
-        self._arrived = asyncio.Event()
-        self._writing = asyncio.Lock()
-
-    @property
-    def busy(self) -> bool:
-        """Outcomes wait to be written, or are being written."""
-        return bool(self._outcomes) or self._writing.locked()
-
-    def add(self, outcome: Outcome) -> None:
-        self._outcomes.append(outcome)
-        self._arrived.set()
-
-    async def run(self) -> None:
-        while True:
-            await self._arrived.wait()
-            self._arrived.clear()
-            if not await self.flush():
-                await asyncio.sleep(1.0)  # the database is away: keep the outcomes, try again
-
-    async def flush(self) -> bool:
-        """Write every outcome added so far; when it returns True, they are in the database.
-        Outcomes that could not be written, even on cancellation, are kept for the next try."""
-        async with self._writing:
-            batch, self._outcomes = self._outcomes, []
-            if not batch:
-                return True
-            try:
-                await outbox.record(self.uow_factory(), self.owner, batch)
-            except BaseException as error:
-                self._outcomes[:0] = batch
-                self._arrived.set()
-                if not isinstance(error, Exception):
-                    raise
-                log_failure(log, "could not record %s outbox outcomes; retrying", len(batch))
-                return False
-        self.flushed()
-        return True
-
-
 class FloodWatch:
     """429s from several chats at once mean the bot as a whole is limited: pause everything."""
 
@@ -403,16 +423,20 @@ def describe(delivery: Delivery) -> str:
     return f"outbox {delivery.id} ({kind}{about}) to chat {delivery.chat_id}"
 
 
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+def _size(text: str) -> int:
+    """A text's length as Telegram counts it (UTF-16 code units); its tags count too, which
+    only errs on the safe side."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-def _backoff(attempts: int) -> float:
-    """1 s, 2 s, 4 s… give or take a quarter so chats do not retry in step; a minute at most."""
-    return min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempts, 16) * random.uniform(0.75, 1.25))
-
-
-def _after(seconds: float) -> datetime:
-    return clock.utcnow() + timedelta(seconds=seconds)
+def _alike(outcome: Outcome, delivery_id: int) -> Outcome:
+    """The same outcome for another row of the same message."""
+    match outcome:
+        case Sent():
+            return Sent(delivery_id, outcome.message_id)
+        case Refused():
+            return Refused(delivery_id, outcome.error)
+        case RetryAt():
+            return RetryAt(delivery_id, outcome.at, outcome.error)
+        case Untried():
+            return Untried(delivery_id)

@@ -18,9 +18,12 @@ from api.context import ApiContext
 from bot import health, metrics, webhook
 from bot.app import App, prepare_database
 from bot.jobs import Jobs
+from bot.polling import Poller
 from bot.startup import the_only_instance, wait_for_telegram
 from bot.web import WebServer, bind, build_web_app
+from db.engine import sqlite_file
 from handlers import menu
+from services import inbox, outbox
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -69,35 +72,18 @@ async def _start(app: App) -> None:
     await menu.set_default_menus(app.bot, app.i18n)
 
 
-class Polling:
-    """Long polling as a task, and whether it got as far as starting (only then can aiogram
-    stop it gently)."""
-
-    def __init__(self, app: App) -> None:
-        self.dispatcher = app.dispatcher
-        self.started = asyncio.Event()
-        self.dispatcher.startup.register(self.started.set)
-        self.task = asyncio.create_task(
-            self.dispatcher.start_polling(app.bot, handle_signals=False, close_bot_session=False),
-            name="polling",
-        )
-
-    async def stop(self) -> None:
-        if self.started.is_set() and not self.task.done():
-            await self.dispatcher.stop_polling()
-        else:
-            self.task.cancel()
-
-
 async def _serve(app: App, stop: asyncio.Event) -> None:
     web = await _web_server(app)
     # Now that its socket listens, Telegram may learn the webhook (or polling may begin).
     await webhook.take_updates(app.bot, app.dispatcher, app.settings.webhook)
+    await _take_back(app)
     sending = asyncio.create_task(app.sender.run(), name="outbox-sender")
-    polling = Polling(app) if app.settings.webhook is None else None
-    tasks = [sending]
-    if polling is not None:
-        tasks.append(polling.task)
+    handling = asyncio.create_task(app.inbox.run(), name="inbox")
+    polling = None
+    if app.settings.webhook is None:
+        poller = Poller(app.inbox, app.dispatcher.resolve_used_update_types())
+        polling = asyncio.create_task(poller.run(), name="polling")
+    tasks = [sending, handling, *([polling] if polling else [])]
     if web is not None:
         tasks.append(web.start())
     jobs = Jobs(app.settings, app.uow_factory)
@@ -111,6 +97,18 @@ async def _serve(app: App, stop: asyncio.Event) -> None:
     await _wind_down(app, tasks, polling, web, jobs)
 
 
+async def _take_back(app: App) -> None:
+    """On SQLite this is the only instance (the_only_instance): what its last run held, the
+    updates it was handling and the notices it was sending, is taken back now, not when the
+    leases run out."""
+    if sqlite_file(app.engine.url.render_as_string(hide_password=False)) is None:
+        return
+    updates = await inbox.give_back(app.uow_factory(), None)
+    notices = await outbox.give_back(app.uow_factory(), None)
+    if updates or notices:
+        log.info("took back %s updates and %s notices from the last run", updates, notices)
+
+
 async def _web_server(app: App) -> WebServer | None:
     """The web server, when it is on (Settings.web_on); its socket is taken now."""
     settings = app.settings
@@ -122,7 +120,7 @@ async def _web_server(app: App) -> WebServer | None:
         metrics.build_router(app.metrics, app.uow_factory),
     ]
     if settings.webhook is not None:
-        routers.append(webhook.build_router(app.dispatcher, app.bot, *settings.webhook))
+        routers.append(webhook.build_router(app.inbox, *settings.webhook))
 
     return WebServer(
         build_web_app(await _api_context(app), *routers),
@@ -147,23 +145,31 @@ async def _api_context(app: App) -> ApiContext | None:
 async def _wind_down(
     app: App,
     tasks: list[asyncio.Task[None]],
-    polling: Polling | None,
+    polling: asyncio.Task[None] | None,
     web: WebServer | None,
     jobs: Jobs,
 ) -> None:
-    """Stop taking updates and requests, let those in flight finish and what they wrote go
-    out, within the grace period; then stop everything."""
-    sending = tasks[0]
+    """Stop taking updates and requests, let those being handled finish and what they wrote
+    go out, within the grace period; then stop everything. An update not handled by then
+    stays in the inbox for the next start; a send in flight always finishes."""
     deadline = time.monotonic() + app.settings.shutdown_grace_seconds
     if polling is not None:
-        await polling.stop()
+        await _cancel(polling)
     if web is not None:
         # A shop's request in flight commits notices too; the sender settles them below.
         await web.stop(deadline - time.monotonic())
     await jobs.stop(seconds=min(1.0, app.settings.shutdown_grace_seconds))
-    if left := await app.in_flight.drain(deadline - time.monotonic()):
-        log.warning("stopping with %s updates still being handled", left)
+    if left := await app.inbox.stop(deadline - time.monotonic()):
+        log.warning("stopping with %s chats' updates in hand; the next start redoes them", left)
     if not await app.sender.settle(max(0.0, deadline - time.monotonic())):
         log.warning("stopping with notices still to send; they go out after the restart")
-    sending.cancel()
+    await app.sender.stop()
+    for task in tasks:
+        task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_lease_seconds: float = Field(default=60.0, gt=0)
     outbox_retention_days: int = Field(default=30, gt=0)
+    inbox_lease_seconds: float = Field(default=30.0, gt=0)
+    inbox_retention_days: int = Field(default=2, gt=0)
     send_rate_limit: float = Field(default=30.0, gt=0)
     sweep_interval_seconds: float = Field(default=60, gt=0)
     order_overdue_minutes: float = Field(default=60, gt=0)

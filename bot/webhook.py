@@ -1,22 +1,23 @@
 """Updates from Telegram: over a webhook when WEBHOOK_URL is set, else by long polling.
 
 The webhook is served on the one web app, at the path of WEBHOOK_URL. Telegram sends the
-secret with every update; a request without it gets 401 and changes nothing. The webhook
-stays registered when the bot stops, so Telegram keeps the updates of a deploy for the next
+secret with every update; a request without it gets 401 and changes nothing. An update is
+answered 200 only once it is stored in the inbox (bot.inbox); when it cannot be (the database
+is down or locked), the answer is 503 and Telegram sends it again later. The webhook stays
+registered when the bot stops, so Telegram keeps the updates of a deploy for the next
 instance to take.
 """
 
-import asyncio
 import hmac
 import logging
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import Update
 from fastapi import APIRouter, HTTPException, Request, Response
-from pydantic import ValidationError
 
+from bot.inbox import InboxWorker, incoming, read_update
+from bot.logs import log_failure
 from bot.startup import StartupError
 
 log = logging.getLogger(__name__)
@@ -24,37 +25,29 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 1024 * 1024
 
 
-def build_router(dispatcher: Dispatcher, bot: Bot, url: str, secret: str) -> APIRouter:
+def build_router(worker: InboxWorker, url: str, secret: str) -> APIRouter:
     router = APIRouter()
-    handling: set[asyncio.Task[None]] = set()
 
     @router.post(urlsplit(url).path or "/", include_in_schema=False, max_body_size=MAX_UPDATE_BYTES)
     async def take_update(request: Request) -> Response:
-        """Take the update and answer at once; it is handled after (see `_handle`)."""
+        """Store the update, then answer: it is handled after, from the inbox."""
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, secret.encode()):
             raise HTTPException(401, "Wrong or missing secret token.")
         try:
-            update = Update.model_validate_json(await request.body(), context={"bot": bot})
-        except ValidationError:
+            update = read_update(await request.body(), worker.bot)
+        except ValueError:
             raise HTTPException(400, "The body is not a Telegram update.") from None
-        task = asyncio.create_task(_handle(dispatcher, bot, update))
-        handling.add(task)  # held until done: the loop keeps only weak references to tasks
-        task.add_done_callback(handling.discard)
+        try:
+            await worker.store([incoming(update)])
+        except Exception:
+            log_failure(
+                log, "update %s could not be stored; Telegram sends it again", update.update_id
+            )
+            raise HTTPException(503, "The update could not be stored now; send it again.") from None
         return Response(status_code=200)
 
     return router
-
-
-async def _handle(dispatcher: Dispatcher, bot: Bot, update: Update) -> None:
-    """Handle an update that Telegram has been told was taken. Were the answer to wait for
-    the handler, a slow chat or a deploy's stop cutting it short would make Telegram send the
-    update again, and an order would be posted twice. A user's updates still take turns (the
-    event isolation), and a stop waits for them (`UpdatesInFlight`)."""
-    try:
-        await dispatcher.feed_update(bot, update)
-    except Exception:
-        log.exception("update %s failed", update.update_id)
 
 
 async def take_updates(bot: Bot, dispatcher: Dispatcher, webhook: tuple[str, str] | None) -> None:

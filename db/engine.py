@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,7 +18,11 @@ from db.sqlite_inline import connector
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'data' / 'dispatch.sqlite3'}"
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long a statement may wait in SQLite's busy handler, which sleeps where it runs: in the
+# event loop. The bot's writers wait for the write lock in the unit of work instead, with
+# asyncio's sleep (db.uow); a migration runs in a thread of its own and may wait longer.
+SQLITE_BUSY_TIMEOUT_MS = 5
+SQLITE_THREAD_BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_S = 10
 # The execution option that tells a session's transactions apart: "write" or "read".
 TRANSACTION = "dispatch_transaction"
@@ -46,7 +51,9 @@ def make_sqlite_folder(url: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **kwargs: Any
+) -> AsyncEngine:
     """Build the engine for `url`; SQLite gets WAL, busy_timeout, foreign keys and our BEGINs."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -54,17 +61,18 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT_S}, **kwargs
         )
     engine = create_async_engine(
-        url, async_creator=connector(parsed, SQLITE_BUSY_TIMEOUT_MS / 1000), **kwargs
+        url, async_creator=connector(parsed, busy_timeout_ms / 1000), **kwargs
     )
-    _begin_transactions_ourselves(engine)
+    _begin_transactions_ourselves(engine, busy_timeout_ms)
     return engine
 
 
-def _begin_transactions_ourselves(engine: AsyncEngine) -> None:
+def _begin_transactions_ourselves(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     """SQLAlchemy's documented pysqlite recipe: the driver stays out, we BEGIN ourselves.
 
-    A writing transaction takes the write lock up front (BEGIN IMMEDIATE), so writers wait on
-    busy_timeout in turn instead of failing with "database is locked" when they upgrade.
+    A writing transaction takes the write lock up front (BEGIN IMMEDIATE), so it never fails
+    with "database is locked" halfway; where another process holds the lock, BEGIN fails at
+    once and the unit of work waits and tries again.
     A reading one is a plain deferred BEGIN: in WAL mode it never waits for a writer.
     """
 
@@ -73,7 +81,7 @@ def _begin_transactions_ourselves(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -119,3 +127,8 @@ class HoldingSession(Session):
 @event.listens_for(HoldingSession, "pending_to_persistent")
 def _hold(session: Session, instance: object) -> None:
     session.info.setdefault("held", []).append(instance)
+
+
+def is_locked(error: OperationalError) -> bool:
+    """SQLite's "database is locked": another connection holds the lock asked for."""
+    return "database is locked" in str(error.orig) or "database table is locked" in str(error.orig)

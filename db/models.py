@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     Uuid,
     text,
 )
@@ -31,6 +32,8 @@ MAX_ID = 2**31 - 1
 NAME_MAX = 64
 # Case folding can triple a name's length ("ß" becomes "ss", "ΐ" three code points).
 NAME_KEY_MAX = 3 * NAME_MAX
+SOURCE_KEY_MAX = 320
+IDEMPOTENCY_KEY_MAX = 255
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -186,6 +189,9 @@ class Order(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # When its courier and dispatch chat were reminded that it is overdue; cleared on assignment.
     overdue_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What posted it, once: a Telegram message or form, or a shop's Idempotency-Key. A second
+    # copy of the same source finds this order instead of posting another.
+    source_key: Mapped[str | None] = mapped_column(String(SOURCE_KEY_MAX), unique=True)
 
 
 class OrderEvent(Base):
@@ -275,3 +281,65 @@ class DailyReport(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class InboxState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"  # its handler failed for a reason of its own; not handled again
+
+
+class InboxUpdate(Base):
+    """A Telegram update, stored before Telegram is told it was taken.
+
+    A chat's updates are handled one at a time in the order they were stored, by whichever
+    instance holds the chat's lease. The row is marked done in the same transaction as the
+    update's effects, so a copy of it (Telegram's redelivery, a replay at start) changes
+    nothing.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),
+        UniqueConstraint("bot_id", "update_id"),
+        Index("ix_inbox_pending", "chat_id", "id", **_partial("state = 'pending'")),
+        Index("ix_inbox_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(BigInteger)
+    update_id: Mapped[int] = mapped_column(BigInteger)
+    # Whose updates take turns: the chat, or the user for an update with no chat.
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[str] = mapped_column(Text)  # the update's JSON, as Telegram sent it
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state: Mapped[InboxState] = mapped_column(state_column(InboxState))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKey(Base):
+    """A shop's `Idempotency-Key`: the request it came with, and the answer to give again.
+
+    Written in the transaction that does the request's work; while `status` is NULL the
+    request is running (until `locked_until`), or its answer was lost with its process.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("client", "key"),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))  # whose key it is
+    key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_MAX))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str | None] = mapped_column(Text)

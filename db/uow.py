@@ -1,15 +1,18 @@
 """The unit of work: a use case's access to the database, one short transaction at a time."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from db.engine import session_factory
+from db.engine import is_locked, session_factory
 from db.repositories.couriers import CourierRepository
 from db.repositories.districts import DistrictRepository
+from db.repositories.inbox import InboxRepository
 from db.repositories.invites import InviteRepository
 from db.repositories.orders import OrderRepository
 from db.repositories.outbox import OutboxRepository
@@ -18,6 +21,35 @@ from db.repositories.staff import StaffRepository
 
 # Namespace of the PostgreSQL advisory locks that serialize dispatching per district.
 DISPATCH_LOCK_NAMESPACE = 0x44535054
+# How long a SQLite writer waits for another process's write lock before it gives up.
+SQLITE_LOCK_WAIT_SECONDS = 30.0
+_LOCK_POLL_SECONDS = (0.001, 0.05)  # the first and the longest pause between tries
+
+
+class AlreadyDone(Exception):
+    """The request a unit of work serves had its effect already, elsewhere: its stamp was
+    taken. Nothing of this transaction was committed."""
+
+
+class DatabaseLocked(Exception):
+    """Another process held SQLite's write lock for longer than the writer could wait."""
+
+
+class Stamp:
+    """The mark a request from outside (a Telegram update, a shop's keyed request) leaves in
+    the first transaction that commits its effects: the same request again finds it there.
+
+    `mark` writes it in that transaction and says whether it could (False: another copy of the
+    request got there first, and this transaction is rolled back with AlreadyDone).
+    """
+
+    def __init__(self, mark: Callable[["UnitOfWork"], Awaitable[bool]]) -> None:
+        self._mark = mark
+        self.stamped = False  # set once a transaction with the mark has committed
+
+    async def write(self, uow: "UnitOfWork") -> None:
+        if not self.stamped and not await self._mark(uow):
+            raise AlreadyDone
 
 
 class UnitOfWork:
@@ -29,9 +61,10 @@ class UnitOfWork:
     A unit of work serves one caller; it can open one transaction after another.
     """
 
-    def __init__(self, factory: "UnitOfWorkFactory") -> None:
+    def __init__(self, factory: "UnitOfWorkFactory", stamp: Stamp | None = None) -> None:
         self._factory = factory
         self._session: AsyncSession | None = None
+        self.stamp = stamp
 
     def write(self) -> AbstractAsyncContextManager["UnitOfWork"]:
         """A transaction that may change data; it must end with `commit()` to keep it."""
@@ -46,7 +79,8 @@ class UnitOfWork:
         if self._session is not None:
             raise RuntimeError("a unit of work runs one transaction at a time")
         async with self._factory.turn(writes):
-            self._session = session = self._factory.sessions(writes)()
+            self._session = session = await self._factory.begin(writes)
+            self.inbox = InboxRepository(session)
             self.districts = DistrictRepository(session)
             self.couriers = CourierRepository(session)
             self.orders = OrderRepository(session)
@@ -70,11 +104,15 @@ class UnitOfWork:
         return self._session
 
     async def commit(self) -> None:
-        """Commit, with the orders' history and the notices (in chat order); then ring for the
-        sender."""
+        """Commit, with the orders' history, the notices (in chat order) and the request's
+        stamp; then ring for the sender."""
+        if self.stamp is not None:
+            await self.stamp.write(self)
         await self.orders.write_history()
         notices = await self.outbox.write_added()
         await self.session.commit()
+        if self.stamp is not None:
+            self.stamp.stamped = True
         if notices:
             self._factory.notices_committed()
 
@@ -108,18 +146,41 @@ class UnitOfWorkFactory:
     an asyncio lock is prompt and fair, where SQLite's busy handler polls with growing sleeps.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, lock_wait: float = SQLITE_LOCK_WAIT_SECONDS) -> None:
         self.engine = engine
+        self.lock_wait = lock_wait
         self._writer = session_factory(engine, writes=True)
         self._reader = session_factory(engine, writes=False)
         self._writers = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._listeners: list[Callable[[], None]] = []
 
-    def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self)
+    def __call__(self, stamp: Stamp | None = None) -> UnitOfWork:
+        return UnitOfWork(self, stamp)
 
     def sessions(self, writes: bool) -> async_sessionmaker[AsyncSession]:
         return self._writer if writes else self._reader
+
+    async def begin(self, writes: bool) -> AsyncSession:
+        """A session with its transaction begun. A SQLite writer whose BEGIN IMMEDIATE finds
+        the lock held by another process (a backup, a migration by hand) tries again after an
+        asyncio sleep, never in SQLite's busy handler, which would stall the event loop."""
+        deadline = time.monotonic() + self.lock_wait
+        pause = _LOCK_POLL_SECONDS[0]
+        while True:
+            session = self.sessions(writes)()
+            try:
+                await session.connection()
+                return session
+            except OperationalError as error:
+                await session.close()
+                if not is_locked(error):
+                    raise
+                if time.monotonic() + pause > deadline:
+                    raise DatabaseLocked(
+                        f"SQLite's write lock was held elsewhere for {self.lock_wait:.0f} s"
+                    ) from error
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LOCK_POLL_SECONDS[1])
 
     def turn(self, writes: bool) -> AbstractAsyncContextManager[object]:
         """What a transaction waits for before it begins: its writer's turn, on SQLite."""

@@ -1,6 +1,8 @@
 """Dispatcher commands about orders, districts and the day (admins too), in a private chat or
 a dispatch group."""
 
+from uuid import uuid4
+
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
@@ -15,7 +17,7 @@ from handlers.callbacks import Listing, ListPage, OrderDistrict
 from handlers.context import HandlerConfig, current_locale
 from handlers.states import NewOrder
 from services import districts, invites, orders, statistics
-from services.errors import UnknownDistrict
+from services.errors import Conflict, ErrorCode, UnknownDistrict
 from services.validation import DESCRIPTION_MAX
 
 
@@ -26,24 +28,31 @@ async def _ask_district(message: Message, state: FSMContext, uow: UnitOfWork, in
         await message.answer(texts.no_districts())
         return
     await state.set_state(NewOrder.district)
+    # The form posts once, whatever fails after its order commits (dialog storage away).
+    await state.set_data({"form": uuid4().hex})
     await message.answer(intro, reply_markup=keyboards.order_districts(choices))
 
 
 async def post_order(
     message: Message, command: CommandObject, state: FSMContext, uow: UnitOfWork
 ) -> None:
+    """The chat hears whom the order went to from the outbox (OrderPosted): a dispatcher who
+    pastes a hundred orders never waits for the chat's flood limit between them."""
     assert message.from_user is not None
     if not command.args or not command.args.strip():
         await _ask_district(message, state, uow, _("Which district is the order for?"))
         return
     try:
-        order = await orders.post_order_text(
-            uow, message.from_user.id, message.chat.id, command.args, current_locale()
+        await orders.post_order_text(
+            uow,
+            message.from_user.id,
+            message.chat.id,
+            command.args,
+            current_locale(),
+            source=f"message:{message.chat.id}:{message.message_id}",
         )
     except UnknownDistrict:
         await _ask_district(message, state, uow, _("I don't know that district. Which one is it?"))
-        return
-    await message.answer(texts.posted(order))
 
 
 async def order_district(
@@ -66,14 +75,25 @@ async def stale_order_district(callback: CallbackQuery) -> None:
 
 
 async def order_description(message: Message, state: FSMContext, uow: UnitOfWork) -> None:
+    """Posts once per form: a second description after the order committed is refused."""
     assert message.from_user is not None
     assert message.text is not None
-    district_id = (await state.get_data())["district_id"]
-    order = await orders.post_order(
-        uow, message.from_user.id, message.chat.id, district_id, message.text, current_locale()
-    )
+    form = await state.get_data()
+    try:
+        await orders.post_order(
+            uow,
+            message.from_user.id,
+            message.chat.id,
+            form["district_id"],
+            message.text,
+            current_locale(),
+            source=f"form:{form['form']}" if "form" in form else None,
+        )
+    except Conflict as refused:
+        if refused.code is ErrorCode.ALREADY_POSTED:
+            await state.clear()
+        raise
     await state.clear()
-    await message.answer(texts.posted(order))
 
 
 async def order_description_not_text(message: Message) -> None:

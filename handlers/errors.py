@@ -15,7 +15,11 @@ from aiogram.exceptions import (
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 from aiogram.utils.i18n import gettext as _
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
+from db.uow import AlreadyDone, DatabaseLocked
 from handlers.texts import quote
 from services.errors import DomainError, ErrorCode
 
@@ -43,6 +47,18 @@ USAGE: dict[str, Callable[[], str]] = {
     "add_dispatcher": lambda: _("/add_dispatcher &lt;Telegram id&gt;"),
     "remove_dispatcher": lambda: _("/remove_dispatcher &lt;Telegram id&gt;"),
 }
+
+# Something the bot needs was away for a moment (the database, Redis, the network): the
+# update is handled again later, nobody is told it failed.
+TRANSIENT = (
+    OSError,
+    TimeoutError,
+    InterfaceError,
+    OperationalError,
+    DatabaseLocked,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
 
 Params = dict[str, Any]
 MESSAGES: dict[ErrorCode, Callable[[Params], str]] = {
@@ -100,6 +116,9 @@ MESSAGES: dict[ErrorCode, Callable[[Params], str]] = {
     ErrorCode.ORDER_CHANGED: lambda p: _(
         "Order #{id} changed just now. Please look again: /track {id}"
     ).format(id=p["order_id"]),
+    ErrorCode.ALREADY_POSTED: lambda p: _(
+        "Order #{id} was posted from this message already."
+    ).format(id=p["order_id"]),
     ErrorCode.ORDER_NOT_IN_PROGRESS: lambda p: _(
         "Order #{id} is not with a courier, so there is nothing to take back."
     ).format(id=p["order_id"]),
@@ -149,6 +168,12 @@ def build_router() -> Router:
         assert isinstance(event.exception, DomainError)
         log.info("update %s refused: %s", event.update.update_id, event.exception.code)
         await _tell(event, explain(event.exception))
+
+    @router.error(ExceptionTypeFilter(*TRANSIENT, AlreadyDone))
+    async def not_now(event: ErrorEvent) -> None:
+        """Away for a moment, or done already (by a copy of this update): whoever handles the
+        update (bot.inbox) tries again later, or lets it be."""
+        raise event.exception
 
     @router.error(ExceptionTypeFilter(*ANSWER_LOST))
     async def answer_failed(event: ErrorEvent) -> None:

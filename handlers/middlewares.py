@@ -16,7 +16,8 @@ class UnitOfWorkMiddleware(BaseMiddleware):
     """Hands each update a unit of work, as `uow`, with no transaction open.
 
     The services open and end their own short transactions, so a handler answers the user
-    only after the data is committed and never while it holds a lock.
+    only after the data is committed and never while it holds a lock. An update from the
+    inbox comes with its `stamp`, which the first transaction to commit writes (bot.inbox).
     """
 
     def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
@@ -28,7 +29,7 @@ class UnitOfWorkMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        data["uow"] = self.uow_factory()
+        data["uow"] = self.uow_factory(data.get("stamp"))
         return await handler(event, data)
 
 

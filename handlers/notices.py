@@ -7,7 +7,14 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
 from handlers import keyboards
-from handlers.texts import daily_report, duration, names, quote, registration_verdict
+from handlers.texts import (
+    daily_report,
+    duration,
+    names,
+    posted_to,
+    quote,
+    registration_verdict,
+)
 from services.notices import (
     CourierBlocked,
     CourierUnblocked,
@@ -20,6 +27,7 @@ from services.notices import (
     Notice,
     OrderAssigned,
     OrderOverdue,
+    OrderPosted,
     OrderWithdrawn,
     RegistrationApproved,
     RegistrationClosed,
@@ -68,6 +76,16 @@ def render(notice: Notice) -> Rendered:
             return Rendered(_("A dispatcher blocked your courier account. No orders will come."))
         case CourierUnblocked():
             return Rendered(_("You're unblocked. Start a shift with /online."))
+        case OrderPosted():
+            return Rendered(
+                posted_to(
+                    notice.order_id,
+                    notice.district,
+                    notice.courier_id,
+                    notice.courier_name,
+                    notice.position,
+                )
+            )
         case DispatchAssigned():
             return Rendered(
                 _("Order #{id} went to {name} (#{courier_id}).").format(

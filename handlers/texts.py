@@ -111,17 +111,22 @@ def order_card(order: OrderView, zone: ZoneInfo) -> str:
 
 
 def posted(order: OrderView) -> str:
-    if order.status is OrderStatus.ASSIGNED:
+    courier = order.courier_id if order.status is OrderStatus.ASSIGNED else None
+    return posted_to(order.id, order.district, courier, order.courier_name, order.queue_position)
+
+
+def posted_to(
+    order_id: int, district: str, courier_id: int | None, name: str | None, place: int | None
+) -> str:
+    """Whom an order went to, or its place in the queue."""
+    if courier_id is not None:
         return _("Order <b>#{id}</b> ({district}) went to {name} (#{courier_id}).").format(
-            id=order.id,
-            district=quote(order.district),
-            name=quote(order.courier_name or ""),
-            courier_id=order.courier_id,
+            id=order_id, district=quote(district), name=quote(name or ""), courier_id=courier_id
         )
     return _(
         "Order <b>#{id}</b> ({district}) is queued, place {place}. "
         "It goes to the first courier who frees up."
-    ).format(id=order.id, district=quote(order.district), place=order.queue_position)
+    ).format(id=order_id, district=quote(district), place=place)
 
 
 def registration_verdict(courier_id: int, name: str, approved: bool) -> str:

@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     ORDER_CANCELLED = "order_cancelled"
     ORDER_COMPLETED = "order_completed"
     ORDER_CHANGED = "order_changed"
+    ALREADY_POSTED = "already_posted"
     ORDER_NOT_IN_PROGRESS = "order_not_in_progress"
     NO_COURIER_FREE = "no_courier_free"
     ALREADY_LINKED = "already_linked"

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from db.models import Courier, Order
 from db.uow import UnitOfWork
 from services import clock
-from services.read_models import TodayStats
+from services.read_models import OrderStatus, OrderView, TodayStats
 
 
 class WithdrawReason(StrEnum):
@@ -84,6 +84,18 @@ class OrderOverdue(_Notice):
 
 
 # To the chat an order was posted from.
+
+
+class OrderPosted(_Notice):
+    """The answer to posting an order in Telegram: whom it went to, or its place in the queue.
+    It goes through the outbox, so posting never waits for the chat's flood limit."""
+
+    kind: Literal["order_posted"] = "order_posted"
+    order_id: int
+    district: str
+    courier_id: int | None
+    courier_name: str | None
+    position: int | None
 
 
 class DispatchAssigned(_Notice):
@@ -161,6 +173,7 @@ Notice = Annotated[
     | CourierBlocked
     | CourierUnblocked
     | OrderOverdue
+    | OrderPosted
     | DispatchAssigned
     | DispatchCompleted
     | DispatchRequeued
@@ -255,6 +268,19 @@ def to_dispatch_chat(uow: UnitOfWork, order: Order, notice: Notice) -> None:
     """In the chat the order was posted from; an order posted over HTTP has none."""
     if order.dispatcher_chat_id is not None:
         write(uow, order.dispatcher_chat_id, order.dispatcher_locale, notice)
+
+
+def order_posted(uow: UnitOfWork, order: Order, view: OrderView) -> None:
+    """The chat it was posted from hears whom it went to, or its place in the queue."""
+    assigned = view.status is OrderStatus.ASSIGNED
+    notice = OrderPosted(
+        order_id=order.id,
+        district=view.district,
+        courier_id=view.courier_id if assigned else None,
+        courier_name=view.courier_name if assigned else None,
+        position=view.queue_position,
+    )
+    to_dispatch_chat(uow, order, notice)
 
 
 def dispatch_assigned(uow: UnitOfWork, order: Order, courier: Courier) -> None:

@@ -26,28 +26,40 @@ async def post_order(
     district_id: int,
     description: str,
     locale: str | None = None,
+    *,
+    source: str | None = None,
 ) -> OrderView:
-    """Post an order and assign it at once to a free courier, or queue it."""
+    """Post an order and assign it at once to a free courier, or queue it; the chat hears
+    which (OrderPosted). A `source` (the form it was typed in) posts once: again, it is
+    refused with ALREADY_POSTED."""
     description = clean_description(description)
     async with uow.write():
         await require_dispatcher(uow, actor_id)
         district = await uow.districts.get(district_id)
         if district is None:
             raise NotFound(ErrorCode.DISTRICT_NOT_FOUND, district=str(district_id))
-        view = await _post(uow, district.id, description, Chat(actor_id, chat_id, locale))
+        chat = Chat(actor_id, chat_id, locale)
+        view = await _post(uow, district.id, description, chat, source)
         await uow.commit()
     return view
 
 
 async def post_order_text(
-    uow: UnitOfWork, actor_id: int, chat_id: int, text: str, locale: str | None = None
+    uow: UnitOfWork,
+    actor_id: int,
+    chat_id: int,
+    text: str,
+    locale: str | None = None,
+    *,
+    source: str | None = None,
 ) -> OrderView:
-    """`<district> <description>`: the longest district name that starts the text wins."""
+    """`<district> <description>`: the longest district name that starts the text wins. The
+    chat hears what became of it, as with `post_order`, and a `source` posts once."""
     async with uow.write():
         await require_dispatcher(uow, actor_id)
         district, rest = await match_district_prefix(uow, text)
         chat = Chat(actor_id, chat_id, locale)
-        view = await _post(uow, district.id, clean_description(rest), chat)
+        view = await _post(uow, district.id, clean_description(rest), chat, source)
         await uow.commit()
     return view
 
@@ -271,14 +283,21 @@ class Chat:
 
 
 async def _post(
-    uow: UnitOfWork, district_id: int, description: str, chat: Chat | None
+    uow: UnitOfWork,
+    district_id: int,
+    description: str,
+    chat: Chat | None,
+    source: str | None = None,
 ) -> OrderView:
-    """Record an order (from a chat, or over HTTP) and give it to a free courier if any."""
+    """Record an order (from a chat, or over HTTP) and give it to a free courier if any; a
+    chat hears which. An order from a `source` that posted one already is refused."""
+    if source is not None and (posted := await uow.orders.by_source(source)) is not None:
+        raise Conflict(ErrorCode.ALREADY_POSTED, order_id=posted.id, sid=str(posted.sid))
     now = clock.utcnow()
     await uow.lock_districts([district_id])
     if chat is None:
         order = await uow.orders.add(
-            district_id, description, OrderSource.API, None, None, None, now
+            district_id, description, OrderSource.API, None, None, None, now, source
         )
     else:
         order = await uow.orders.add(
@@ -289,9 +308,13 @@ async def _post(
             chat.chat_id,
             chat.locale,
             now,
+            source,
         )
     await dispatching.assign_free_courier(uow, order, now, tell_dispatcher=False)
-    return await load_order_view(uow, order)
+    view = await load_order_view(uow, order)
+    if chat is not None:
+        notices.order_posted(uow, order, view)
+    return view
 
 
 async def _get(uow: UnitOfWork, key: OrderKey) -> Order:

@@ -86,6 +86,12 @@ def _read(kind: str, payload: dict[str, object]) -> Notice | UnreadableNotice:
         return error
 
 
+async def any_due(uow: UnitOfWork) -> bool:
+    """Whether a row waits that could be claimed now (a read: no write lock taken)."""
+    async with uow.read():
+        return await uow.outbox.queue.any_due(clock.utcnow())
+
+
 async def superseded(uow: UnitOfWork, delivery: Delivery) -> tuple[int, ...]:
     """The earlier messages in the chat that this notice replaces, looked up as it is sent."""
     if isinstance(delivery.notice, UnreadableNotice):
@@ -117,18 +123,21 @@ async def record(uow: UnitOfWork, owner: str, outcomes: Sequence[Outcome]) -> No
         await uow.commit()
 
 
-async def renew(uow: UnitOfWork, owner: str, lease: timedelta, chat_ids: Collection[int]) -> int:
+async def renew(
+    uow: UnitOfWork, owner: str, lease: timedelta, chat_ids: Collection[int]
+) -> set[int]:
     """Keep the owner's leases on the rows of these chats (those it is sending to) for another
-    `lease`; how many rows that is. Rows it holds in other chats, left over by a claim that
-    failed on the way back, run out and are claimed again."""
+    `lease`; the chats whose leases it still held. Rows it holds in other chats, left over by
+    a claim that failed on the way back, run out and are claimed again."""
     async with uow.write():
         held = await uow.outbox.renew(owner, clock.utcnow() + lease, chat_ids)
         await uow.commit()
     return held
 
 
-async def give_back(uow: UnitOfWork, owner: str) -> int:
-    """The owner stops: the rows it still holds may be claimed at once; how many."""
+async def give_back(uow: UnitOfWork, owner: str | None) -> int:
+    """The owner stops: the rows it still holds may be claimed at once; how many. With None,
+    every sender's (the only instance, starting, takes back what its last run held)."""
     async with uow.write():
         released = await uow.outbox.give_back(owner)
         await uow.commit()

@@ -9,7 +9,13 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.engine import DEFAULT_DATABASE_URL, anchored, create_engine, make_sqlite_folder
+from db.engine import (
+    DEFAULT_DATABASE_URL,
+    SQLITE_THREAD_BUSY_TIMEOUT_MS,
+    anchored,
+    create_engine,
+    make_sqlite_folder,
+)
 from db.models import Base
 
 # Instances starting together on PostgreSQL migrate one after the other: the others wait
@@ -31,7 +37,7 @@ def _run(connection: Connection) -> None:
 
 async def _run_async(url: str) -> None:
     make_sqlite_folder(url)
-    engine = create_engine(url)
+    engine = create_engine(url, busy_timeout_ms=SQLITE_THREAD_BUSY_TIMEOUT_MS)  # in a thread
     if engine.dialect.name == "sqlite":
         _rebuild_tables_freely(engine)
     try:

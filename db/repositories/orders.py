@@ -36,8 +36,10 @@ class OrderRepository(Repository):
         dispatcher_chat_id: int | None,
         dispatcher_locale: str | None,
         now: datetime,
+        source_key: str | None = None,
     ) -> Order:
         order = Order(
+            source_key=source_key,
             district_id=district_id,
             description=description,
             status=OrderStatus.QUEUED,
@@ -56,6 +58,11 @@ class OrderRepository(Repository):
         if not is_id(order_id):
             return None
         return await self.session.get(Order, order_id, populate_existing=True)
+
+    async def by_source(self, source_key: str) -> Order | None:
+        """The order posted from this source (a message, a form, an idempotency key)."""
+        statement = select(Order).where(Order.source_key == source_key)
+        return (await self.session.scalars(statement)).one_or_none()
 
     async def by_sid(self, sid: UUID) -> Order | None:
         statement = select(Order).where(Order.sid == sid).execution_options(populate_existing=True)

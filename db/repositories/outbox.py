@@ -1,12 +1,12 @@
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, Update, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import delete, func, insert, or_, select, text, update
 
 from db.models import Courier, CourierStatus, Order, OrderStatus, OutboxMessage, OutboxState
 from db.repositories.base import Repository, in_state, table
+from db.repositories.leases import LeasedQueue
 
 # Namespace (single-key form) of the PostgreSQL advisory locks on a recipient chat.
 _CHAT_LOCKS = "SELECT pg_advisory_xact_lock(:chat_id)"
@@ -28,6 +28,7 @@ class OutboxRepository(Repository):
     def __init__(self, session: Any) -> None:
         super().__init__(session)
         self.added: list[dict[str, Any]] = []
+        self.queue = LeasedQueue(session, OutboxMessage)
 
     def add(
         self,
@@ -81,29 +82,14 @@ class OutboxRepository(Repository):
     ) -> list[OutboxMessage]:
         """Lease to `owner` the first rows of up to `chats` chats whose oldest waiting row is
         due and free; never a chat in `busy` (which the owner is sending to already).
-
-        A chat's rows go to one sender at a time: only a chat's oldest waiting row is ever
-        looked at, and it stays leased while that sender has its rows.
-
-        Two statements, on purpose. On PostgreSQL the first locks the chats' oldest rows, and
-        the second ranks the rows behind them in a snapshot taken after those locks: one
-        statement would rank rows as they were before another sender's outcomes committed.
-        """
-        due = _due_chats(self.dialect == "postgresql")
-        chat_ids = list(
-            await self.session.scalars(due, {"now": now, "chats": chats, "busy": list(busy)})
-        )
-        if not chat_ids:
-            return []
-        values = {"chat_ids": chat_ids, "per_chat": per_chat, "owner": owner, "until": until}
-        rows = list(await self.session.scalars(_lease_first_rows(), values))
-        return sorted(rows, key=lambda row: (row.chat_id, row.id))
+        A chat's rows go to one sender at a time (db.repositories.leases)."""
+        return await self.queue.claim(now, until, owner, chats=chats, per_chat=per_chat, busy=busy)
 
     async def mark_sent(
         self, sent: Sequence[tuple[int, int | None]], now: datetime, owner: str
     ) -> None:
         """(row id, Telegram message id) of each row delivered."""
-        await self._update_each(
+        await self.queue.update_each(
             [
                 {"id": row_id, "message_id": message_id, "state": OutboxState.SENT, "sent_at": now}
                 for row_id, message_id in sent
@@ -113,7 +99,7 @@ class OutboxRepository(Repository):
 
     async def mark_failed(self, failed: Sequence[tuple[int, str]], owner: str | None) -> None:
         """(row id, error) of each row Telegram refused for good."""
-        await self._update_each(
+        await self.queue.update_each(
             [
                 {"id": row_id, "state": OutboxState.FAILED, "last_error": error[:1000]}
                 for row_id, error in failed
@@ -123,7 +109,7 @@ class OutboxRepository(Repository):
 
     async def retry_later(self, retries: Sequence[tuple[int, datetime, str]], owner: str) -> None:
         """(row id, not before, error) of each row to try again."""
-        await self._update_each(
+        await self.queue.update_each(
             [
                 {"id": row_id, "next_attempt_at": at, "last_error": error[:1000]}
                 for row_id, at, error in retries
@@ -133,51 +119,16 @@ class OutboxRepository(Repository):
 
     async def release(self, row_ids: Iterable[int], owner: str) -> None:
         """Give up the lease on rows not attempted: another sender may take them now."""
-        ids = list(row_ids)
-        if ids:
-            await self.session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == owner)
-                .values(claimed_by=None, claimed_until=None)
-            )
+        if ids := list(row_ids):
+            await self.queue.release(owner, ids)
 
-    async def renew(self, owner: str, until: datetime, chat_ids: Collection[int]) -> int:
-        """Extend the leases the owner holds on waiting rows of these chats; how many."""
-        result: Any = await self.session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.claimed_by == owner,
-                _pending(),
-                OutboxMessage.chat_id.in_(list(chat_ids)),
-            )
-            .values(claimed_until=until)
-        )
-        return int(result.rowcount or 0)
+    async def renew(self, owner: str, until: datetime, chat_ids: Collection[int]) -> set[int]:
+        """Extend the leases the owner holds on waiting rows of these chats; which chats."""
+        return await self.queue.renew(owner, until, chat_ids)
 
-    async def give_back(self, owner: str) -> int:
-        """End every lease the owner holds on waiting rows; how many there were."""
-        result: Any = await self.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.claimed_by == owner, _pending())
-            .values(claimed_by=None, claimed_until=None)
-        )
-        return int(result.rowcount or 0)
-
-    async def _update_each(self, rows: list[dict[str, Any]], owner: str | None) -> None:
-        """One UPDATE by primary key, executed for every row in one batch. Each counts as an
-        attempt and gives its lease back. With an `owner`, a row whose lease another sender
-        has taken since is left alone."""
-        if not rows:
-            return
-        columns = tuple(name for name in rows[0] if name != "id")
-        statement = _outcome_statement(columns, fenced=owner is not None)
-        await self.session.execute(
-            statement,
-            [
-                {"row_id": row["id"], "owner": owner, **{f"new_{n}": row[n] for n in columns}}
-                for row in rows
-            ],
-        )
+    async def give_back(self, owner: str | None) -> int:
+        """End every lease the owner (any, with None) holds on waiting rows; how many."""
+        return await self.queue.release(owner)
 
     async def message_ids(
         self,
@@ -241,75 +192,3 @@ class OutboxRepository(Repository):
             )
         )
         return int(result.rowcount or 0)
-
-
-@cache
-def _due_chats(postgresql: bool) -> Select[int]:
-    """The chats whose oldest waiting row is due and not leased, oldest first; on
-    PostgreSQL with those rows locked, skipping rows another sender has locked.
-
-    The row's own state is checked again here: PostgreSQL re-checks a locked row's WHERE
-    against its latest version, but not the aggregate that picked it as the oldest.
-    Built once (the sender runs it all the time); bound as it runs: now, chats, busy.
-    """
-    now = bindparam("now", type_=OutboxMessage.claimed_until.type)
-    heads = (
-        select(func.min(OutboxMessage.id).label("id"))
-        .where(_pending())
-        .group_by(OutboxMessage.chat_id)
-        .subquery()
-    )
-    due = (
-        select(OutboxMessage.chat_id)
-        .join(heads, OutboxMessage.id == heads.c.id)
-        .where(
-            _pending(),
-            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
-            or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
-            OutboxMessage.chat_id.not_in(bindparam("busy", expanding=True)),
-        )
-        .order_by(OutboxMessage.id)
-        .limit(bindparam("chats"))
-    )
-    if postgresql:
-        due = due.with_for_update(of=OutboxMessage, skip_locked=True)
-    return due
-
-
-@cache
-def _lease_first_rows() -> Update:
-    """Lease the first `per_chat` waiting rows of each of `chat_ids` to `owner` until
-    `until`, and return them. Built once, like `_due_chats`."""
-    place = func.row_number().over(partition_by=OutboxMessage.chat_id, order_by=OutboxMessage.id)
-    ranked = (
-        select(OutboxMessage.id, place.label("place"))
-        .where(_pending(), OutboxMessage.chat_id.in_(bindparam("chat_ids", expanding=True)))
-        .subquery()
-    )
-    first_rows = select(ranked.c.id).where(ranked.c.place <= bindparam("per_chat"))
-    return (
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(first_rows), _pending())  # checked again on each row
-        .values(claimed_by=bindparam("owner"), claimed_until=bindparam("until"))
-        .returning(OutboxMessage)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-
-
-@cache
-def _outcome_statement(columns: tuple[str, ...], *, fenced: bool) -> Update:
-    """UPDATE one row by id (`row_id`) to the new values of these columns (`new_<column>`),
-    counting the attempt and ending the lease; if fenced, only while `owner` holds it.
-    Built once per kind of outcome."""
-    outbox = table(OutboxMessage)
-    new = {name: bindparam(f"new_{name}", type_=outbox.c[name].type) for name in columns}
-    statement = (
-        update(outbox)
-        .where(outbox.c.id == bindparam("row_id"))
-        .values(
-            {**new, "attempts": outbox.c.attempts + 1, "claimed_by": None, "claimed_until": None}
-        )
-    )
-    if fenced:
-        statement = statement.where(outbox.c.claimed_by == bindparam("owner"))
-    return statement

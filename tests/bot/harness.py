@@ -148,6 +148,11 @@ class Harness:
         )
         return await self._feed(Update(update_id=next(self._update_ids), message=message))
 
+    async def say(self, user_id: int, text: str, **options: Any) -> list[TelegramMethod[Any]]:
+        """`send`, then what the outbox sends now: what the chat sees after a command whose
+        answer comes from the outbox (posting an order)."""
+        return await self.send(user_id, text, **options) + await self.deliver()
+
     async def tap(
         self,
         user_id: int,

@@ -80,7 +80,7 @@ async def test_long_district_names_that_fold_longer_work_on_each_database(
     harness = harness_on_each_database
     (added,) = texts(await harness.send(DISPATCHER, "/add_district " + "ß" * 40))
     (again,) = texts(await harness.send(DISPATCHER, "/add_district " + "ẞ" * 40))
-    (order,) = texts(await harness.send(DISPATCHER, "/order " + "ss" * 40 + " soup"))
+    (order,) = texts(await harness.say(DISPATCHER, "/order " + "ss" * 40 + " soup"))
     assert added == f"District {'ß' * 40} added."
     assert again == f"District {'ẞ' * 40} already exists."
     assert f"({'ß' * 40}) is queued" in order

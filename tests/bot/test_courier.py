@@ -92,14 +92,11 @@ async def test_order_complete_twice_and_a_stranger(harness: Harness):
     await add_districts(harness, "North")
     await register(harness, COURIER, "Ann", ["North"])
     await approve_all(harness)
-    (posted,) = texts(
-        await harness.send(DISPATCHER, "/order North 2 boxes <fragile>", chat_id=DISPATCH_CHAT)
-    )
+    sent = await harness.say(DISPATCHER, "/order North 2 boxes <fragile>", chat_id=DISPATCH_CHAT)
+    (posted,) = texts(sent, DISPATCH_CHAT)
     assert "went to Ann (#1)" in posted
 
-    order_message = next(
-        r for r in await harness.deliver() if isinstance(r, SendMessage) and r.chat_id == COURIER
-    )
+    order_message = next(r for r in sent if isinstance(r, SendMessage) and r.chat_id == COURIER)
     assert "&lt;fragile&gt;" in order_message.text
     ((label, data),) = buttons(order_message)
     assert "Complete" in label

@@ -24,7 +24,7 @@ async def courier_with_order(harness: Harness) -> SendMessage:
 
 async def test_queued_order_is_assigned_on_completion_and_the_group_hears(harness: Harness):
     first = await courier_with_order(harness)
-    (queued,) = texts(await harness.send(DISPATCHER, "/order north second", chat_id=DISPATCH_CHAT))
+    (queued,) = texts(await harness.say(DISPATCHER, "/order north second", chat_id=DISPATCH_CHAT))
     assert "queued, place 1" in queued
 
     await harness.tap(7, buttons(first)[0][1], sent_message(first, 600))
@@ -40,7 +40,7 @@ async def test_queued_order_is_assigned_on_completion_and_the_group_hears(harnes
 
 async def test_the_longest_district_name_wins(harness: Harness):
     await add_districts(harness, "Old", "Old Town")
-    (reply,) = texts(await harness.send(DISPATCHER, "/order old town flowers"))
+    (reply,) = texts(await harness.say(DISPATCHER, "/order old town flowers"))
     assert "(Old Town)" in reply
 
 
@@ -50,8 +50,10 @@ async def test_order_alone_walks_through_the_form(harness: Harness):
     (district,) = buttons(sent[0])
     prompt = await harness.tap(DISPATCHER, district[1], chat_id=DISPATCH_CHAT)
     assert any(isinstance(r, SendMessage) and "What should be delivered" in r.text for r in prompt)
-    (reply,) = texts(await harness.send(DISPATCHER, "pizza", chat_id=DISPATCH_CHAT))
+    (reply,) = texts(await harness.say(DISPATCHER, "pizza", chat_id=DISPATCH_CHAT))
     assert "Order <b>#1</b> (North) is queued" in reply
+    # The form is finished: more text is not a second order.
+    assert texts(await harness.say(DISPATCHER, "pizza", chat_id=DISPATCH_CHAT)) == []
 
 
 async def test_unknown_district_gets_the_district_buttons(harness: Harness):
@@ -190,16 +192,15 @@ async def test_a_courier_who_blocked_the_bot_loses_the_order_to_the_next(harness
     await approve_all(harness)
     harness.session.blocked.add(7)
 
-    (posted,) = texts(await harness.send(DISPATCHER, "/order North tea", chat_id=DISPATCH_CHAT))
-    assert "went to Ann" in posted
-    delivered = await harness.deliver()
+    delivered = await harness.say(DISPATCHER, "/order North tea", chat_id=DISPATCH_CHAT)
 
     assert "New order <b>#1</b>" in texts(delivered, 8)[0]
-    assert texts(delivered, DISPATCH_CHAT) == [
+    posted, moved_on = texts(delivered, DISPATCH_CHAT)
+    assert "went to Ann" in posted
+    assert moved_on == (  # two notices that waited together go as one message
         "Order #1: Ann (#1) could not be reached (they blocked the bot), so their shift is over"
-        " and the order moves on.",
-        "Order #1 went to Bob (#2).",
-    ]
+        " and the order moves on.\n\nOrder #1 went to Bob (#2)."
+    )
     to_ann = [r for r in delivered if isinstance(r, SendMessage) and r.chat_id == 7]
     assert len(to_ann) == 2  # the order and its withdrawal, each refused once: not retried
     assert await harness.deliver() == []
@@ -221,7 +222,7 @@ async def test_every_callback_is_answered_even_when_stale(harness: Harness):
 async def test_commands_addressed_to_the_bot_by_name_work_in_groups(harness: Harness):
     await add_districts(harness, "North")
     (reply,) = texts(
-        await harness.send(DISPATCHER, "/order@dispatch_bot North tea", chat_id=DISPATCH_CHAT)
+        await harness.say(DISPATCHER, "/order@dispatch_bot North tea", chat_id=DISPATCH_CHAT)
     )
     assert "Order <b>#1</b> (North) is queued" in reply
 

@@ -3,7 +3,6 @@ does to the row, and that nothing behind it waits."""
 
 import pytest
 from aiogram.exceptions import TelegramBadRequest, TelegramMigrateToChat
-from aiogram.methods import SendMessage
 from sqlalchemy import select
 
 from bot import sender
@@ -29,7 +28,7 @@ async def test_a_group_that_became_a_supergroup_hears_there(harness: Harness):
     await register(harness, COURIER, "Ann", ["North"])
     await approve_all(harness)
     await harness.send(DISPATCHER, "/order North soup", chat_id=DISPATCH_CHAT)
-    offer = next(r for r in await harness.deliver() if isinstance(r, SendMessage))
+    offer = next(r for r in await harness.deliver() if r.chat_id == COURIER)
     harness.session.failing[DISPATCH_CHAT] = TelegramMigrateToChat(
         offer, "Bad Request: group chat was upgraded", migrate_to_chat_id=SUPERGROUP
     )
@@ -38,8 +37,9 @@ async def test_a_group_that_became_a_supergroup_hears_there(harness: Harness):
     delivered = await harness.deliver()
 
     assert texts(delivered, SUPERGROUP) == ["✅ Order #1 delivered by Ann (#1) in 0 s."]
-    await harness.send(DISPATCHER, "/order North tea", chat_id=SUPERGROUP)
-    await harness.tap(COURIER, buttons(next(r for r in await harness.deliver()))[0][1])
+    sent = await harness.say(DISPATCHER, "/order North tea", chat_id=SUPERGROUP)
+    assert "#2</b> (North) went to Ann" in texts(sent, SUPERGROUP)[0]
+    await harness.tap(COURIER, buttons(next(r for r in sent if r.chat_id == COURIER))[0][1])
     assert "Order #2 delivered" in texts(await harness.deliver(), SUPERGROUP)[0]
 
 

@@ -62,8 +62,11 @@ async def notify(harness: Harness, chat_id: int, count: int) -> None:
 
 
 def sent_to(harness: Harness, chat_id: int) -> int:
+    """How many notices reached the chat (several that waited together go as one message)."""
     return sum(
-        isinstance(r, SendMessage) and r.chat_id == chat_id for r in harness.session.requests
+        r.text.count("You're unblocked")
+        for r in harness.session.requests
+        if isinstance(r, SendMessage) and r.chat_id == chat_id
     )
 
 

@@ -194,6 +194,10 @@ class FakeTelegram:
     refused: list[tuple[str, Params]] = field(default_factory=list)  # every error answered
     webhook: Webhook | None = None
     deliveries: Deliveries = field(default_factory=Deliveries)
+    # Every update is delivered twice, as when the bot's 200 or its confirmation was lost on
+    # the way: the webhook posts it again; getUpdates returns it once more after its offset.
+    redeliver: bool = False
+    _replays: list[dict[str, Any]] = field(default_factory=list)
     _confirmed: int = 0  # updates below this id were confirmed by an offset
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
@@ -202,6 +206,12 @@ class FakeTelegram:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         return app
+
+    @property
+    def taken(self) -> int:
+        """How many updates the bot has been told to be taken: confirmed by a getUpdates
+        offset, or answered 200 on the webhook."""
+        return max(self._confirmed - 1, len(self.deliveries.taken_by))
 
     @property
     def flood_refusals(self) -> int:
@@ -274,10 +284,18 @@ class FakeTelegram:
 
     async def _get_updates(self, params: Params) -> list[dict[str, Any]]:
         """Like Telegram: an offset confirms the updates before it, which are then gone."""
-        self._confirmed = max(self._confirmed, int(params.get("offset") or 0))
+        confirmed = max(self._confirmed, int(params.get("offset") or 0))
+        if self.redeliver:  # the confirmation is lost: those updates come once more
+            self._replays += [
+                u for u in self.updates if self._confirmed <= u["update_id"] < confirmed
+            ]
+        self._confirmed = confirmed
         deadline = time.monotonic() + min(float(params.get("timeout") or 0), 1.0)
         async with self._changed:
             while True:
+                if self._replays:
+                    replays, self._replays = self._replays, []
+                    return replays
                 fresh = [u for u in self.updates if u["update_id"] >= self._confirmed]
                 remaining = deadline - time.monotonic()
                 if fresh or remaining <= 0:
@@ -334,7 +352,8 @@ class FakeTelegram:
         async with self._changed:
             self.updates.append({"update_id": len(self.updates) + 1, **update})
             if self.webhook is not None:
-                self.deliveries.post(self.webhook, self.updates[-1])
+                for _ in range(2 if self.redeliver else 1):
+                    self.deliveries.post(self.webhook, self.updates[-1])
             self._changed.notify_all()
 
     async def send(

@@ -27,6 +27,8 @@ TABLES = {
     "couriers",
     "daily_reports",
     "districts",
+    "idempotency_keys",
+    "inbox",
     "invites",
     "order_events",
     "orders",

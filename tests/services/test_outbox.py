@@ -13,6 +13,18 @@ class CommitFailed(Exception):
     pass
 
 
+def posted(order_id: int, *, courier: int | None = None, position: int | None = None) -> dict:
+    """The payload of the answer to posting an order, to the chat it was posted from."""
+    name = f"Courier {courier}" if courier else None
+    return {
+        "order_id": order_id,
+        "district": "North",
+        "courier_id": courier,
+        "courier_name": name,
+        "position": position,
+    }
+
+
 async def test_each_change_writes_exactly_its_notifications(desk: Desk):
     ids = await desk.add_districts("North")
     await desk.add_courier(1, [ids["North"]])
@@ -23,6 +35,8 @@ async def test_each_change_writes_exactly_its_notifications(desk: Desk):
 
     assert await desk.outbox() == [
         (1, "order_assigned", {"order_id": first.id, "district": "North", "description": "one"}),
+        (DISPATCH_CHAT, "order_posted", posted(first.id, courier=1)),
+        (DISPATCH_CHAT, "order_posted", posted(second.id, position=1)),
         (
             DISPATCH_CHAT,
             "dispatch_completed",
