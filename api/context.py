@@ -1,11 +1,12 @@
 """What the API's routers need, built once by the composition root and handed in."""
 
+import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from db.uow import UnitOfWork, UnitOfWorkFactory
@@ -40,6 +41,15 @@ class ApiContext:
 
         return authenticated
 
-    def uow(self) -> UnitOfWork:
-        """A dependency: a unit of work for the request; the service opens its transaction."""
-        return self.uow_factory()
+    def uow(self, request: Request) -> UnitOfWork:
+        """A dependency: a unit of work for the request; the service opens its transaction.
+        A request with an idempotency key marks it with its work (api.idempotency)."""
+        return self.uow_factory(getattr(request.state, "stamp", None))
+
+    def client(self, request: Request) -> str | None:
+        """Whose the request is, for its idempotency key: a digest of its valid token."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        matches = [hmac.compare_digest(token.encode(), t.encode()) for t in self.tokens]
+        if scheme.lower() != "bearer" or not any(matches):
+            return None
+        return hashlib.sha256(token.encode()).hexdigest()[:32]

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
-from api import schemas
+from api import idempotency, schemas
 from api.context import ApiContext
 from db.uow import UnitOfWork
 from services import couriers, districts
@@ -19,12 +19,21 @@ DUPLICATE = schemas.problem(409, "A district of that name exists")
 
 
 def build_router(context: ApiContext) -> APIRouter:
-    router = APIRouter(tags=["couriers and districts"], responses=schemas.UNAUTHORIZED)
+    router = APIRouter(
+        tags=["couriers and districts"],
+        responses=schemas.UNAUTHORIZED,
+        route_class=idempotency.route_class(context),
+    )
     Uow = Annotated[UnitOfWork, Depends(context.uow)]
     Caller = Annotated[Shop, Depends(context.shop())]
 
     # Before /courier/{sid}, so that these names are never taken for a courier's id.
-    @router.post("/courier/create_district", status_code=201, responses=BAD_INPUT | DUPLICATE)
+    @router.post(
+        "/courier/create_district",
+        status_code=201,
+        responses=BAD_INPUT | DUPLICATE,
+        dependencies=idempotency.KEYED,
+    )
     async def create_district(body: schemas.DistrictIn, uow: Uow, shop: Caller) -> schemas.District:
         district = await districts.add_district(uow, shop, body.name)
         assert district.sid is not None
@@ -38,7 +47,7 @@ def build_router(context: ApiContext) -> APIRouter:
             if d.sid is not None
         ]
 
-    @router.post("/courier", status_code=201, responses=BAD_INPUT)
+    @router.post("/courier", status_code=201, responses=BAD_INPUT, dependencies=idempotency.KEYED)
     async def create_courier(
         body: schemas.CourierIn, uow: Uow, shop: Caller
     ) -> schemas.CourierCreated:

@@ -36,6 +36,12 @@ DETAILS: dict[ErrorCode, Callable[[Params], str]] = {
     ErrorCode.ORDER_NOT_IN_PROGRESS: lambda p: "the order is waiting for a courier",
     ErrorCode.ORDER_CHANGED: lambda p: "the order changed just now; read it again",
     ErrorCode.ALREADY_POSTED: lambda p: f"this request posted order {p['sid']} already",
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: lambda p: (
+        "Idempotency-Key: this key came with another request; use a new key for a new request"
+    ),
+    ErrorCode.IDEMPOTENCY_KEY_BUSY: lambda p: (
+        "Idempotency-Key: the first request with this key is still running; retry shortly"
+    ),
 }
 
 

@@ -3,14 +3,15 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from api import schemas
+from api import idempotency, schemas
 from api.context import ApiContext
 from db.uow import UnitOfWork
 from services import orders
 from services.access import Shop
+from services.errors import Conflict, ErrorCode
 from services.read_models import OrderStatus, OrderView
 
 STATUS: dict[OrderStatus, tuple[schemas.Status, schemas.State]] = {
@@ -23,7 +24,11 @@ NOT_FOUND = schemas.problem(404, "No such order")
 
 
 def build_router(context: ApiContext) -> APIRouter:
-    router = APIRouter(tags=["orders"], responses=schemas.UNAUTHORIZED)
+    router = APIRouter(
+        tags=["orders"],
+        responses=schemas.UNAUTHORIZED,
+        route_class=idempotency.route_class(context),
+    )
     Uow = Annotated[UnitOfWork, Depends(context.uow)]
     Caller = Annotated[Shop, Depends(context.shop())]
 
@@ -34,11 +39,19 @@ def build_router(context: ApiContext) -> APIRouter:
         responses={202: {"model": schemas.OrderQueued, "description": 'Queued ("queue": true)'}}
         | schemas.problem(409, "No courier free; nothing stored")
         | schemas.invalid("Invalid input or unknown district"),
+        dependencies=idempotency.KEYED,
     )
-    async def post_order(body: schemas.OrderIn, uow: Uow, shop: Caller) -> object:
-        order = await orders.post_order_for_shop(
-            uow, shop, body.district, body.name, queue=body.queue
-        )
+    async def post_order(body: schemas.OrderIn, uow: Uow, shop: Caller, request: Request) -> object:
+        source = getattr(request.state, "source", None)
+        try:
+            order = await orders.post_order_for_shop(
+                uow, shop, body.district, body.name, queue=body.queue, source=source
+            )
+        except Conflict as error:
+            if error.code is not ErrorCode.ALREADY_POSTED:
+                raise
+            # Its first run posted it and died before answering: the answer is the order.
+            order = await orders.order_status(uow, shop, UUID(error.params["sid"]))
         if order.courier_sid is None:
             assert order.queue_position is not None
             queued = schemas.OrderQueued(order_sid=order.sid, place=order.queue_position)
@@ -52,6 +65,7 @@ def build_router(context: ApiContext) -> APIRouter:
     @router.post(
         "/order/{sid}",
         responses=NOT_FOUND | schemas.problem(409, "Completed, cancelled or waiting"),
+        dependencies=idempotency.KEYED,
     )
     async def complete_order(sid: UUID, uow: Uow, shop: Caller) -> schemas.Order:
         return _order((await orders.complete_order(uow, shop, sid)).order)

@@ -15,7 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.logs import log_failure
 from bot.settings import Settings
 from db.uow import UnitOfWorkFactory
-from services import clock, inbox, orders, outbox, statistics
+from services import clock, idempotency, inbox, orders, outbox, statistics
 
 log = logging.getLogger(__name__)
 # A report held up (a busy loop, a restart at the minute) still goes out within the hour.
@@ -96,6 +96,8 @@ class Jobs:
         retention = timedelta(days=self.settings.inbox_retention_days)
         if pruned := await inbox.prune(self.uow_factory(), retention):
             log.info("pruned %s handled updates", pruned)
+        if pruned := await idempotency.prune(self.uow_factory()):
+            log.info("pruned %s expired idempotency keys", pruned)
 
 
 def _passed_today(now: datetime, settings: Settings) -> bool:

@@ -116,7 +116,7 @@ async def _web_server(app: App) -> WebServer | None:
         return None
     listening = bind(settings.web_host, settings.port)
     routers = [
-        health.build_router(app.engine, app.redis),
+        health.build_router(app.uow_factory, app.redis),
         metrics.build_router(app.metrics, app.uow_factory),
     ]
     if settings.webhook is not None:

@@ -8,6 +8,7 @@ registered when the bot stops, so Telegram keeps the updates of a deploy for the
 instance to take.
 """
 
+import asyncio
 import hmac
 import logging
 from urllib.parse import urlsplit
@@ -23,6 +24,9 @@ from bot.startup import StartupError
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 1024 * 1024
+# How long an update may wait to be stored (SQLite locked by another process, say) before
+# Telegram is asked to send it again later.
+STORE_SECONDS = 5.0
 
 
 def build_router(worker: InboxWorker, url: str, secret: str) -> APIRouter:
@@ -39,7 +43,8 @@ def build_router(worker: InboxWorker, url: str, secret: str) -> APIRouter:
         except ValueError:
             raise HTTPException(400, "The body is not a Telegram update.") from None
         try:
-            await worker.store([incoming(update)])
+            async with asyncio.timeout(STORE_SECONDS):
+                await worker.store([incoming(update)])
         except Exception:
             log_failure(
                 log, "update %s could not be stored; Telegram sends it again", update.update_id

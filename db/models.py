@@ -325,8 +325,9 @@ class InboxUpdate(Base):
 class IdempotencyKey(Base):
     """A shop's `Idempotency-Key`: the request it came with, and the answer to give again.
 
-    Written in the transaction that does the request's work; while `status` is NULL the
-    request is running (until `locked_until`), or its answer was lost with its process.
+    Taken when the request begins; marked in the transaction that does its work; its answer
+    kept once it is known. While `status` is NULL the request is running (until
+    `locked_until`), or its process died: a retry then runs it again.
     """
 
     __tablename__ = "idempotency_keys"
@@ -340,6 +341,10 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_MAX))
     request_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # While the request runs: until when its process holds the key (it renews nothing: a
+    # request outliving this is taken over by a retry).
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the transaction that did the request's work committed (None: it did not, yet).
+    committed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[int | None] = mapped_column(Integer)
     body: Mapped[str | None] = mapped_column(Text)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from db.engine import is_locked, session_factory
 from db.repositories.couriers import CourierRepository
 from db.repositories.districts import DistrictRepository
+from db.repositories.idempotency import IdempotencyRepository
 from db.repositories.inbox import InboxRepository
 from db.repositories.invites import InviteRepository
 from db.repositories.orders import OrderRepository
@@ -81,6 +82,7 @@ class UnitOfWork:
         async with self._factory.turn(writes):
             self._session = session = await self._factory.begin(writes)
             self.inbox = InboxRepository(session)
+            self.idempotency = IdempotencyRepository(session)
             self.districts = DistrictRepository(session)
             self.couriers = CourierRepository(session)
             self.orders = OrderRepository(session)
@@ -181,6 +183,26 @@ class UnitOfWorkFactory:
                     ) from error
             await asyncio.sleep(pause)
             pause = min(pause * 2, _LOCK_POLL_SECONDS[1])
+
+    async def writable(self) -> bool:
+        """Whether a writer could begin now: on SQLite, whether this process's writers are
+        not stuck and no other process holds the write lock (asked once, never waited for).
+        Raises when the database cannot be reached."""
+        if self._writers is None:
+            return True
+        if self._writers.locked():
+            return False  # one of ours waits, for another process most likely
+        async with self._writers:
+            session = self.sessions(True)()
+            try:
+                await session.connection()
+            except OperationalError as error:
+                if is_locked(error):
+                    return False
+                raise
+            finally:
+                await session.close()
+        return True
 
     def turn(self, writes: bool) -> AbstractAsyncContextManager[object]:
         """What a transaction waits for before it begins: its writer's turn, on SQLite."""

@@ -36,6 +36,8 @@ class ErrorCode(StrEnum):
     ORDER_COMPLETED = "order_completed"
     ORDER_CHANGED = "order_changed"
     ALREADY_POSTED = "already_posted"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    IDEMPOTENCY_KEY_BUSY = "idempotency_key_busy"
     ORDER_NOT_IN_PROGRESS = "order_not_in_progress"
     NO_COURIER_FREE = "no_courier_free"
     ALREADY_LINKED = "already_linked"

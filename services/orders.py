@@ -65,15 +65,22 @@ async def post_order_text(
 
 
 async def post_order_for_shop(
-    uow: UnitOfWork, actor: Actor, district_name: str, description: str, *, queue: bool
+    uow: UnitOfWork,
+    actor: Actor,
+    district_name: str,
+    description: str,
+    *,
+    queue: bool,
+    source: str | None = None,
 ) -> OrderView:
     """An order from a shop's software: assigned at once, or queued if the shop allows it;
-    otherwise nothing is stored (NO_COURIER_FREE)."""
+    otherwise nothing is stored (NO_COURIER_FREE). A `source` (an idempotency key) posts
+    once."""
     description = clean_description(description)
     async with uow.write():
         await require_dispatcher(uow, actor)
         district = await district_named(uow, district_name)
-        view = await _post(uow, district.id, description, None)
+        view = await _post(uow, district.id, description, None, source)
         if view.status is OrderStatus.QUEUED and not queue:
             raise Conflict(ErrorCode.NO_COURIER_FREE, district=district.name)
         await uow.commit()

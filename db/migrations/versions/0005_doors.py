@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('request_hash', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('committed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('status', sa.Integer(), nullable=True),
     sa.Column('body', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_keys')),

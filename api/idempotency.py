@@ -1,0 +1,113 @@
+"""`Idempotency-Key` on every POST: a retried request gets the first one's answer and does
+nothing twice (services.idempotency has the rules)."""
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request, Response
+from fastapi.routing import APIRoute
+
+from api import errors
+from api.context import ApiContext
+from services import idempotency
+from services.errors import DomainError
+from services.idempotency import KEY_MAX, Replay
+
+log = logging.getLogger(__name__)
+HEADER = "Idempotency-Key"
+LEASE_SECONDS = 60  # a request still running after this is taken over by a retry
+KeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        min_length=1,
+        max_length=KEY_MAX,
+        pattern=r"^[\x20-\x7e]+$",
+        description=(
+            "Any unique string (a UUID, say), for a request that may be sent again: the same"
+            " key with the same body gets the first answer again and changes nothing more;"
+            " with another body, 422; while the first is still running, 409. A 409 or a 5xx"
+            " is not kept, so a retry can still succeed. Keys last 24 hours."
+        ),
+    ),
+]
+
+
+def documented(idempotency_key: KeyHeader = None) -> None:
+    """Declares the header, so the schema shows it and a malformed key gets a 422."""
+
+
+KEYED = [Depends(documented)]  # the dependencies of a POST that honours the header
+
+
+def route_class(context: ApiContext) -> type[APIRoute]:
+    """Routes whose POSTs honour the header."""
+
+    class IdempotentRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+            if "POST" not in (self.methods or ()):
+                return handler
+
+            async def handle(request: Request) -> Response:
+                key = request.headers.get(HEADER)
+                client = context.client(request)
+                if key is None or client is None or not idempotency.valid_key(key):
+                    return await handler(request)  # unauthenticated or malformed: refused
+                return await _once(context, handler, request, client, key)
+
+            return handle
+
+    return IdempotentRoute
+
+
+async def _once(
+    context: ApiContext,
+    handler: Callable[[Request], Awaitable[Response]],
+    request: Request,
+    client: str,
+    key: str,
+) -> Response:
+    digest = hashlib.sha256(
+        f"{request.method} {request.url.path}\n".encode() + await request.body()
+    ).hexdigest()
+    lease = timedelta(seconds=LEASE_SECONDS)
+    try:
+        begun = await idempotency.begin(context.uow_factory(), client, key, digest, lease)
+    except DomainError as error:
+        return errors.answer(error)
+    if isinstance(begun, Replay):
+        return Response(
+            begun.body,
+            status_code=begun.status,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+    stamp = idempotency.stamp(begun)
+    request.state.stamp = stamp
+    request.state.source = f"key:{client}:{key}"
+    try:
+        response = await handler(request)
+    except DomainError as error:
+        response = errors.answer(error)
+    except BaseException:
+        await _finish(context, begun, 500, b"", keep=stamp.stamped)
+        raise
+    # A conflict (no courier free) or a server error changed nothing: a retry may do better.
+    keep = stamp.stamped or (response.status_code < 500 and response.status_code != 409)
+    await _finish(context, begun, response.status_code, bytes(response.body), keep=keep)
+    return response
+
+
+async def _finish(
+    context: ApiContext, begun: idempotency.Running, status: int, body: bytes, *, keep: bool
+) -> None:
+    try:
+        await idempotency.finish(
+            context.uow_factory(), begun, status, body.decode("utf-8", "replace"), keep=keep
+        )
+    except Exception as error:  # the answer still goes out; the key frees itself in a while
+        log.warning("could not keep the answer of an idempotent request: %r", error)

@@ -1,0 +1,86 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from db.models import IdempotencyKey
+from db.repositories.base import Repository, table
+
+
+class IdempotencyRepository(Repository):
+    """Shops' idempotency keys (models.IdempotencyKey)."""
+
+    async def find(self, client: str, key: str) -> IdempotencyKey | None:
+        statement = select(IdempotencyKey).where(
+            IdempotencyKey.client == client, IdempotencyKey.key == key
+        )
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def insert(
+        self, client: str, key: str, request_hash: str, now: datetime, until: datetime
+    ) -> int | None:
+        """A new key, running until `until`; None when it exists (another request has it)."""
+        row = {
+            "client": client,
+            "key": key,
+            "request_hash": request_hash,
+            "created_at": now,
+            "locked_until": until,
+        }
+        statement = (
+            self._insert(table(IdempotencyKey))
+            .values(row)
+            .on_conflict_do_nothing(index_elements=["client", "key"])
+            .returning(table(IdempotencyKey).c.id)
+        )
+        row_id = await self.session.scalar(statement)
+        return None if row_id is None else int(row_id)
+
+    async def restart(self, row_id: int, request_hash: str, now: datetime, until: datetime) -> None:
+        """Take over a key whose request died or expired: it runs anew, for this request."""
+        await self.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == row_id)
+            .values(
+                request_hash=request_hash,
+                created_at=now,
+                locked_until=until,
+                committed_at=None,
+                status=None,
+                body=None,
+            )
+        )
+
+    async def mark_committed(self, row_id: int, until: datetime, now: datetime) -> bool:
+        """The request's work commits: while this request still holds the key."""
+        return await self._compare_and_set(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == row_id, IdempotencyKey.locked_until == until)
+            .values(committed_at=now)
+        )
+
+    async def answer(self, row_id: int, until: datetime, status: int, body: str) -> None:
+        """Keep the request's answer, to give again."""
+        await self.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == row_id, IdempotencyKey.locked_until == until)
+            .values(status=status, body=body, locked_until=None)
+        )
+
+    async def forget(self, row_id: int, until: datetime) -> None:
+        """The request did nothing worth keeping: a retry with the key runs anew."""
+        await self.session.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.id == row_id,
+                IdempotencyKey.locked_until == until,
+                IdempotencyKey.committed_at.is_(None),
+            )
+        )
+
+    async def prune(self, before: datetime) -> int:
+        result: Any = await self.session.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.created_at < before, IdempotencyKey.locked_until.is_(None)
+            )
+        )
+        return int(result.rowcount or 0)
