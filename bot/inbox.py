@@ -60,7 +60,7 @@ def incoming(update: Update) -> Incoming:
     Its JSON escapes what UTF-8 cannot hold (a lone surrogate), as Telegram's does."""
     context = UserContextMiddleware.resolve_event_context(event=update)
     chat_id = context.chat.id if context.chat else context.user_id or 0
-    payload = json.dumps(update.model_dump(mode="json", exclude_unset=True))
+    payload = json.dumps(update.model_dump(mode="json", exclude_unset=True, by_alias=True))
     return Incoming(update.update_id, chat_id, payload)
 
 
@@ -113,7 +113,8 @@ class InboxWorker:
             asyncio.create_task(self._recorder.run(), name="inbox-recorder"),
             asyncio.create_task(self._keep_leases(), name="inbox-leases"),
         ]
-        rung = True
+        rung, self._due, self._stopping = True, True, False
+        self._idle.clear()
         try:
             while True:
                 if await self._claim(polled=not rung) == 0 or not self._due:

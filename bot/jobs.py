@@ -8,7 +8,7 @@ row per day), so nothing is assigned, reminded or reported twice.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -24,7 +24,8 @@ REPORT_GRACE_SECONDS = 3600
 
 class Jobs:
     """The sweep and the overdue check now and every SWEEP_INTERVAL_SECONDS; the daily report
-    at DAILY_REPORT_AT (and now, if that time has passed today without one); pruning daily."""
+    at DAILY_REPORT_AT, and now those of recent days with orders that missed theirs; pruning
+    daily."""
 
     def __init__(self, settings: Settings, uow_factory: UnitOfWorkFactory) -> None:
         self.settings = settings
@@ -47,8 +48,7 @@ class Jobs:
             minute=at.minute,
             misfire_grace_time=REPORT_GRACE_SECONDS,
         )
-        if _passed_today(now, settings):
-            self._add(self._report, "daily-report-catch-up", trigger="date", run_date=now)
+        self._add(self._catch_up, "daily-report-catch-up", trigger="date", run_date=now)
         self._add(self._prune, "outbox-pruning", trigger="interval", hours=24, next_run_time=now)
         self._scheduler.start()
 
@@ -86,8 +86,18 @@ class Jobs:
             log.info("reminded couriers of %s overdue orders", reminded)
 
     async def _report(self) -> None:
-        if await statistics.send_daily_report(self.uow_factory(), self.settings.zone):
+        settings = self.settings
+        if await statistics.send_daily_report(
+            self.uow_factory(), settings.zone, settings.report_time
+        ):
             log.info("the daily report is out")
+
+    async def _catch_up(self) -> None:
+        settings = self.settings
+        if caught_up := await statistics.catch_up_reports(
+            self.uow_factory(), settings.zone, settings.report_time
+        ):
+            log.info("sent %s daily reports missed while the bot was away", caught_up)
 
     async def _prune(self) -> None:
         retention = timedelta(days=self.settings.outbox_retention_days)
@@ -98,7 +108,3 @@ class Jobs:
             log.info("pruned %s handled updates", pruned)
         if pruned := await idempotency.prune(self.uow_factory()):
             log.info("pruned %s expired idempotency keys", pruned)
-
-
-def _passed_today(now: datetime, settings: Settings) -> bool:
-    return now.astimezone(settings.zone).time() >= settings.report_time

@@ -1,8 +1,8 @@
-"""Today's numbers for dispatchers, "today" being the day in the configured time zone, on
-request and in the daily report."""
+"""A day's numbers for dispatchers, days being those of the configured time zone: today's on
+request, and each day's in its report at DAILY_REPORT_AT."""
 
 from collections import defaultdict
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from db.models import OrderStatus
@@ -18,12 +18,38 @@ def mean_duration(durations: list[timedelta]) -> timedelta | None:
     return sum(durations, timedelta()) / len(durations) if durations else None
 
 
-async def send_daily_report(uow: UnitOfWork, timezone: ZoneInfo) -> bool:
-    """Every dispatcher and admin gets today's numbers, once a day whoever runs this;
-    False if today's report already went out. For the scheduler."""
+# How far back a start looks for days whose report was missed (the bot was down at the time).
+CATCH_UP_DAYS = 7
+
+
+def last_report_day(timezone: ZoneInfo, at: time) -> date:
+    """The day of the latest report time that has passed: today once `at` has, else
+    yesterday. A report that runs late, past midnight, is still the day before's."""
+    now = clock.utcnow().astimezone(timezone)
+    return now.date() if now.time() >= at else now.date() - timedelta(days=1)
+
+
+async def send_daily_report(uow: UnitOfWork, timezone: ZoneInfo, at: time) -> bool:
+    """Every dispatcher and admin gets the numbers of the day whose report time (`at`) passed
+    last, once whoever runs this; False if that report went out already. For the scheduler."""
+    return await _report(uow, timezone, last_report_day(timezone, at), quiet_too=True)
+
+
+async def catch_up_reports(uow: UnitOfWork, timezone: ZoneInfo, at: time) -> int:
+    """At start: the reports of the last CATCH_UP_DAYS days that had orders and were missed,
+    oldest first; a day with none (the bot was not running, or nothing happened) gets none.
+    How many went out."""
+    last = last_report_day(timezone, at)
+    days = [last - timedelta(days=back) for back in reversed(range(CATCH_UP_DAYS))]
+    return sum([await _report(uow, timezone, day, quiet_too=False) for day in days])
+
+
+async def _report(uow: UnitOfWork, timezone: ZoneInfo, day: date, *, quiet_too: bool) -> bool:
     async with uow.write():
-        stats = await _today(uow, timezone)
-        if not await uow.reports.claim(stats.day, clock.utcnow()):
+        stats = await _day(uow, timezone, day)
+        if not quiet_too and not (stats.posted or stats.completed):
+            return False
+        if not await uow.reports.claim(day, clock.utcnow()):
             return False
         await notices.to_staff(uow, DailyReport(stats=stats))
         await uow.commit()
@@ -33,11 +59,10 @@ async def send_daily_report(uow: UnitOfWork, timezone: ZoneInfo) -> bool:
 async def today(uow: UnitOfWork, actor_id: int, timezone: ZoneInfo) -> TodayStats:
     async with uow.read():
         await require_dispatcher(uow, actor_id)
-        return await _today(uow, timezone)
+        return await _day(uow, timezone, clock.utcnow().astimezone(timezone).date())
 
 
-async def _today(uow: UnitOfWork, timezone: ZoneInfo) -> TodayStats:
-    day = clock.utcnow().astimezone(timezone).date()
+async def _day(uow: UnitOfWork, timezone: ZoneInfo, day: date) -> TodayStats:
     start = datetime.combine(day, time(), timezone)
     end = datetime.combine(day + timedelta(days=1), time(), timezone)
     completed = await uow.orders.completed_between(start, end)

@@ -27,7 +27,7 @@ NO_REDIS = "TEST_REDIS_URL is not set; Redis tests need a real server (.ci/run s
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 TABLES = (
     "outbox, order_events, invites, orders, courier_districts, couriers, staff, districts,"
-    " daily_reports"
+    " daily_reports, inbox, idempotency_keys"
 )
 
 

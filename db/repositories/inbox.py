@@ -21,11 +21,13 @@ class InboxRepository(Repository):
         were new."""
         if not rows:
             return 0
-        statement = self._insert(table(InboxUpdate)).on_conflict_do_nothing(
-            index_elements=["bot_id", "update_id"]
+        inbox = table(InboxUpdate)
+        statement = (
+            self._insert(inbox)
+            .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+            .returning(inbox.c.id)
         )
-        result: Any = await self.session.execute(statement, list(rows))
-        return int(result.rowcount or 0)
+        return len((await self.session.execute(statement, list(rows))).all())
 
     async def mark_done(self, row_id: int, owner: str, now: datetime) -> bool:
         """The update had its effect: done, while `owner` still holds it; whether it was."""

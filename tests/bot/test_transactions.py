@@ -117,3 +117,28 @@ async def test_a_reply_lost_after_the_commit_keeps_the_order(
     del harness.session.failing[DISPATCH_CHAT]
     (listing,) = texts(await harness.send(DISPATCHER, "/districts"))
     assert "North" in listing
+
+
+async def test_a_writer_waits_out_another_processs_lock_without_stalling_the_bot(
+    harness: Harness, write_lock: sqlite3.Connection
+):
+    """SQLite's busy handler would sleep in the event loop; the unit of work waits with
+    asyncio instead, so everything else goes on meanwhile."""
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            gaps.append(time.perf_counter() - before)
+
+    ticking = asyncio.create_task(tick())
+    writing = asyncio.create_task(harness.send(DISPATCHER, "/add_district South"))
+    await asyncio.sleep(1.0)
+    assert not writing.done()  # still waiting for the lock
+    write_lock.rollback()
+    added = await asyncio.wait_for(writing, PATIENCE)
+    ticking.cancel()
+
+    assert "District South added." in texts(added)
+    assert max(gaps) < 0.2, max(gaps)  # the loop never stalled

@@ -279,7 +279,7 @@ async def test_the_reminder_and_the_report_go_out_once(
     env = bot_environment(url, database) | {
         "ORDER_OVERDUE_MINUTES": "0.02",  # 1.2 s
         "SWEEP_INTERVAL_SECONDS": "0.5",
-        "DAILY_REPORT_AT": "00:00",  # already past today: it goes out at start
+        "DAILY_REPORT_AT": "00:00",  # past: the restart catches today's up, as it had an order
     }
     bot = await start_ready(fake, env, tmp_path)
     await fake.send(dispatcher, "/order North soup")

@@ -4,7 +4,7 @@ and the scheduled jobs that write to it, on SQLite and PostgreSQL."""
 import asyncio
 import json
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from typing import get_args
 from zoneinfo import ZoneInfo
 
@@ -291,11 +291,51 @@ async def test_an_overdue_order_reminds_once_per_assignment(desk: Desk, fake_clo
 
 
 async def test_the_daily_report_goes_out_once_however_many_run_it(desk: Desk):
-    sent = await asyncio.gather(*(desk(statistics.send_daily_report, UTC_ZONE) for _ in range(4)))
+    sent = await asyncio.gather(
+        *(desk(statistics.send_daily_report, UTC_ZONE, time(0, 0)) for _ in range(4))
+    )
 
     assert sorted(sent) == [False, False, False, True]
     reports = [chat for chat, kind, _ in await desk.outbox() if kind == "daily_report"]
     assert sorted(reports) == [ADMIN, DISPATCHER]
+
+
+def reported_days(outbox: list[tuple[int, str, dict]]) -> list[str]:
+    """The days the reports in the outbox describe, as the admin got them."""
+    return [
+        p["stats"]["day"] for chat, kind, p in outbox if kind == "daily_report" and chat == ADMIN
+    ]
+
+
+async def test_a_report_that_runs_past_midnight_is_the_day_befores(
+    desk: Desk, fake_clock: FakeClock
+):
+    ids = await desk.add_districts("North")
+    await desk.add_courier(1, [ids["North"]])
+    await desk(orders.post_order_text, DISPATCHER, DISPATCH_CHAT, "North soup")  # 2 March
+    fake_clock.now = fake_clock.now.replace(day=3, hour=0, minute=1)  # late for 23:59
+
+    assert await desk(statistics.send_daily_report, UTC_ZONE, time(23, 59))
+
+    reports = [p["stats"] for chat, kind, p in await desk.outbox() if kind == "daily_report"]
+    assert {(stats["day"], stats["posted"]) for stats in reports} == {("2026-03-02", 1)}
+
+
+async def test_a_start_catches_up_the_missed_reports_of_days_with_orders(
+    desk: Desk, fake_clock: FakeClock
+):
+    at = time(21, 0)
+    assert await desk(statistics.catch_up_reports, UTC_ZONE, at) == 0  # a first start: none
+    ids = await desk.add_districts("North")
+    await desk.add_courier(1, [ids["North"]])
+    for day in (2, 4):  # the bot runs on the 2nd and the 4th, and is down at 21:00 each time
+        fake_clock.now = fake_clock.now.replace(day=day, hour=12)
+        await desk(orders.post_order_text, DISPATCHER, DISPATCH_CHAT, "North soup")
+    fake_clock.now = fake_clock.now.replace(day=5, hour=9)  # it starts again on the 5th
+
+    assert await desk(statistics.catch_up_reports, UTC_ZONE, at) == 2
+    assert await desk(statistics.catch_up_reports, UTC_ZONE, at) == 0  # each once
+    assert reported_days(await desk.outbox()) == ["2026-03-02", "2026-03-04"]
 
 
 async def test_a_group_that_became_a_supergroup_keeps_its_orders_and_notices(
