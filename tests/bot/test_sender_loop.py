@@ -4,6 +4,7 @@ The poll is an hour here, so anything still waiting after a few seconds waited f
 """
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -123,3 +124,54 @@ async def test_settled_means_nothing_is_left_to_send(harness: Harness, running: 
 
     assert await running.settle(SETTLED_WITHIN)
     assert sent_to(harness, CHAT + 1) == 1
+
+
+async def test_a_sender_that_could_not_renew_its_lease_sends_no_more(harness: Harness):
+    """The database is away while a send hangs, so the sender cannot renew its lease on the
+    chat's rows. It must not go on sending them when the send returns: once the database is
+    back it writes what it sent, claims the rest anew, and each notice goes once."""
+    await add_districts(harness, "North")
+    await register(harness, 7, "Ann", ["North"])
+    settings = SenderSettings(poll_seconds=0.05, lease=timedelta(seconds=0.6))
+    sender = OutboxSender(
+        harness.bot, harness.uow_factory, PoI18n("en"), FloodLimiter(1000), settings
+    )
+    harness.uow_factory.lock_wait = 0.05
+    harness.session.held[CHAT] = slow = asyncio.Event()
+    uow = harness.uow_factory()
+    async with uow.write():  # five messages with buttons: each goes alone
+        for n in range(5):
+            notice = notices.RegistrationRequest(
+                courier_id=COURIER, name=f"#{n + 1}<", districts=()
+            )
+            notices.write(uow, CHAT, None, notice)
+        await uow.commit()
+    sending = asyncio.create_task(sender.run())
+    async with asyncio.timeout(SETTLED_WITHIN):
+        await harness.session.holding.wait()  # the first row is on its way, and stuck
+
+    database = harness.uow_factory.engine.url.database or ""
+    other = sqlite3.connect(database, isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")  # no renewal goes through
+    await asyncio.sleep(1.0)  # the lease is out
+    slow.set()
+    await asyncio.sleep(0.3)
+    sent_while_away = len(offers_to(harness, CHAT))
+    other.rollback()
+    other.close()
+    try:
+        assert await sender.settle(SETTLED_WITHIN)
+    finally:
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+
+    assert sent_while_away == 1  # the one under way; nothing on the lost lease
+    assert offers_to(harness, CHAT) == [1, 2, 3, 4, 5]
+
+
+def offers_to(harness: Harness, chat_id: int) -> list[int]:
+    return [
+        int(r.text.split("#")[2].split("&lt;")[0])
+        for r in harness.session.requests
+        if isinstance(r, SendMessage) and r.chat_id == chat_id and "asks to join" in r.text
+    ]

@@ -2,11 +2,14 @@
 of one changes nothing, whatever stops the bot and whenever."""
 
 import asyncio
+import contextlib
 import signal
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
@@ -199,3 +202,94 @@ async def test_a_hundred_orders_pasted_then_a_kill(
     answers = [c for c in fake.calls if c.method == "sendMessage" and c.chat_id == DISPATCHER]
     print(f"the dispatcher's 100 answers came in {len(answers)} messages")
     assert len(answers) < 100  # answers that waited together went as one message
+
+
+# Longer than the webhook waits to store an update (then Telegram is told to send it again).
+LOCK_SECONDS = 10
+LOCK_HOLDER = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0)
+connection.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.rollback()
+"""
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_another_process_holding_the_write_lock(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path, mode: str
+):
+    """A backup or a migration by hand holds SQLite's write lock: the bot answers its health
+    check within a second all along, loses no update, and catches up afterwards."""
+    fake, url = telegram
+    database = tmp_path / "locked.sqlite3"
+    await couriers_seeded(database, 5)
+    env = {"WEB_PORT": str(free_port())} | environment(mode, url, database)
+    port = int(env["WEB_PORT"])
+    bot = await start(fake, env, tmp_path)
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        LOCK_HOLDER,
+        str(database),
+        str(LOCK_SECONDS),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert holder.stdout is not None
+    assert await holder.stdout.readline() == b"locked\n"
+    for n in range(5):
+        await fake.send(DISPATCHER, f"/order North parcel {n + 1}")
+
+    slowest, statuses = 0.0, Counter[int]()
+    while holder.returncode is None:
+        started = time.monotonic()
+        status = await asyncio.wait_for(health_status(port), 5)
+        slowest = max(slowest, time.monotonic() - started)
+        statuses[status] += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(holder.wait(), 0.5)
+    await eventually(lambda: orders_posted(database, 5), within=60)
+    await fake.wait_until(lambda: len(offers(fake)) == 5, within=30)
+    log = await stop_bot(bot)
+
+    print(
+        f"\nwhile locked for {LOCK_SECONDS} s: /healthz {dict(statuses)}, slowest {slowest:.2f} s"
+    )
+    assert slowest < 1.0
+    assert statuses[503] > 0
+    assert await descriptions(database) == [f"parcel {n + 1}" for n in range(5)]
+    assert bot.returncode == 0, log
+
+
+async def health_status(port: int) -> int:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/healthz") as answer,
+    ):
+        return answer.status
+
+
+async def test_a_stop_while_telegram_is_slow_to_take_an_offer_sends_it_once(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path
+):
+    """SIGTERM while an offer is on its way: the send finishes and is recorded, so the
+    restarted bot does not send it again."""
+    fake, url = telegram
+    database = tmp_path / "slow.sqlite3"
+    (courier,) = await couriers_seeded(database, 1)
+    env = environment("polling", url, database, SHUTDOWN_GRACE_SECONDS="1")
+    bot = await start(fake, env, tmp_path)
+    fake.slow[courier] = 3.0
+
+    await fake.send(DISPATCHER, "/order North soup")
+    await fake.wait_for(lambda c: offer(c) == 1, arrived=True)  # on its way, unanswered
+    log = await stop_bot(bot)
+    fake.slow.clear()
+    restarted = await start(fake, env, tmp_path)
+    await asyncio.sleep(2)  # time for a second copy to go, were there one
+    log += await stop_bot(restarted)
+
+    assert offers(fake) == {1: 1}
+    assert fake.abandoned == []  # the bot waited for Telegram's answer
+    assert bot.returncode == 0, log
