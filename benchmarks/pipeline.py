@@ -1,8 +1,9 @@
 """The whole pipeline in one process, against aiogram alone. Prints cycles a second.
 
-One cycle: a dispatcher's `/order` goes through the real Dispatcher and routers, the outbox
-rows it wrote are delivered (the courier's offer, with its Complete button), the courier taps
-Complete, and the rows that wrote are delivered. Telegram is a session that answers at once;
+One cycle: a dispatcher's `/order` is stored in the inbox and handled from there by the real
+Dispatcher and routers, as the bot takes every update; the outbox rows it wrote are delivered
+(the courier's offer, with its Complete button, and the answer to the dispatcher); the
+courier's Complete tap goes the same way, and the rows that wrote are delivered. Telegram is a session that answers at once;
 the database is a SQLite file in WAL mode. In the same run, aiogram alone dispatches as many
 updates to handlers that do nothing. Run with
 `.venv/bin/python -m benchmarks.pipeline [cycles] [--profile [tottime]]`.
@@ -31,6 +32,7 @@ from benchmarks.common import (
     business,
 )
 from bot.app import build_bot, build_dispatcher
+from bot.inbox import InboxSettings, InboxWorker, incoming
 from bot.limits import FloodLimiter
 from bot.sender import OutboxSender, SenderSettings
 from bot.settings import Settings
@@ -109,6 +111,7 @@ class Pipeline:
         settings = Settings(_env_file=None, bot_token=TOKEN, admin_ids=str(ADMIN))
         self.bot = build_bot(settings, self.session)
         self.dispatcher = build_dispatcher(settings, uow_factory, PoI18n("en"))
+        self.inbox = InboxWorker(self.dispatcher, self.bot, uow_factory, InboxSettings())
         self.sender = OutboxSender(
             self.bot,
             uow_factory,
@@ -120,11 +123,16 @@ class Pipeline:
     def steps(self, n: int) -> list[Callable[[], Awaitable[object]]]:
         """Cycle n, step by step (see STEPS)."""
         return [
-            lambda: self.dispatcher.feed_update(self.bot, self.updates.order(n)),
+            lambda: self._take(self.updates.order(n)),
             self.sender.deliver_due,
-            lambda: self.dispatcher.feed_update(self.bot, self._complete(n)),
+            lambda: self._take(self._complete(n)),
             self.sender.deliver_due,
         ]
+
+    async def _take(self, update: Update) -> None:
+        """As the webhook or the polling does: store the update, then handle it."""
+        await self.inbox.store([incoming(update)])
+        await self.inbox.handle_due()
 
     def _complete(self, n: int) -> Update:
         courier, message_id = self.session.offers.pop(n)  # KeyError: order n was not offered

@@ -128,6 +128,17 @@ class InboxWorker:
             await self._recorder.flush()
             await self._give_back()
 
+    async def handle_due(self) -> int:
+        """Handle every update due now and record it, without the loop; how many. For tests
+        and tools; not alongside `run`."""
+        handled = 0
+        self._due = True
+        while self._due and (claimed := await self._claim(polled=False)):
+            handled += claimed
+            await asyncio.gather(*self._lanes.values())
+            await self._recorder.flush()
+        return handled
+
     async def stop(self, seconds: float) -> int:
         """Take no new update; wait up to `seconds` for those being handled (each lane stops
         after its current one). How many lanes were still busy."""

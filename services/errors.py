@@ -46,6 +46,10 @@ class ErrorCode(StrEnum):
     CANNOT_REVOKE_ADMIN = "cannot_revoke_admin"
 
 
+# Codes only the HTTP API can meet (its headers); the bot has no message for them.
+API_ONLY = frozenset({ErrorCode.IDEMPOTENCY_KEY_REUSED, ErrorCode.IDEMPOTENCY_KEY_BUSY})
+
+
 class DomainError(Exception):
     """Base of every error a user can cause; never a bug."""
 

@@ -66,7 +66,7 @@ class LeasedQueue:
         if not chat_ids:
             return []
         values = {"chat_ids": chat_ids, "per_chat": per_chat, "owner": owner, "until": until}
-        rows = list(await self.session.scalars(_lease_first_rows(self.model), values))
+        rows = list(await self.session.execute(_lease_first_rows(self.model), values))
         return sorted(rows, key=lambda row: (row.chat_id, row.id))
 
     async def renew(self, owner: str, until: datetime, chat_ids: Collection[int]) -> set[int]:
@@ -162,20 +162,21 @@ def _due_chats(model: Queued, postgresql: bool) -> Select[Any]:
 @cache
 def _lease_first_rows(model: Queued) -> Update:
     """Lease the first `per_chat` waiting rows of each of `chat_ids` to `owner` until
-    `until`, and return them. Built once per table, like `_due_chats`."""
-    place = func.row_number().over(partition_by=model.chat_id, order_by=model.id)
+    `until`, and return them (as plain rows: no ORM object is built). Built once per table,
+    like `_due_chats`."""
+    queue = table(model)
+    place = func.row_number().over(partition_by=queue.c.chat_id, order_by=queue.c.id)
     ranked = (
-        select(model.id, place.label("place"))
-        .where(pending(model), model.chat_id.in_(bindparam("chat_ids", expanding=True)))
+        select(queue.c.id, place.label("place"))
+        .where(pending(model), queue.c.chat_id.in_(bindparam("chat_ids", expanding=True)))
         .subquery()
     )
     first_rows = select(ranked.c.id).where(ranked.c.place <= bindparam("per_chat"))
     return (
-        update(model)
-        .where(model.id.in_(first_rows), pending(model))  # checked again on each row
+        update(queue)
+        .where(queue.c.id.in_(first_rows), pending(model))  # checked again on each row
         .values(claimed_by=bindparam("owner"), claimed_until=bindparam("until"))
-        .returning(model)
-        .execution_options(synchronize_session=False, populate_existing=True)
+        .returning(*queue.c)
     )
 
 

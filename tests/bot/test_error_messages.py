@@ -5,7 +5,7 @@ import pytest
 
 from handlers.errors import MESSAGES, USAGE
 from handlers.i18n import PoI18n, speaking
-from services.errors import DomainError, ErrorCode
+from services.errors import API_ONLY, DomainError, ErrorCode
 
 # Every parameter a service passes with some error.
 EXAMPLE = {
@@ -27,10 +27,10 @@ def render(code: ErrorCode, locale: str, **params: object) -> str:
 
 
 def test_every_code_has_a_message():
-    assert set(MESSAGES) == set(ErrorCode)
+    assert set(MESSAGES) == set(ErrorCode) - API_ONLY
 
 
-@pytest.mark.parametrize("code", list(ErrorCode))
+@pytest.mark.parametrize("code", sorted(set(ErrorCode) - API_ONLY))
 def test_every_code_reads_differently_in_russian(code: ErrorCode):
     english, russian = render(code, "en"), render(code, "ru")
     assert english != russian
