@@ -3,9 +3,9 @@
 One cycle: a dispatcher's `/order` is stored in the inbox and handled from there by the real
 Dispatcher and routers, as the bot takes every update; the outbox rows it wrote are delivered
 (the courier's offer, with its Complete button, and the answer to the dispatcher); the
-courier's Complete tap goes the same way, and the rows that wrote are delivered. Telegram is a session that answers at once;
-the database is a SQLite file in WAL mode. In the same run, aiogram alone dispatches as many
-updates to handlers that do nothing. Run with
+courier's Complete tap goes the same way, and the rows that wrote are delivered. Telegram is
+a session that answers at once; the database is a SQLite file in WAL mode. In the same run,
+aiogram alone dispatches as many updates to handlers that do nothing. Run with
 `.venv/bin/python -m benchmarks.pipeline [cycles] [--profile [tottime]]`.
 """
 
