@@ -42,6 +42,10 @@ DETAILS: dict[ErrorCode, Callable[[Params], str]] = {
     ErrorCode.IDEMPOTENCY_KEY_BUSY: lambda p: (
         "Idempotency-Key: the first request with this key is still running; retry shortly"
     ),
+    ErrorCode.IDEMPOTENCY_ANSWER_LOST: lambda p: (
+        "Idempotency-Key: the first request with this key was carried out, but its answer"
+        " was lost; read the result with a GET"
+    ),
 }
 
 

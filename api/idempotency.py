@@ -43,8 +43,10 @@ def documented(idempotency_key: KeyHeader = None) -> None:
 KEYED = [Depends(documented)]  # the dependencies of a POST that honours the header
 
 
-def route_class(context: ApiContext) -> type[APIRoute]:
-    """Routes whose POSTs honour the header."""
+def route_class(context: ApiContext, resumable: frozenset[str] = frozenset()) -> type[APIRoute]:
+    """Routes whose POSTs honour the header. The endpoints named in `resumable` find their
+    own earlier work when run again (a posted order, by its key): a retry after their first
+    run died is answered from that work, where any other is refused."""
 
     class IdempotentRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -57,7 +59,9 @@ def route_class(context: ApiContext) -> type[APIRoute]:
                 client = context.client(request)
                 if key is None or client is None or not idempotency.valid_key(key):
                     return await handler(request)  # unauthenticated or malformed: refused
-                return await _once(context, handler, request, client, key)
+                return await _once(
+                    context, handler, request, client, key, resumable=self.name in resumable
+                )
 
             return handle
 
@@ -70,13 +74,17 @@ async def _once(
     request: Request,
     client: str,
     key: str,
+    *,
+    resumable: bool,
 ) -> Response:
     digest = hashlib.sha256(
         f"{request.method} {request.url.path}\n".encode() + await request.body()
     ).hexdigest()
     lease = timedelta(seconds=LEASE_SECONDS)
     try:
-        begun = await idempotency.begin(context.uow_factory(), client, key, digest, lease)
+        begun = await idempotency.begin(
+            context.uow_factory(), client, key, digest, lease, resumable=resumable
+        )
     except DomainError as error:
         return errors.answer(error)
     if isinstance(begun, Replay):
@@ -94,20 +102,20 @@ async def _once(
     except DomainError as error:
         response = errors.answer(error)
     except BaseException:
-        await _finish(context, begun, 500, b"", keep=stamp.stamped)
+        await _finish(context, begun, None)
         raise
-    # A conflict (no courier free) or a server error changed nothing: a retry may do better.
-    keep = stamp.stamped or (response.status_code < 500 and response.status_code != 409)
-    await _finish(context, begun, response.status_code, bytes(response.body), keep=keep)
+    # A conflict (no courier free) or a server error is not kept: a retry may do better.
+    status = response.status_code
+    kept = status < 500 and status != 409
+    body = bytes(response.body).decode("utf-8", "replace")
+    await _finish(context, begun, (status, body) if kept else None)
     return response
 
 
 async def _finish(
-    context: ApiContext, begun: idempotency.Running, status: int, body: bytes, *, keep: bool
+    context: ApiContext, begun: idempotency.Running, answer: tuple[int, str] | None
 ) -> None:
     try:
-        await idempotency.finish(
-            context.uow_factory(), begun, status, body.decode("utf-8", "replace"), keep=keep
-        )
+        await idempotency.finish(context.uow_factory(), begun, answer)
     except Exception as error:  # the answer still goes out; the key frees itself in a while
         log.warning("could not keep the answer of an idempotent request: %r", error)

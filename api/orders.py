@@ -27,7 +27,8 @@ def build_router(context: ApiContext) -> APIRouter:
     router = APIRouter(
         tags=["orders"],
         responses=schemas.UNAUTHORIZED,
-        route_class=idempotency.route_class(context),
+        # A posted order is found again by its key: a retry after a crash answers from it.
+        route_class=idempotency.route_class(context, resumable=frozenset({"post_order"})),
     )
     Uow = Annotated[UnitOfWork, Depends(context.uow)]
     Caller = Annotated[Shop, Depends(context.shop())]

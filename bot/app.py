@@ -11,8 +11,12 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
-from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
+from aiogram.fsm.storage.base import (
+    BaseEventIsolation,
+    BaseStorage,
+    DefaultKeyBuilder,
+)
+from aiogram.fsm.storage.memory import DisabledEventIsolation, MemoryStorage
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.utils.i18n import I18n
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -60,10 +64,14 @@ def build_bot(
     limiter: FloodLimiter | None = None,
     retry_briefly: bool = False,
     metrics: Metrics | None = None,
+    timeout: float | None = None,
 ) -> Bot:
-    """A Bot on the configured API server; tests pass a session of their own."""
+    """A Bot on the configured API server, its requests given up after `timeout` seconds
+    (aiogram's 60 by default); tests pass a session of their own."""
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        if timeout is not None:
+            session.timeout = timeout
     if retry_briefly:
         session.middleware(RetryBriefly())
     if metrics is not None:
@@ -89,7 +97,8 @@ def build_dispatcher(
     storage, isolation = build_storage(redis)
     dispatcher = Dispatcher(
         storage=storage,
-        # One update at a time per user and chat, so quick double taps cannot race a dialog.
+        # Each chat's updates already come one at a time, in order, from the inbox (bot.inbox),
+        # on one instance or several: aiogram's own isolation would only add a lock per update.
         events_isolation=isolation,
         config=HandlerConfig(courier_approval=settings.courier_approval, zone=settings.zone),
     )
@@ -103,13 +112,13 @@ def build_dispatcher(
 
 
 def build_storage(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation]:
-    """Where dialogs live and how a user's updates wait for each other: in this process, or
-    in Redis for every instance at once."""
+    """Where dialogs live: in this process, or in Redis for every instance at once. No event
+    isolation: the inbox hands each chat's updates over one at a time (a lock in Redis
+    would outlive a killed instance by a minute, holding up its chats)."""
     if redis is None:
-        return MemoryStorage(), SimpleEventIsolation()
+        return MemoryStorage(), DisabledEventIsolation()
     keys = DefaultKeyBuilder(prefix="dispatch:fsm", with_bot_id=True)  # bots may share a Redis
-    storage = RedisStorage(redis, key_builder=keys)
-    return storage, storage.create_isolation()
+    return RedisStorage(redis, key_builder=keys), DisabledEventIsolation()
 
 
 def build_redis(settings: Settings) -> Redis | None:
@@ -155,7 +164,9 @@ def build_app(settings: Settings) -> App:
     redis = build_redis(settings)
     shared = SharedWindows(redis, settings.send_rate_limit) if redis is not None else None
     limiter = FloodLimiter(settings.send_rate_limit, shared=shared)
-    sender_bot = build_bot(settings, limiter=limiter, metrics=metrics)
+    # A send must end within the margin its lease keeps (SenderSettings.send_seconds).
+    send_seconds = settings.outbox_lease_seconds / 3
+    sender_bot = build_bot(settings, limiter=limiter, metrics=metrics, timeout=send_seconds)
     bot = build_bot(settings, limiter=limiter, retry_briefly=True, metrics=metrics)
     dispatcher = build_dispatcher(settings, uow_factory, i18n, redis=redis, metrics=metrics)
     return App(

@@ -73,6 +73,10 @@ def read_update(payload: str | bytes, bot: Bot) -> Update:
     return Update.model_validate(data, context={"bot": bot})
 
 
+class LeaseLost:
+    """An update's effects found it done elsewhere: the chat is another worker's now."""
+
+
 class InboxWorker:
     def __init__(
         self,
@@ -219,9 +223,9 @@ class InboxWorker:
                     break
                 outcome = await self._handle(row)
                 done += 1
-                if outcome is not None:
+                if isinstance(outcome, Handled | Failed | RetryAt):
                     self._recorder.add(outcome)
-                if isinstance(outcome, RetryAt):
+                if isinstance(outcome, RetryAt | LeaseLost):
                     break
         finally:
             for untried in rows[done:]:
@@ -230,7 +234,7 @@ class InboxWorker:
             self._lanes.pop(chat_id, None)
             self._leases.dropped(chat_id)
 
-    async def _handle(self, row: Stored) -> Outcome | None:
+    async def _handle(self, row: Stored) -> "Outcome | LeaseLost | None":
         """Feed one update to the handlers; None when its effects' transaction marked it."""
         try:
             update = read_update(row.payload, self.bot)
@@ -241,7 +245,8 @@ class InboxWorker:
         try:
             await self.dispatcher.feed_update(self.bot, update, stamp=stamp)
         except AlreadyDone:
-            return None
+            # Its row is done, or another worker holds it now: this lane's lease is gone.
+            return LeaseLost()
         except TRANSIENT as error:
             if stamp.stamped:
                 return None  # its effects are in: what failed after them is not done again

@@ -8,6 +8,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import suppress
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -17,6 +18,13 @@ from services import clock
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 60.0
 Outcome = TypeVar("Outcome")
+# In a sender's lane: whether the chat's lease still surely outlasts a send. A message that
+# waited for its flood-limit slot is checked again just before it goes (bot.requests).
+UNDER_LEASE: ContextVar[Callable[[], bool] | None] = ContextVar("under_lease", default=None)
+
+
+class LeaseLost(Exception):
+    """A lane's lease could not be renewed in time: it sends nothing more."""
 
 
 class Doorbell:
@@ -120,21 +128,25 @@ class Leases:
 async def keep_leases(
     leases: Leases,
     chats: Callable[[], list[int]],
-    renew: Callable[[list[int]], Awaitable[object]],
+    renew: Callable[[list[int]], Awaitable[Collection[int]]],
     what: str,
 ) -> None:
-    """Renew the leases of the chats being worked on, every third of a lease."""
+    """Renew the leases of the chats being worked on, every third of a lease. A chat whose
+    rows another worker holds now (its lease ran out and was taken) is not renewed: its
+    lane stops at its next row."""
     while True:
         await asyncio.sleep(leases.length / 3)
         if not (held := chats()):
             continue
         asked = leases.asked()
         try:
-            await renew(held)
+            renewed = await renew(held)
         except Exception:
             log_failure(log, "could not renew the %s leases; trying again", what)
         else:
-            leases.granted(asked, held)
+            leases.granted(asked, renewed)
+            for chat_id in set(held) - set(renewed):
+                leases.dropped(chat_id)
 
 
 async def cancel(tasks: Collection["asyncio.Task[None]"]) -> None:

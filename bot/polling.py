@@ -17,6 +17,7 @@ from aiogram.utils.backoff import Backoff
 from bot.inbox import InboxWorker, incoming
 from bot.logs import log_failure
 from bot.startup import BACKOFF
+from handlers.errors import TRANSIENT
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 30  # how long one getUpdates waits for an update
@@ -36,15 +37,30 @@ class Poller:
             updates = await self._next_batch(backoff)
             if not updates:
                 continue
-            while True:
-                try:
-                    await self.worker.store([incoming(update) for update in updates])
-                    break
-                except Exception:
-                    log_failure(log, "could not store %s updates; trying again", len(updates))
-                    await backoff.asleep()
+            await self._keep(updates, backoff)
             newest = max(update.update_id for update in updates)
             self._offset = max(self._offset or 0, newest + 1)
+
+    async def _keep(self, updates: list[Update], backoff: Backoff) -> None:
+        """Store the batch, trying again while the database is away. An update that can
+        never be stored (it cannot even be written down) is logged and left behind: the
+        updates of every other chat must not wait on it."""
+        while True:
+            try:
+                await self.worker.store([incoming(update) for update in updates])
+                return
+            except TRANSIENT:
+                log_failure(log, "could not store %s updates; trying again", len(updates))
+                await backoff.asleep()
+            except Exception as error:
+                if len(updates) > 1:
+                    for update in updates:
+                        await self._keep([update], backoff)
+                    return
+                log.error(
+                    "update %s cannot be stored, and is dropped: %r", updates[0].update_id, error
+                )
+                return
 
     async def _next_batch(self, backoff: Backoff) -> list[Update]:
         timeout = int(self.bot.session.timeout + POLL_SECONDS)

@@ -20,6 +20,7 @@ from aiogram.exceptions import (
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from bot.lanes import UNDER_LEASE, LeaseLost
 from bot.limits import FloodLimiter
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ class TolerateUnchangedEdits(BaseRequestMiddleware):
 
 
 class KeepToFloodLimits(BaseRequestMiddleware):
-    """Every message sent or edited waits for its slot (bot.limits)."""
+    """Every message sent or edited waits for its slot (bot.limits); in a sender's lane, it
+    then goes only if the lane's lease still outlasts it (bot.lanes.UNDER_LEASE)."""
 
     def __init__(self, limiter: FloodLimiter) -> None:
         self.limiter = limiter
@@ -62,6 +64,8 @@ class KeepToFloodLimits(BaseRequestMiddleware):
         chat_id = getattr(method, "chat_id", None)
         if isinstance(chat_id, int) and method.__api_method__.startswith(_SENDING):
             await self.limiter.acquire(chat_id)
+            if (under_lease := UNDER_LEASE.get()) is not None and not under_lease():
+                raise LeaseLost
         return await make_request(bot, method)
 
 

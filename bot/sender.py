@@ -45,7 +45,17 @@ from aiogram.exceptions import (
 )
 from aiogram.utils.i18n import I18n
 
-from bot.lanes import Doorbell, Leases, Recorder, after, backoff, cancel, keep_leases
+from bot.lanes import (
+    UNDER_LEASE,
+    Doorbell,
+    LeaseLost,
+    Leases,
+    Recorder,
+    after,
+    backoff,
+    cancel,
+    keep_leases,
+)
 from bot.limits import FloodLimiter
 from bot.logs import log_failure
 from db.uow import UnitOfWorkFactory
@@ -145,10 +155,12 @@ class OutboxSender:
 
     async def stop(self) -> None:
         """Start no new send; let the sends in flight finish, so their real outcomes are
-        recorded (`run`, once cancelled, writes them and gives back the rest)."""
+        recorded (`run`, once cancelled, writes them and gives back the rest). A send ends
+        within `send_seconds` (its request's timeout); one still waiting for its flood-limit
+        slot by then has not gone, and is given back."""
         self._stopping = True
         if lanes := list(self._lanes.values()):
-            await asyncio.wait(lanes)
+            await asyncio.wait(lanes, timeout=self.settings.send_seconds)
 
     async def deliver_due(self) -> int:
         """Send everything due now and record it, without the loop; how many rows went.
@@ -234,6 +246,7 @@ class OutboxSender:
         merged into one message (`_merged`): a chat with a backlog gets fewer messages,
         sooner."""
         chat_id = deliveries[0].chat_id
+        UNDER_LEASE.set(lambda: self._leases.safe(chat_id))  # this lane's task only
         done = 0
         try:
             while done < len(deliveries):
@@ -288,6 +301,9 @@ class OutboxSender:
                 outcome = await self._send_merged(first, [text for _, text in merged])
             else:
                 outcome = await self._attempt(first)
+        except LeaseLost:
+            log.warning("%s not sent: the lease on its chat could not be renewed", describe(first))
+            outcome = Untried(first.id)
         except Exception as error:  # the database, most likely: the rows wait a while
             delay = backoff(first.attempts)
             log_failure(log, "%s failed; trying again in %.1f s", describe(first), delay)

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db import migrate
+from db import migrate, sqlite_inline
 from db.engine import make_sqlite_folder, sqlite_file
 from db.migrate import SchemaState
 
@@ -38,6 +38,11 @@ def describe(engine: AsyncEngine) -> str:
 async def wait_for_database(engine: AsyncEngine, wait_seconds: float) -> None:
     """Connect, retrying with backoff while the server is unreachable, up to `wait_seconds`."""
     _make_sqlite_folder(engine)
+    if engine.dialect.name == "sqlite":
+        try:
+            await sqlite_inline.self_test()
+        except sqlite_inline.UnsupportedDriver as error:
+            raise StartupError(str(error)) from None
     deadline = time.monotonic() + wait_seconds
     backoff = Backoff(config=BACKOFF)
     while True:

@@ -20,6 +20,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from bot.inbox import InboxWorker, incoming, read_update
 from bot.logs import log_failure
 from bot.startup import StartupError
+from handlers.errors import TRANSIENT
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -45,11 +46,13 @@ def build_router(worker: InboxWorker, url: str, secret: str) -> APIRouter:
         try:
             async with asyncio.timeout(STORE_SECONDS):
                 await worker.store([incoming(update)])
-        except Exception:
+        except TRANSIENT:
             log_failure(
                 log, "update %s could not be stored; Telegram sends it again", update.update_id
             )
             raise HTTPException(503, "The update could not be stored now; send it again.") from None
+        except Exception as error:  # never storable: asking for it again would not help
+            log.error("update %s cannot be stored, and is dropped: %r", update.update_id, error)
         return Response(status_code=200)
 
     return router

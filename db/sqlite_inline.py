@@ -4,8 +4,11 @@ An indexed SQLite statement takes a few microseconds; handing it to aiosqlite's 
 back costs some 300 µs, and a use case runs a dozen statements. Here a statement runs where
 it is awaited. It never waits on another connection of this process: in WAL mode readers
 never wait, and writers take turns on an asyncio lock (db.uow) before `BEGIN IMMEDIATE`.
-Only another process holding the write lock (a migration run by hand) can make a statement
-wait, up to the busy timeout, and the bot with it.
+Another process holding the write lock makes a writer's BEGIN fail at once (the busy
+timeout is a few milliseconds), and the unit of work waits with asyncio (db.uow).
+
+This leans on aiosqlite's private parts (its queue `_tx`, `_execute`, `_connect`): `self_test`
+checks at start that they still work as expected, and says so in one line if not.
 """
 
 import asyncio
@@ -19,6 +22,11 @@ import aiosqlite
 from sqlalchemy.engine import URL
 
 ITER_CHUNK_SIZE = 64
+SELF_TEST_SECONDS = 2.0
+
+
+class UnsupportedDriver(Exception):
+    """This aiosqlite is not one this module works with."""
 
 
 class _RunNow:
@@ -89,3 +97,28 @@ def connector(url: URL, timeout_s: float) -> Callable[[], Awaitable[InlineConnec
         return await InlineConnection(connect, ITER_CHUNK_SIZE)
 
     return create
+
+
+async def self_test() -> None:
+    """A statement on an in-memory database, through the same parts the bot uses; raises
+    UnsupportedDriver, in one line, if it fails or does not come back."""
+    connect = partial(sqlite3.connect, ":memory:", isolation_level=None, check_same_thread=False)
+    try:
+        async with asyncio.timeout(SELF_TEST_SECONDS):
+            connection = await InlineConnection(connect, ITER_CHUNK_SIZE)
+            try:
+                async with connection.execute("SELECT 1") as cursor:
+                    row = await cursor.fetchone()
+            finally:
+                await connection.close()
+    except Exception as error:
+        raise UnsupportedDriver(_unsupported(repr(error))) from None
+    if row is None or tuple(row) != (1,):
+        raise UnsupportedDriver(_unsupported(f"SELECT 1 gave {row!r}"))
+
+
+def _unsupported(reason: str) -> str:
+    return (
+        f"aiosqlite {aiosqlite.__version__} does not work with db/sqlite_inline.py ({reason}):"
+        " install the version pinned in requirements.lock"
+    )

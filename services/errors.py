@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     ALREADY_POSTED = "already_posted"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_KEY_BUSY = "idempotency_key_busy"
+    IDEMPOTENCY_ANSWER_LOST = "idempotency_answer_lost"
     ORDER_NOT_IN_PROGRESS = "order_not_in_progress"
     NO_COURIER_FREE = "no_courier_free"
     ALREADY_LINKED = "already_linked"
@@ -47,7 +48,13 @@ class ErrorCode(StrEnum):
 
 
 # Codes only the HTTP API can meet (its headers); the bot has no message for them.
-API_ONLY = frozenset({ErrorCode.IDEMPOTENCY_KEY_REUSED, ErrorCode.IDEMPOTENCY_KEY_BUSY})
+API_ONLY = frozenset(
+    {
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        ErrorCode.IDEMPOTENCY_KEY_BUSY,
+        ErrorCode.IDEMPOTENCY_ANSWER_LOST,
+    }
+)
 
 
 class DomainError(Exception):

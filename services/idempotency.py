@@ -40,9 +40,20 @@ def valid_key(key: str) -> bool:
 
 
 async def begin(
-    uow: UnitOfWork, client: str, key: str, request_hash: str, lease: timedelta
+    uow: UnitOfWork,
+    client: str,
+    key: str,
+    request_hash: str,
+    lease: timedelta,
+    *,
+    resumable: bool = False,
 ) -> Running | Replay:
-    """Take the key for this request, or say what the first request with it got."""
+    """Take the key for this request, or say what the first request with it got.
+
+    A first request whose work committed and whose answer was lost (its process died) is run
+    again only if it is `resumable`: run again, it finds its work done and answers from it
+    (a posted order). Any other is refused with IDEMPOTENCY_ANSWER_LOST: never done twice.
+    """
     now = clock.utcnow()
     until = now + lease
     async with uow.write():
@@ -59,9 +70,11 @@ async def begin(
             return Replay(row.status, row.body)
         if not expired and row.locked_until is not None and row.locked_until > now:
             raise Conflict(ErrorCode.IDEMPOTENCY_KEY_BUSY)
-        # Expired, or its request died (its work may have committed: run again, the request
-        # finds it done, as a copy of a posted order finds the order).
-        await uow.idempotency.restart(row.id, request_hash, now, until)
+        committed = not expired and row.committed_at is not None
+        if committed and not resumable:
+            raise Conflict(ErrorCode.IDEMPOTENCY_ANSWER_LOST)
+        # Expired, or its request died before its work committed, or a resumable one after.
+        await uow.idempotency.restart(row.id, request_hash, now, until, keep_committed=committed)
         await uow.commit()
     return Running(row.id, until)
 
@@ -75,15 +88,15 @@ def stamp(running: Running) -> Stamp:
     return Stamp(mark)
 
 
-async def finish(uow: UnitOfWork, running: Running, status: int, body: str, *, keep: bool) -> None:
-    """Keep the answer to give again; or, when it is not to be kept (`keep` False) and the
-    request committed nothing, free the key for a retry to run anew."""
+async def finish(uow: UnitOfWork, running: Running, answer: tuple[int, str] | None) -> None:
+    """Keep the (status, body) answer to give again. Without one to keep (a conflict, a
+    server error), the key is freed for a retry to run anew, unless the request's work
+    committed: then a retry is refused (`begin`)."""
     async with uow.write():
-        if keep:
-            await uow.idempotency.answer(running.row_id, running.until, status, body)
+        if answer is not None:
+            await uow.idempotency.answer(running.row_id, running.until, *answer)
         else:
             await uow.idempotency.forget(running.row_id, running.until)
-            await uow.idempotency.answer(running.row_id, running.until, status, body)
         await uow.commit()
 
 

@@ -36,19 +36,28 @@ class IdempotencyRepository(Repository):
         row_id = await self.session.scalar(statement)
         return None if row_id is None else int(row_id)
 
-    async def restart(self, row_id: int, request_hash: str, now: datetime, until: datetime) -> None:
-        """Take over a key whose request died or expired: it runs anew, for this request."""
+    async def restart(
+        self,
+        row_id: int,
+        request_hash: str,
+        now: datetime,
+        until: datetime,
+        *,
+        keep_committed: bool,
+    ) -> None:
+        """Take over a key whose request died or expired: it runs again, for this request
+        (which knows, with `keep_committed`, that the work it does was done already)."""
+        values: dict[str, object] = {
+            "request_hash": request_hash,
+            "created_at": now,
+            "locked_until": until,
+            "status": None,
+            "body": None,
+        }
+        if not keep_committed:
+            values["committed_at"] = None
         await self.session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.id == row_id)
-            .values(
-                request_hash=request_hash,
-                created_at=now,
-                locked_until=until,
-                committed_at=None,
-                status=None,
-                body=None,
-            )
+            update(IdempotencyKey).where(IdempotencyKey.id == row_id).values(values)
         )
 
     async def mark_committed(self, row_id: int, until: datetime, now: datetime) -> bool:
@@ -68,19 +77,16 @@ class IdempotencyRepository(Repository):
         )
 
     async def forget(self, row_id: int, until: datetime) -> None:
-        """The request did nothing worth keeping: a retry with the key runs anew."""
+        """No answer to keep: a key whose work did not commit goes (a retry runs anew); one
+        whose work committed stays, its request over."""
+        mine = (IdempotencyKey.id == row_id) & (IdempotencyKey.locked_until == until)
         await self.session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.id == row_id,
-                IdempotencyKey.locked_until == until,
-                IdempotencyKey.committed_at.is_(None),
-            )
+            delete(IdempotencyKey).where(mine, IdempotencyKey.committed_at.is_(None))
         )
+        await self.session.execute(update(IdempotencyKey).where(mine).values(locked_until=None))
 
     async def prune(self, before: datetime) -> int:
         result: Any = await self.session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.created_at < before, IdempotencyKey.locked_until.is_(None)
-            )
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < before)
         )
         return int(result.rowcount or 0)

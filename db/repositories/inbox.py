@@ -75,9 +75,14 @@ class InboxRepository(Repository):
         count, oldest = (await self.session.execute(statement)).one()
         return count, oldest
 
-    async def prune(self, before: datetime) -> int:
-        """Delete updates handled before `before`; how many went."""
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` updates handled before `before`; how many went."""
+        old = (
+            select(InboxUpdate.id)
+            .where(~pending(InboxUpdate), InboxUpdate.received_at < before)
+            .limit(limit)
+        )
         result: Any = await self.session.execute(
-            delete(InboxUpdate).where(~pending(InboxUpdate), InboxUpdate.received_at < before)
+            delete(InboxUpdate).where(InboxUpdate.id.in_(old.scalar_subquery()))
         )
         return int(result.rowcount or 0)

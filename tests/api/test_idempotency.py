@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from db.models import Order
 from db.uow import UnitOfWorkFactory
-from services import idempotency, orders
+from services import couriers, idempotency, orders
 from services.access import Shop
 from tests.api.conftest import OTHER_TOKEN, TOKEN, client_of
 from tests.api.test_contract import courier, district
@@ -21,6 +21,9 @@ async def orders_stored(uow_factory: UnitOfWorkFactory) -> int:
     uow = uow_factory()
     async with uow.read():
         return int(await uow.session.scalar(select(func.count()).select_from(Order)) or 0)
+
+
+SHOP = hashlib.sha256(TOKEN.encode()).hexdigest()[:32]  # the key's owner: the token's digest
 
 
 def keyed(key: str) -> dict[str, str]:
@@ -98,7 +101,7 @@ async def test_a_request_that_died_after_its_work_is_answered_from_it(
     await district(api, "North")
     await courier(api, "Ann", "North")
     body = {"name": "soup", "district": "North"}
-    shop = hashlib.sha256(TOKEN.encode()).hexdigest()[:32]
+    shop = SHOP
     content = api.build_request("POST", "/order", json=body).content
     digest = hashlib.sha256(b"POST /order\n" + content).hexdigest()
     running = await idempotency.begin(uow_factory(), shop, "died", digest, timedelta(seconds=60))
@@ -120,6 +123,27 @@ async def test_a_request_that_died_after_its_work_is_answered_from_it(
     assert retried.status_code == 201
     assert retried.json()["order_sid"] == str(posted.sid)
     assert await orders_stored(uow_factory) == 1
+
+
+async def test_any_other_request_that_died_after_its_work_is_not_done_again(
+    api: httpx.AsyncClient, uow_factory: UnitOfWorkFactory, fake_clock: FakeClock
+):
+    """Creating a courier cannot find its own earlier work: a retry after its first run died
+    past its commit is refused, never a second courier."""
+    await district(api, "North")
+    body = {"name": "Ann", "districts": ["North"]}
+    content = api.build_request("POST", "/courier", json=body).content
+    digest = hashlib.sha256(b"POST /courier\n" + content).hexdigest()
+    running = await idempotency.begin(uow_factory(), SHOP, "died", digest, timedelta(seconds=60))
+    assert isinstance(running, idempotency.Running)
+    await couriers.create_courier(uow_factory(idempotency.stamp(running)), Shop(), "Ann", ["North"])
+    fake_clock.advance(seconds=61)
+
+    retried = await api.post("/courier", json=body, headers=keyed("died"))
+
+    assert retried.status_code == 409
+    assert "answer was lost" in retried.json()["detail"]
+    assert len((await api.get("/courier")).json()) == 1
 
 
 async def test_a_malformed_key_is_refused_and_the_header_is_documented(api: httpx.AsyncClient):

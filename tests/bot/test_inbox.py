@@ -185,3 +185,19 @@ async def test_an_update_that_finds_the_database_locked_is_handled_later_not_ref
 
     assert await descriptions(harness) == ["soup"]
     assert not [r for r in harness.session.requests if "went wrong" in getattr(r, "text", "")]
+
+
+async def test_handled_updates_are_pruned_a_batch_at_a_time(
+    harness_on_each_database: Harness, fake_clock: FakeClock
+):
+    harness = harness_on_each_database
+    await add_districts(harness, "North")
+    worker = worker_of(harness)
+    await worker.store([incoming(message(n, "/orders")) for n in range(1, 6)])
+    await run_until_settled(worker)
+    await worker.store([incoming(message(6, "/orders"))])  # still waiting: kept
+    fake_clock.advance(days=3)
+
+    assert await inbox.prune(harness.uow_factory(), timedelta(days=2), batch=2) == 5
+    assert await states(harness) == {"pending": 1}
+    assert await worker.store([incoming(message(6, "/orders"))]) == 0

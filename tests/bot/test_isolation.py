@@ -1,31 +1,39 @@
-"""With Redis, one user's updates take turns across instances: each instance's Dispatcher
-gets its storage and event isolation from `build_storage`, all on one Redis."""
+"""One chat's updates take turns, in the order they came, across instances: two inbox workers
+(two instances) on one database, SQLite and PostgreSQL; other chats are not held up."""
 
 import asyncio
-from datetime import UTC, datetime
+import itertools
+from datetime import UTC, datetime, timedelta
 
 from aiogram import Dispatcher, Router
 from aiogram.types import Chat, Message, Update, User
-from redis.asyncio import Redis
 
 from bot.app import build_bot, build_storage
+from bot.inbox import InboxSettings, InboxWorker, incoming
+from db.uow import UnitOfWorkFactory
 from tests.bot.conftest import settings
 from tests.bot.harness import RecordingSession
 
+Span = tuple[int, str, float, float]  # chat, text, start, end
 
-def instance(redis: Redis | None, spans: list[tuple[str, float, float]]) -> Dispatcher:
-    storage, isolation = build_storage(redis)
+
+def instance(uow_factory: UnitOfWorkFactory, spans: list[Span]) -> InboxWorker:
+    storage, isolation = build_storage(None)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
     router = Router()
 
     @router.message()
     async def slow(message: Message) -> None:
         started = asyncio.get_running_loop().time()
-        await asyncio.sleep(0.2)
-        spans.append((message.text or "", started, asyncio.get_running_loop().time()))
+        await asyncio.sleep(0.05)
+        spans.append(
+            (message.chat.id, message.text or "", started, asyncio.get_running_loop().time())
+        )
 
     dispatcher.include_router(router)
-    return dispatcher
+    bot = build_bot(settings(), RecordingSession())
+    inbox = InboxSettings(poll_seconds=0.02, lease=timedelta(seconds=30), per_chat=2)
+    return InboxWorker(dispatcher, bot, uow_factory, inbox)
 
 
 def update(n: int, user: int) -> Update:
@@ -39,27 +47,30 @@ def update(n: int, user: int) -> Update:
     return Update(update_id=n, message=message)
 
 
-async def overlaps(redis: Redis | None, users: tuple[int, int]) -> bool:
-    """Whether two updates, one on each of two instances, were handled at the same time."""
-    spans: list[tuple[str, float, float]] = []
-    bot = build_bot(settings(), RecordingSession())
-    one, two = instance(redis, spans), instance(redis, spans)
-    await asyncio.gather(
-        one.feed_update(bot, update(1, users[0])), two.feed_update(bot, update(2, users[1]))
-    )
-    first, second = sorted(spans, key=lambda span: span[1])
-    return second[1] < first[2]  # the second began before the first ended
-
-
-async def test_one_users_updates_take_turns_across_instances(redis_url: str):
-    redis = Redis.from_url(redis_url)
+async def test_a_chats_updates_take_turns_in_order_across_instances(
+    uow_factory: UnitOfWorkFactory,
+):
+    spans: list[Span] = []
+    one, two = instance(uow_factory, spans), instance(uow_factory, spans)
+    updates = [update(n, 7 if n % 2 else 8) for n in range(1, 21)]
+    await one.store([incoming(u) for u in updates[::2]])
+    await two.store([incoming(u) for u in updates[1::2]])
+    running = [asyncio.create_task(worker.run()) for worker in (one, two)]
     try:
-        assert not await overlaps(redis, (7, 7))
-        assert await overlaps(redis, (7, 8))  # other users are not held up
+        async with asyncio.timeout(10):
+            while len(spans) < len(updates):  # noqa: ASYNC110  # spans come from the handlers
+                await asyncio.sleep(0.05)
     finally:
-        await redis.aclose()
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
-
-async def test_without_redis_each_instance_isolates_only_its_own_updates():
-    """What Redis is for: two processes' in-memory isolation cannot see each other."""
-    assert await overlaps(None, (7, 7))
+    assert len(spans) == 20
+    for chat in (7, 8):
+        mine = [span for span in spans if span[0] == chat]
+        assert [text for _, text, _, _ in mine] == [
+            f"update {n}" for n in range(1, 21) if (7 if n % 2 else 8) == chat
+        ]
+        assert all(later[2] >= earlier[3] for earlier, later in itertools.pairwise(mine))
+    overlapping = any(a[0] != b[0] and a[2] < b[3] and b[2] < a[3] for a in spans for b in spans)
+    assert overlapping  # other chats are not held up

@@ -8,7 +8,11 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from bot.app import build_bot
+from bot.lanes import UNDER_LEASE, LeaseLost
 from bot.limits import MARGIN, FloodLimiter, SharedWindows
+from tests.bot.conftest import settings
+from tests.bot.harness import RecordingSession
 
 
 class Clock:
@@ -107,3 +111,14 @@ async def test_a_chat_waiting_on_other_instances_holds_up_no_other_chat(
 
     await asyncio.gather(send(-100), send(8))
     assert done == [8, -100]
+
+
+async def test_a_message_that_waited_for_its_slot_goes_only_under_its_lease():
+    """A sender's lane checks its lease again once the flood limit let the message go."""
+    bot = build_bot(settings(), RecordingSession(), limiter=FloodLimiter(1000))
+    UNDER_LEASE.set(lambda: False)
+    with pytest.raises(LeaseLost):
+        await bot.send_message(7, "offer")
+    UNDER_LEASE.set(lambda: True)
+    assert (await bot.send_message(7, "offer")).text == "offer"
+    assert [r.text for r in bot.session.requests] == ["offer"]  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from bot.limits import FloodLimiter
 from bot.sender import OutboxSender, SenderSettings
 from handlers.i18n import PoI18n
-from services import notices
+from services import clock, notices
 from tests.bot.flows import add_districts, register
 from tests.bot.harness import Harness
 
@@ -175,3 +175,49 @@ def offers_to(harness: Harness, chat_id: int) -> list[int]:
         for r in harness.session.requests
         if isinstance(r, SendMessage) and r.chat_id == chat_id and "asks to join" in r.text
     ]
+
+
+async def test_a_sender_whose_chat_another_took_sends_no_more(harness: Harness):
+    """Its lease ran out and another sender took the chat's rows: its renewal says so, and
+    it stops sending them (the other one sends them)."""
+    await add_districts(harness, "North")
+    await register(harness, 7, "Ann", ["North"])
+    settings = SenderSettings(poll_seconds=0.05, lease=timedelta(seconds=0.6))
+    sender = OutboxSender(
+        harness.bot, harness.uow_factory, PoI18n("en"), FloodLimiter(1000), settings
+    )
+    harness.session.held[CHAT] = slow = asyncio.Event()
+    await requests_to_join(harness, 5)
+    sending = asyncio.create_task(sender.run())
+    async with asyncio.timeout(SETTLED_WITHIN):
+        await harness.session.holding.wait()  # the first row is on its way, and stuck
+    uow = harness.uow_factory()
+    async with uow.write():  # as another sender does once the lease has run out
+        await uow.outbox.queue.claim(
+            clock.utcnow() + timedelta(hours=1),
+            clock.utcnow() + timedelta(hours=2),
+            "another",
+            chats=10,
+            per_chat=10,
+        )
+        await uow.commit()
+
+    await asyncio.sleep(1.0)  # its renewals find nothing of that chat held
+    slow.set()
+    await asyncio.sleep(0.5)
+    sending.cancel()
+    await asyncio.gather(sending, return_exceptions=True)
+
+    assert offers_to(harness, CHAT) == [1]  # the one under way, nothing more
+
+
+async def requests_to_join(harness: Harness, count: int) -> None:
+    """`count` messages with buttons to CHAT: each goes alone, none merged."""
+    uow = harness.uow_factory()
+    async with uow.write():
+        for n in range(count):
+            notice = notices.RegistrationRequest(
+                courier_id=COURIER, name=f"#{n + 1}<", districts=()
+            )
+            notices.write(uow, CHAT, None, notice)
+        await uow.commit()

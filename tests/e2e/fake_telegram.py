@@ -364,7 +364,9 @@ class FakeTelegram:
         chat_id: int | None = None,
         language: str = "en",
         name: str = "Ann",
+        extra: dict[str, Any] | None = None,
     ) -> None:
+        """A message from the user; `extra`: fields the message carries besides."""
         chat = {"id": chat_id or user_id, "type": "private" if chat_id is None else "supergroup"}
         if chat_id is not None:
             chat["title"] = "Dispatch"
@@ -380,6 +382,7 @@ class FakeTelegram:
                     "language_code": language,
                 },
                 "text": text,
+                **(extra or {}),
             }
         )
 

@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from db.engine import create_engine
 from db.models import Order
-from tests.conftest import sqlite_url
 from tests.e2e.conftest import (
     BotProcess,
     bot_environment,
     count_orders,
+    database_url,
     eventually,
     free_port,
     offer,
@@ -34,6 +34,7 @@ from tests.e2e.test_instances import HOOK, SECRET, healthy
 
 GROUP = -100_500
 DISPATCHER = 2_001
+STRANGER = 4_444
 
 
 def environment(mode: str, url: str, database: Path, **extra: str) -> dict[str, str]:
@@ -57,7 +58,7 @@ async def start(fake: FakeTelegram, env: dict[str, str], cwd: Path) -> BotProces
     return bot
 
 
-async def couriers_seeded(database: Path, count: int) -> list[int]:
+async def couriers_seeded(database: Path | str, count: int) -> list[int]:
     couriers = list(range(10_001, 10_001 + count))
     await seed(
         database,
@@ -86,8 +87,8 @@ def offers(fake: FakeTelegram) -> Counter[int]:
     return Counter(order for call in fake.calls if (order := offer(call)) is not None)
 
 
-async def descriptions(database: Path) -> list[str]:
-    engine = create_engine(sqlite_url(database))
+async def descriptions(database: Path | str) -> list[str]:
+    engine = create_engine(database_url(database))
     try:
         async with engine.connect() as connection:
             rows = await connection.execute(select(Order.description).order_by(Order.id))
@@ -111,15 +112,42 @@ async def test_a_deploy_amid_thirty_group_orders_loses_and_doubles_none(
     fake, url = telegram
     database = tmp_path / "doors.sqlite3"
     await couriers_seeded(database, 30)
+    await thirty_group_orders_across_a_stop(fake, environment(mode, url, database), how, tmp_path)
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_a_kill_amid_thirty_group_orders_on_postgresql(
+    telegram: tuple[FakeTelegram, str],
+    tmp_path: Path,
+    fresh_postgres_url: str,
+    redis_url: str,
+    mode: str,
+):
+    """The same on PostgreSQL and Redis, where the restarted instance takes the dead one's
+    updates over once their lease runs out."""
+    fake, url = telegram
+    await couriers_seeded(fresh_postgres_url, 30)
+    env = environment(mode, url, tmp_path / "unused.sqlite3") | {
+        "DATABASE_URL": fresh_postgres_url,
+        "REDIS_URL": redis_url,
+        "INBOX_LEASE_SECONDS": "2",
+        "OUTBOX_LEASE_SECONDS": "2",
+    }
+    await thirty_group_orders_across_a_stop(fake, env, signal.SIGKILL, tmp_path)
+
+
+async def thirty_group_orders_across_a_stop(
+    fake: FakeTelegram, env: dict[str, str], how: signal.Signals, cwd: Path
+) -> None:
+    database = env["DATABASE_URL"]
     fake.floods = FloodRules()
-    env = environment(mode, url, database)
-    bot = await start(fake, env, tmp_path)
+    bot = await start(fake, env, cwd)
     for n in range(30):
         await fake.send(DISPATCHER, f"/order North parcel {n + 1}", chat_id=GROUP)
     await eventually(lambda: taken(fake, 30), within=30)
 
     await stop(bot, how)
-    restarted = await start(fake, env, tmp_path)
+    restarted = await start(fake, env, cwd)
     await eventually(lambda: orders_posted(database, 30), within=60)
     await fake.wait_until(lambda: len(offers(fake)) == 30, within=60)
     await asyncio.sleep(1)  # time for a copy to arrive, were there one
@@ -292,4 +320,30 @@ async def test_a_stop_while_telegram_is_slow_to_take_an_offer_sends_it_once(
 
     assert offers(fake) == {1: 1}
     assert fake.abandoned == []  # the bot waited for Telegram's answer
+    assert bot.returncode == 0, log
+
+
+def nested(depth: int) -> dict[str, object]:
+    """A field Telegram never sends, nested deeper than the bot can write down."""
+    inner: dict[str, object] = {}
+    for _ in range(depth):
+        inner = {"deeper": inner}
+    return inner
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_an_update_that_cannot_be_stored_holds_up_nobody(
+    telegram: tuple[FakeTelegram, str], tmp_path: Path, mode: str
+):
+    fake, url = telegram
+    database = tmp_path / "poison.sqlite3"
+    await couriers_seeded(database, 1)
+    bot = await start(fake, environment(mode, url, database), tmp_path)
+
+    await fake.send(STRANGER, "hello", extra={"unknown": nested(900)})
+    await fake.send(DISPATCHER, "/order North soup")
+    await eventually(lambda: orders_posted(database, 1), within=30)
+    log = await stop_bot(bot)
+
+    assert "cannot be stored, and is dropped" in log
     assert bot.returncode == 0, log

@@ -1,5 +1,6 @@
 """SQLite statements run in the event loop's own thread, through aiosqlite's API."""
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from db import sqlite_inline
 from db.engine import create_engine
 from tests.conftest import sqlite_url
 
@@ -44,3 +46,19 @@ async def test_a_read_only_uri_is_opened_read_only(tmp_path: Path):
                 await connection.execute(text("INSERT INTO t VALUES (1)"))
     finally:
         await reader.dispose()
+
+
+async def test_an_aiosqlite_whose_private_parts_changed_is_named_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Were a new aiosqlite to change what this module relies on, a statement could hang:
+    the check at start gives up within seconds, in one line."""
+    await sqlite_inline.self_test()  # this one works
+
+    async def never(*_: object, **__: object) -> object:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(sqlite_inline.InlineConnection, "_execute", never)
+    monkeypatch.setattr(sqlite_inline, "SELF_TEST_SECONDS", 0.2)
+    with pytest.raises(sqlite_inline.UnsupportedDriver, match="install the version pinned"):
+        await sqlite_inline.self_test()
