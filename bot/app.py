@@ -29,9 +29,9 @@ from bot.metrics import CountTelegramErrors, CountUpdates, Metrics
 from bot.requests import KeepToFloodLimits, RetryBriefly, TolerateUnchangedEdits
 from bot.sender import OutboxSender, SenderSettings
 from bot.settings import Settings
-from bot.startup import migrate_or_check, read_only, wait_for_database
-from db.engine import create_engine
-from db.uow import UnitOfWorkFactory
+from bot.startup import locked, migrate_or_check, read_only, wait_for_database
+from db.engine import create_engine, is_locked
+from db.uow import DatabaseLocked, UnitOfWorkFactory
 from handlers import build_router
 from handlers.context import HandlerConfig
 from handlers.i18n import PoI18n, UserLanguageMiddleware
@@ -194,9 +194,13 @@ async def prepare_database(app: App, *, migrate: bool | None = None) -> None:
             migrate_on_start=settings.migrate_on_start if migrate is None else migrate,
         )
         await staff.sync_admins(app.uow_factory(), settings.admin_ids)
+    except DatabaseLocked:
+        raise locked(app.engine) from None
     except OperationalError as error:
         if problem := read_only(error, app.engine):
             raise problem from None
+        if is_locked(error):
+            raise locked(app.engine) from None
         raise
     if not settings.admin_ids:
         log.warning("ADMIN_IDS is empty: nobody can add dispatchers or approve couriers")

@@ -87,6 +87,13 @@ def read_only(error: OperationalError, engine: AsyncEngine) -> StartupError | No
     return _cannot_write(engine)
 
 
+def locked(engine: AsyncEngine) -> StartupError:
+    return StartupError(
+        f"The SQLite database {engine.url.database} stayed locked by another process (a backup,"
+        " a migration by hand?) for 30 s: start the bot again once it is done."
+    )
+
+
 def _cannot_write(engine: AsyncEngine) -> StartupError:
     return StartupError(
         f"The SQLite database {engine.url.database} cannot be written:"

@@ -73,7 +73,9 @@ def _begin_transactions_ourselves(engine: AsyncEngine, busy_timeout_ms: int) -> 
     A writing transaction takes the write lock up front (BEGIN IMMEDIATE), so it never fails
     with "database is locked" halfway; where another process holds the lock, BEGIN fails at
     once and the unit of work waits and tries again.
-    A reading one is a plain deferred BEGIN: in WAL mode it never waits for a writer.
+    A reading one, and any connection that does not say (a check at start, a migration, a
+    test looking at the database), is a plain deferred BEGIN: in WAL mode a reader never
+    waits for a writer.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -88,8 +90,8 @@ def _begin_transactions_ourselves(engine: AsyncEngine, busy_timeout_ms: int) -> 
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Connection) -> None:
-        reads_only = connection.get_execution_options().get(TRANSACTION) == "read"
-        connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
+        writes = connection.get_execution_options().get(TRANSACTION) == "write"
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 async def ping(engine: AsyncEngine) -> None:
