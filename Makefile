@@ -4,17 +4,20 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 UV_COMPILE := uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 --no-header
 
-.PHONY: run test lint format lock migrate messages clean bench
+.PHONY: help run test lint format lock migrate messages clean bench
 
-run: $(VENV)/.run-deps
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+
+run: $(VENV)/.run-deps ## Set up and run the bot (BOT_TOKEN in .env or the environment)
 	$(BIN)/python -m bot
 
-test: $(VENV)/.dev-deps lint
+test: $(VENV)/.dev-deps lint ## Set up, then lint, type-check and run every test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Every benchmark at full size (docs/benchmarks.md). With BENCH_POSTGRES_URL also on
 # PostgreSQL: that database is WIPED.
-bench: $(VENV)/.dev-deps
+bench: $(VENV)/.dev-deps ## Run every benchmark at full size (docs/benchmarks.md)
 	$(BIN)/python -m benchmarks.pipeline 2000
 	$(BIN)/python -m benchmarks.floor 2000 $(BENCH_POSTGRES_URL)
 	$(BIN)/python -m benchmarks.dispatch_scaling 100 $(BENCH_POSTGRES_URL)
@@ -23,19 +26,19 @@ bench: $(VENV)/.dev-deps
 	$(BIN)/python -m benchmarks.live memory 10000
 	$(BIN)/python -m benchmarks.http_api 2000 50
 
-lint: $(VENV)/.dev-deps
+lint: $(VENV)/.dev-deps ## Ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-format: $(VENV)/.dev-deps
+format: $(VENV)/.dev-deps ## Fix what Ruff can, and format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-migrate: $(VENV)/.run-deps
+migrate: $(VENV)/.run-deps ## Only migrate the database
 	$(BIN)/python -m bot migrate
 
-lock:
+lock: ## Regenerate the hash-pinned lock files (needs uv)
 	$(UV_COMPILE) -o requirements.lock
 	$(UV_COMPILE) --extra dev -o requirements-dev.lock
 
@@ -51,10 +54,10 @@ $(VENV)/.dev-deps: requirements-dev.lock | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $@ $(VENV)/.run-deps
 
-clean:
+clean: ## Remove the virtual environment and the caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 # Extract the English texts from the code and merge them into the Russian catalogue.
-messages: $(VENV)/.dev-deps
+messages: $(VENV)/.dev-deps ## Merge new English texts into the Russian catalogue
 	$(BIN)/pybabel extract -k _ -k __ --no-location -o /tmp/dispatch-messages.pot handlers bot
 	$(BIN)/pybabel update -i /tmp/dispatch-messages.pot -d handlers/locales -l ru --width 100 --ignore-obsolete --no-fuzzy-matching

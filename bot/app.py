@@ -202,5 +202,3 @@ async def prepare_database(app: App, *, migrate: bool | None = None) -> None:
         if is_locked(error):
             raise locked(app.engine) from None
         raise
-    if not settings.admin_ids:
-        log.warning("ADMIN_IDS is empty: nobody can add dispatchers or approve couriers")

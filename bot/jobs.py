@@ -74,7 +74,9 @@ class Jobs:
             finally:
                 self._running.discard(task)
 
-        self._scheduler.add_job(tracked, id=name, max_instances=1, coalesce=True, **trigger)
+        self._scheduler.add_job(
+            tracked, id=name, name=name, max_instances=1, coalesce=True, **trigger
+        )
 
     async def _sweep(self) -> None:
         if assigned := await orders.sweep_queue(self.uow_factory()):

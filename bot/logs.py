@@ -32,8 +32,9 @@ def configure(level: str, secrets: Iterable[tuple[str, str]]) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    # Quiet at INFO: one line a start (bot.serve), not each library's account of its own.
+    for chatty in ("aiogram.event", "uvicorn.error", "alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
 
 
 def log_failure(logger: logging.Logger, message: str, *args: object) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import time
+import tomllib
 from collections.abc import Coroutine
 from contextlib import suppress
 from typing import Any
@@ -19,9 +20,9 @@ from bot import health, metrics, webhook
 from bot.app import App, prepare_database
 from bot.jobs import Jobs
 from bot.polling import Poller
-from bot.startup import the_only_instance, wait_for_telegram
+from bot.startup import describe, the_only_instance, wait_for_telegram
 from bot.web import WebServer, bind, build_web_app
-from db.engine import sqlite_file
+from db.engine import PROJECT_ROOT, sqlite_file
 from handlers import menu
 from services import inbox, outbox
 
@@ -68,6 +69,8 @@ async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) 
 
 async def _start(app: App) -> None:
     await prepare_database(app)
+    if not app.settings.admin_ids:
+        log.warning("ADMIN_IDS is empty: nobody can add dispatchers or approve couriers")
     await wait_for_telegram(app.bot)
     await menu.set_default_menus(app.bot, app.i18n)
 
@@ -88,6 +91,7 @@ async def _serve(app: App, stop: asyncio.Event) -> None:
         tasks.append(web.start())
     jobs = Jobs(app.settings, app.uow_factory)
     jobs.start()
+    log.info("%s", await _what_runs_where(app, web))
     stopping = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
     for task in done - {stopping}:
@@ -95,6 +99,23 @@ async def _serve(app: App, stop: asyncio.Event) -> None:
         log.error("%s stopped by itself; the bot stops too", task.get_name(), exc_info=failure)
     stopping.cancel()
     await _wind_down(app, tasks, polling, web, jobs)
+
+
+async def _what_runs_where(app: App, web: WebServer | None) -> str:
+    """The one line a start logs at INFO."""
+    me = await app.bot.me()
+    webhook = app.settings.webhook
+    updates = f"the webhook {webhook[0]}" if webhook else "long polling"
+    served = f"web server on {web.address}" if web else "no web server"
+    return (
+        f"courier dispatch bot {version()} serves @{me.username} by {updates},"
+        f" database {describe(app.engine)}, {served}"
+    )
+
+
+def version() -> str:
+    with (PROJECT_ROOT / "pyproject.toml").open("rb") as project:
+        return str(tomllib.load(project)["project"]["version"])
 
 
 async def _take_back(app: App) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError
 from db.engine import DEFAULT_DATABASE_URL, PROJECT_ROOT, anchored
 
 OFFICIAL_API_URL = "https://api.telegram.org"
+PLACEHOLDER_TOKEN = ":replace-with-your-token"  # .env.example's
 _HH_MM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")  # Telegram allows 1-256 of these
 ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
@@ -59,6 +60,8 @@ class Settings(BaseSettings):
     @field_validator("bot_token")
     @classmethod
     def _token_looks_right(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().endswith(PLACEHOLDER_TOKEN):
+            raise ValueError("is .env.example's placeholder: put your token from @BotFather in it")
         try:
             validate_token(value.get_secret_value())
         except TokenValidationError:

@@ -115,7 +115,7 @@ async def wait_for_telegram(bot: Bot) -> None:
             )
             await backoff.asleep()
         else:
-            log.info("running as @%s (id %s)", me.username, me.id)
+            log.debug("running as @%s (id %s)", me.username, me.id)
             return
 
 

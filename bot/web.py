@@ -65,9 +65,14 @@ class WebServer:
         self._socket = listening
         self._serving: asyncio.Task[None] | None = None
 
+    @property
+    def address(self) -> str:
+        host, port = self._socket.getsockname()[:2]
+        return f"http://{host}:{port}"
+
     def start(self) -> asyncio.Task[None]:
         host, port = self._socket.getsockname()[:2]
-        log.info("the web server listens on %s:%s", host, port)
+        log.debug("the web server listens on %s:%s", host, port)
         self._serving = asyncio.create_task(
             self._server.serve(sockets=[self._socket]), name="web-server"
         )

@@ -76,4 +76,4 @@ async def take_updates(bot: Bot, dispatcher: Dispatcher, webhook: tuple[str, str
         )
     except TelegramBadRequest as error:
         raise StartupError(f"Telegram refused WEBHOOK_URL {url}: {error.message}") from None
-    log.info("updates come over the webhook %s", url)
+    log.debug("updates come over the webhook %s", url)

@@ -23,11 +23,15 @@ def test_every_setting_is_documented_in_env_example():
     assert {name.upper() for name in Settings.model_fields} == documented - for_compose_only
 
 
-def test_the_documented_example_loads(monkeypatch: pytest.MonkeyPatch):
+def test_the_documented_example_loads_once_it_has_a_token(monkeypatch: pytest.MonkeyPatch):
     for line in (ROOT / ".env.example").read_text().splitlines():
         if "=" in line and not line.startswith("#"):
             name, value = line.split("=", 1)
             monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    assert "put your token from @BotFather" in describe_errors(refused.value)
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.telegram_api_url == "https://api.telegram.org"
 
