@@ -29,8 +29,11 @@ KeyHeader = Annotated[
         description=(
             "Any unique string (a UUID, say), for a request that may be sent again: the same"
             " key with the same body gets the first answer again and changes nothing more;"
-            " with another body, 422; while the first is still running, 409. A 409 or a 5xx"
-            " is not kept, so a retry can still succeed. Keys last 24 hours."
+            " with another body, 422; while the first is still running, 409 (retry shortly)."
+            " A 409 or a 5xx that changed nothing is not kept, so a retry can still succeed."
+            " If the first request did its work but its answer was lost (its server died),"
+            " a retry of POST /order answers from the order; any other gets 409 saying so:"
+            " read the result with a GET. Keys last 24 hours."
         ),
     ),
 ]

@@ -51,8 +51,11 @@ def build_router(context: ApiContext) -> APIRouter:
         except Conflict as error:
             if error.code is not ErrorCode.ALREADY_POSTED:
                 raise
-            # Its first run posted it and died before answering: the answer is the order.
+            # Its first run posted it and died before answering: the answer is the order, as
+            # it is now; cancelled since, it has none to give.
             order = await orders.order_status(uow, shop, UUID(error.params["sid"]))
+            if order.courier_sid is None and order.queue_position is None:
+                raise Conflict(ErrorCode.IDEMPOTENCY_ANSWER_LOST) from None
         if order.courier_sid is None:
             assert order.queue_position is not None
             queued = schemas.OrderQueued(order_sid=order.sid, place=order.queue_position)

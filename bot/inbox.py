@@ -12,7 +12,7 @@ order they came, exactly once in effect.
   update is never handled: its effects are never doubled.
 
 What becomes of an update whose handler raised:
-- the database or Redis was away (handlers.errors.TRANSIENT): handled again after a backoff,
+- the database or Redis was away (handlers.errors.transient): handled again after a backoff,
   the updates of its chat behind it;
 - done already by a copy of it (AlreadyDone): nothing;
 - anything else is a bug: logged, the update failed for good, the chat's next updates go on.
@@ -34,7 +34,7 @@ from aiogram.types import Update
 from bot.lanes import Doorbell, Leases, Recorder, after, backoff, cancel, keep_leases
 from bot.logs import log_failure
 from db.uow import AlreadyDone, UnitOfWorkFactory
-from handlers.errors import TRANSIENT
+from handlers.errors import transient
 from services import inbox
 from services.inbox import Failed, Handled, Incoming, Outcome, RetryAt, Stored, Untried
 
@@ -73,7 +73,7 @@ def read_update(payload: str | bytes, bot: Bot) -> Update:
     return Update.model_validate(data, context={"bot": bot})
 
 
-class LeaseLost:
+class Taken:
     """An update's effects found it done elsewhere: the chat is another worker's now."""
 
 
@@ -225,7 +225,7 @@ class InboxWorker:
                 done += 1
                 if isinstance(outcome, Handled | Failed | RetryAt):
                     self._recorder.add(outcome)
-                if isinstance(outcome, RetryAt | LeaseLost):
+                if isinstance(outcome, RetryAt | Taken):
                     break
         finally:
             for untried in rows[done:]:
@@ -234,8 +234,8 @@ class InboxWorker:
             self._lanes.pop(chat_id, None)
             self._leases.dropped(chat_id)
 
-    async def _handle(self, row: Stored) -> "Outcome | LeaseLost | None":
-        """Feed one update to the handlers; None when its effects' transaction marked it."""
+    async def _handle(self, row: Stored) -> Outcome | Taken:
+        """Feed one update to the handlers; what became of it."""
         try:
             update = read_update(row.payload, self.bot)
         except ValueError as error:
@@ -246,17 +246,18 @@ class InboxWorker:
             await self.dispatcher.feed_update(self.bot, update, stamp=stamp)
         except AlreadyDone:
             # Its row is done, or another worker holds it now: this lane's lease is gone.
-            return LeaseLost()
-        except TRANSIENT as error:
+            return Taken()
+        except Exception as error:
+            if not transient(error):
+                log.exception("update %s failed", row.update_id)
+                return Handled(row.id) if stamp.stamped else Failed(row.id, repr(error))
             if stamp.stamped:
-                return None  # its effects are in: what failed after them is not done again
+                return Handled(row.id)  # its effects are in: what failed after is not redone
             delay = backoff(row.attempts)
             log_failure(log, "update %s: handled again in %.1f s", row.update_id, delay)
             return RetryAt(row.id, after(delay), repr(error))
-        except Exception as error:
-            log.exception("update %s failed", row.update_id)
-            return None if stamp.stamped else Failed(row.id, repr(error))
-        return None if stamp.stamped else Handled(row.id)
+        # Done, by its effects' transaction or now: recording it ends the lease on the chat.
+        return Handled(row.id)
 
     async def _keep_leases(self) -> None:
         async def renew(chats: list[int]) -> set[int]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.exc import DBAPIError
 
-from handlers.errors import TRANSIENT
+from handlers.errors import transient
 
 
 class RedactSecrets(logging.Filter):
@@ -50,4 +50,4 @@ def log_failure(logger: logging.Logger, message: str, *args: object) -> None:
 def _unreachable(error: BaseException | None) -> bool:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, TRANSIENT)
+    return error is not None and transient(error)

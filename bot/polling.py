@@ -17,7 +17,7 @@ from aiogram.utils.backoff import Backoff
 from bot.inbox import InboxWorker, incoming
 from bot.logs import log_failure
 from bot.startup import BACKOFF
-from handlers.errors import TRANSIENT
+from handlers.errors import transient
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 30  # how long one getUpdates waits for an update
@@ -49,10 +49,11 @@ class Poller:
             try:
                 await self.worker.store([incoming(update) for update in updates])
                 return
-            except TRANSIENT:
-                log_failure(log, "could not store %s updates; trying again", len(updates))
-                await backoff.asleep()
             except Exception as error:
+                if transient(error):
+                    log_failure(log, "could not store %s updates; trying again", len(updates))
+                    await backoff.asleep()
+                    continue
                 if len(updates) > 1:
                     for update in updates:
                         await self._keep([update], backoff)

@@ -246,7 +246,8 @@ class OutboxSender:
         merged into one message (`_merged`): a chat with a backlog gets fewer messages,
         sooner."""
         chat_id = deliveries[0].chat_id
-        UNDER_LEASE.set(lambda: self._leases.safe(chat_id))  # this lane's task only
+        # This lane's task only: a message that waited for its slot goes only if still safe.
+        UNDER_LEASE.set(lambda: not self._stopping and self._leases.safe(chat_id))
         done = 0
         try:
             while done < len(deliveries):
@@ -302,7 +303,7 @@ class OutboxSender:
             else:
                 outcome = await self._attempt(first)
         except LeaseLost:
-            log.warning("%s not sent: the lease on its chat could not be renewed", describe(first))
+            log.warning("%s not sent now: stopping, or its chat's lease is gone", describe(first))
             outcome = Untried(first.id)
         except Exception as error:  # the database, most likely: the rows wait a while
             delay = backoff(first.attempts)

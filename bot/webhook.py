@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from bot.inbox import InboxWorker, incoming, read_update
 from bot.logs import log_failure
 from bot.startup import StartupError
-from handlers.errors import TRANSIENT
+from handlers.errors import transient
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -46,12 +46,15 @@ def build_router(worker: InboxWorker, url: str, secret: str) -> APIRouter:
         try:
             async with asyncio.timeout(STORE_SECONDS):
                 await worker.store([incoming(update)])
-        except TRANSIENT:
-            log_failure(
-                log, "update %s could not be stored; Telegram sends it again", update.update_id
-            )
-            raise HTTPException(503, "The update could not be stored now; send it again.") from None
-        except Exception as error:  # never storable: asking for it again would not help
+        except Exception as error:
+            if transient(error):
+                log_failure(
+                    log, "update %s could not be stored; Telegram sends it again", update.update_id
+                )
+                raise HTTPException(
+                    503, "The update cannot be stored now; send it again."
+                ) from None
+            # Never storable (it cannot even be written down): asking again would not help.
             log.error("update %s cannot be stored, and is dropped: %r", update.update_id, error)
         return Response(status_code=200)
 

@@ -303,6 +303,8 @@ class InboxUpdate(Base):
         CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),
         UniqueConstraint("bot_id", "update_id"),
         Index("ix_inbox_pending", "chat_id", "id", **_partial("state = 'pending'")),
+        # The leases held in each chat: none may be, for its next update to be claimed.
+        Index("ix_inbox_leased", "chat_id", "claimed_until", **_partial("claimed_by IS NOT NULL")),
         Index("ix_inbox_received_at", "received_at"),
     )
 

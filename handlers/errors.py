@@ -17,7 +17,15 @@ from aiogram.types import CallbackQuery, ErrorEvent, Message
 from aiogram.utils.i18n import gettext as _
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from db.uow import AlreadyDone, DatabaseLocked
 from handlers.texts import quote
@@ -55,10 +63,28 @@ TRANSIENT = (
     TimeoutError,
     InterfaceError,
     OperationalError,
+    PoolTimeout,
     DatabaseLocked,
     RedisConnectionError,
     RedisTimeoutError,
 )
+# What the database says of a request itself: trying again would not change it.
+REFUSED_BY_THE_DATABASE = (IntegrityError, DataError, ProgrammingError)
+
+
+def not_for_now(error: BaseException) -> bool:
+    """Away for a moment, or done already by a copy of this update."""
+    return transient(error) or isinstance(error, AlreadyDone)
+
+
+def transient(error: BaseException) -> bool:
+    """Whether `error` says something was away, not that something is wrong: asyncpg's
+    refusals while a server starts, stops or fails over, runs out of connections, or breaks
+    a deadlock come as a plain DBAPIError."""
+    if isinstance(error, TRANSIENT):
+        return True
+    return isinstance(error, DBAPIError) and not isinstance(error, REFUSED_BY_THE_DATABASE)
+
 
 Params = dict[str, Any]
 MESSAGES: dict[ErrorCode, Callable[[Params], str]] = {
@@ -169,7 +195,9 @@ def build_router() -> Router:
         log.info("update %s refused: %s", event.update.update_id, event.exception.code)
         await _tell(event, explain(event.exception))
 
-    @router.error(ExceptionTypeFilter(*TRANSIENT, AlreadyDone))
+    @router.error(
+        lambda event: transient(event.exception) or isinstance(event.exception, AlreadyDone)
+    )
     async def not_now(event: ErrorEvent) -> None:
         """Away for a moment, or done already (by a copy of this update): whoever handles the
         update (bot.inbox) tries again later, or lets it be."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from db.uow import Stamp, UnitOfWork
-from services import clock
+from services import clock, pruning
 from services.errors import Conflict, ErrorCode, InvalidInput
 
 KEY_HOURS = 24
@@ -102,7 +102,5 @@ async def finish(uow: UnitOfWork, running: Running, answer: tuple[int, str] | No
 
 async def prune(uow: UnitOfWork) -> int:
     """Delete the keys past their KEY_HOURS; how many went."""
-    async with uow.write():
-        pruned = await uow.idempotency.prune(clock.utcnow() - timedelta(hours=KEY_HOURS))
-        await uow.commit()
-    return pruned
+    before = clock.utcnow() - timedelta(hours=KEY_HOURS)
+    return await pruning.in_batches(uow, lambda limit: uow.idempotency.prune(before, limit))

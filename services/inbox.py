@@ -12,9 +12,7 @@ from datetime import datetime, timedelta
 
 from db.models import InboxState
 from db.uow import Stamp, UnitOfWork
-from services import clock
-
-PRUNE_BATCH = 2_000  # rows deleted a transaction: a few milliseconds on SQLite
+from services import clock, pruning
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +150,10 @@ async def renew(
 
 
 async def give_back(uow: UnitOfWork, owner: str | None) -> int:
-    """End the owner's leases (everyone's, with None: the only instance, starting); how many."""
+    """End the owner's leases (everyone's, with None: the only instance, starting), those of
+    updates done whose handler had not finished too; how many."""
     async with uow.write():
-        released = await uow.inbox.queue.release(owner)
+        released = await uow.inbox.queue.release(owner, any_state=True)
         await uow.commit()
     return released
 
@@ -165,15 +164,7 @@ async def waiting(uow: UnitOfWork) -> tuple[int, datetime | None]:
         return await uow.inbox.waiting()
 
 
-async def prune(uow: UnitOfWork, older_than: timedelta, batch: int = PRUNE_BATCH) -> int:
-    """Delete handled updates past the retention period, a batch a transaction, so that no
-    statement holds the database (or, on SQLite, the event loop) for long; how many went."""
+async def prune(uow: UnitOfWork, older_than: timedelta) -> int:
+    """Delete handled updates past the retention period, a batch at a time; how many went."""
     before = clock.utcnow() - older_than
-    pruned = 0
-    while True:
-        async with uow.write():
-            deleted = await uow.inbox.prune(before, batch)
-            await uow.commit()
-        pruned += deleted
-        if deleted < batch:
-            return pruned
+    return await pruning.in_batches(uow, lambda limit: uow.inbox.prune(before, limit))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from db.uow import UnitOfWork
-from services import clock, notices
+from services import clock, notices, pruning
 from services.notices import Notice, OrderAssigned, RegistrationRequest, UnreadableNotice
 
 
@@ -153,12 +153,13 @@ async def chat_moved(uow: UnitOfWork, old: int, new: int) -> None:
 
 
 async def prune(uow: UnitOfWork, older_than: timedelta) -> int:
-    """Delete delivered and failed rows past the retention period; how many went."""
+    """Delete delivered and failed rows past the retention period, a batch at a time; how
+    many went."""
     supersedable = {
         "order": notices.kind_of(OrderAssigned),
         "courier": notices.kind_of(RegistrationRequest),
     }
-    async with uow.write():
-        pruned = await uow.outbox.prune(clock.utcnow() - older_than, supersedable)
-        await uow.commit()
-    return pruned
+    before = clock.utcnow() - older_than
+    return await pruning.in_batches(
+        uow, lambda limit: uow.outbox.prune(before, supersedable, limit)
+    )

@@ -11,8 +11,13 @@ class IdempotencyRepository(Repository):
     """Shops' idempotency keys (models.IdempotencyKey)."""
 
     async def find(self, client: str, key: str) -> IdempotencyKey | None:
-        statement = select(IdempotencyKey).where(
-            IdempotencyKey.client == client, IdempotencyKey.key == key
+        """The key, locked until the transaction ends (on PostgreSQL; SQLite's writers take
+        turns anyway), so that two retries never both take it over."""
+        statement = (
+            select(IdempotencyKey)
+            .where(IdempotencyKey.client == client, IdempotencyKey.key == key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
         return (await self.session.scalars(statement)).one_or_none()
 
@@ -85,8 +90,10 @@ class IdempotencyRepository(Repository):
         )
         await self.session.execute(update(IdempotencyKey).where(mine).values(locked_until=None))
 
-    async def prune(self, before: datetime) -> int:
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` keys taken before `before`; how many went."""
+        old = select(IdempotencyKey.id).where(IdempotencyKey.created_at < before).limit(limit)
         result: Any = await self.session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.created_at < before)
+            delete(IdempotencyKey).where(IdempotencyKey.id.in_(old.scalar_subquery()))
         )
         return int(result.rowcount or 0)

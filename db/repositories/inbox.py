@@ -30,17 +30,12 @@ class InboxRepository(Repository):
         return len((await self.session.execute(statement, list(rows))).all())
 
     async def mark_done(self, row_id: int, owner: str, now: datetime) -> bool:
-        """The update had its effect: done, while `owner` still holds it; whether it was."""
+        """The update had its effect: done, while `owner` still holds it; whether it was. The
+        lease stays until the handler is over (`record`), holding the chat's next update."""
         return await self._compare_and_set(
             update(InboxUpdate)
             .where(InboxUpdate.id == row_id, InboxUpdate.claimed_by == owner, pending(InboxUpdate))
-            .values(
-                state=InboxState.DONE,
-                done_at=now,
-                attempts=InboxUpdate.attempts + 1,
-                claimed_by=None,
-                claimed_until=None,
-            )
+            .values(state=InboxState.DONE, done_at=now)
         )
 
     async def record(

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Select, Update, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from db.models import InboxState, InboxUpdate, OutboxMessage, OutboxState
 from db.repositories.base import in_state, table
@@ -98,11 +99,16 @@ class LeasedQueue:
             ],
         )
 
-    async def release(self, owner: str | None, row_ids: Collection[int] | None = None) -> int:
-        """End leases on waiting rows: the owner's (every owner's with None), of these rows
-        (all with None); how many there were."""
+    async def release(
+        self, owner: str | None, row_ids: Collection[int] | None = None, *, any_state: bool = False
+    ) -> int:
+        """End leases on waiting rows (on any row, with `any_state`): the owner's (every
+        owner's with None), of these rows (all with None); how many there were."""
         model = self.model
-        statement = update(model).where(pending(model)).values(claimed_by=None, claimed_until=None)
+        statement = update(model).values(claimed_by=None, claimed_until=None)
+        statement = statement.where(model.claimed_by.is_not(None))
+        if not any_state:
+            statement = statement.where(pending(model))
         if owner is not None:
             statement = statement.where(model.claimed_by == owner)
         if row_ids is not None:
@@ -113,12 +119,22 @@ class LeasedQueue:
 
 @cache
 def _due_condition(model: Queued) -> Any:
+    """A chat's head row may be claimed: due, and nothing of the chat leased. An update
+    whose effects committed keeps its lease until its handler is over (its answers, its
+    dialog's state), so its chat's next update waits for it on every instance."""
     now = bindparam("now", type_=model.claimed_until.type)
-    return (
+    due = (
         pending(model),
         or_(model.claimed_until.is_(None), model.claimed_until < now),
         or_(model.next_attempt_at.is_(None), model.next_attempt_at <= now),
     )
+    if model is not InboxUpdate:
+        return due
+    other = aliased(InboxUpdate)
+    held = select(other.id).where(
+        other.chat_id == model.chat_id, other.id != model.id, other.claimed_until >= now
+    )
+    return (*due, ~exists(held))
 
 
 @cache

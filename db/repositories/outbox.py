@@ -173,9 +173,10 @@ class OutboxRepository(Repository):
         count, oldest = (await self.session.execute(statement)).one()
         return count, oldest
 
-    async def prune(self, before: datetime, supersedable: dict[str, str]) -> int:
-        """Delete delivered and failed rows written before `before`, except the messages a later
-        notice may still supersede: those of orders in progress and of couriers waiting."""
+    async def prune(self, before: datetime, supersedable: dict[str, str], limit: int) -> int:
+        """Delete up to `limit` delivered and failed rows written before `before`, except the
+        messages a later notice may still supersede: those of orders in progress and of
+        couriers waiting."""
         open_orders = select(Order.id).where(in_state(Order.status, OrderStatus.ASSIGNED))
         waiting = select(Courier.id).where(in_state(Courier.status, CourierStatus.PENDING))
         still_needed = or_(
@@ -184,11 +185,16 @@ class OutboxRepository(Repository):
             (OutboxMessage.notice == supersedable["courier"])
             & OutboxMessage.courier_id.in_(waiting),
         )
-        result: Any = await self.session.execute(
-            delete(OutboxMessage).where(
+        old = (
+            select(OutboxMessage.id)
+            .where(
                 OutboxMessage.state != OutboxState.PENDING,
                 OutboxMessage.created_at < before,
                 ~still_needed,
             )
+            .limit(limit)
+        )
+        result: Any = await self.session.execute(
+            delete(OutboxMessage).where(OutboxMessage.id.in_(old.scalar_subquery()))
         )
         return int(result.rowcount or 0)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.inbox import InboxSettings, InboxWorker, incoming
 from db.models import InboxUpdate, Order
-from services import inbox
+from services import inbox, pruning
 from tests.bot.flows import add_districts, approve_all, register
 from tests.bot.harness import Harness
 from tests.conftest import FakeClock
@@ -188,7 +188,7 @@ async def test_an_update_that_finds_the_database_locked_is_handled_later_not_ref
 
 
 async def test_handled_updates_are_pruned_a_batch_at_a_time(
-    harness_on_each_database: Harness, fake_clock: FakeClock
+    harness_on_each_database: Harness, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ):
     harness = harness_on_each_database
     await add_districts(harness, "North")
@@ -198,6 +198,7 @@ async def test_handled_updates_are_pruned_a_batch_at_a_time(
     await worker.store([incoming(message(6, "/orders"))])  # still waiting: kept
     fake_clock.advance(days=3)
 
-    assert await inbox.prune(harness.uow_factory(), timedelta(days=2), batch=2) == 5
+    monkeypatch.setattr(pruning, "BATCH", 2)
+    assert await inbox.prune(harness.uow_factory(), timedelta(days=2)) == 5
     assert await states(harness) == {"pending": 1}
     assert await worker.store([incoming(message(6, "/orders"))]) == 0

@@ -10,7 +10,7 @@ from aiogram.types import Chat, Message, Update, User
 
 from bot.app import build_bot, build_storage
 from bot.inbox import InboxSettings, InboxWorker, incoming
-from db.uow import UnitOfWorkFactory
+from db.uow import Stamp, UnitOfWorkFactory
 from tests.bot.conftest import settings
 from tests.bot.harness import RecordingSession
 
@@ -74,3 +74,47 @@ async def test_a_chats_updates_take_turns_in_order_across_instances(
         assert all(later[2] >= earlier[3] for earlier, later in itertools.pairwise(mine))
     overlapping = any(a[0] != b[0] and a[2] < b[3] and b[2] < a[3] for a in spans for b in spans)
     assert overlapping  # other chats are not held up
+
+
+async def test_the_next_update_waits_for_the_tail_of_a_handler_whose_effects_committed(
+    uow_factory: UnitOfWorkFactory,
+):
+    """The first update's effects commit (its row is done), then its handler still answers
+    and writes its dialog's state: the chat's next update, on another instance, waits."""
+    spans: list[Span] = []
+
+    def committing(name: str) -> InboxWorker:
+        dispatcher = Dispatcher(events_isolation=build_storage(None)[1])
+        router = Router()
+
+        @router.message()
+        async def handler(message: Message, stamp: Stamp) -> None:
+            started = asyncio.get_running_loop().time()
+            uow = uow_factory(stamp)
+            async with uow.write():  # its effects
+                await uow.commit()
+            await asyncio.sleep(0.3)  # its answer, its dialog's state
+            spans.append((message.chat.id, name, started, asyncio.get_running_loop().time()))
+
+        dispatcher.include_router(router)
+        inbox = InboxSettings(poll_seconds=0.02, lease=timedelta(seconds=30))
+        bot = build_bot(settings(), RecordingSession())
+        return InboxWorker(dispatcher, bot, uow_factory, inbox)
+
+    first, second = committing("first"), committing("second")
+    await first.store([incoming(update(1, 7))])
+    running = [asyncio.create_task(first.run())]
+    await asyncio.sleep(0.1)  # inside the first handler, after its commit
+    await second.store([incoming(update(2, 7))])
+    running.append(asyncio.create_task(second.run()))
+    try:
+        async with asyncio.timeout(10):
+            while len(spans) < 2:  # noqa: ASYNC110  # spans come from the handlers
+                await asyncio.sleep(0.05)
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+    one, two = sorted(spans, key=lambda span: span[2])
+    assert two[2] >= one[3]  # the second began after the first ended

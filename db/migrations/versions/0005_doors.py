@@ -54,6 +54,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('inbox', schema=None) as batch_op:
         batch_op.create_index('ix_inbox_pending', ['chat_id', 'id'], unique=False, sqlite_where=sa.text("state = 'pending'"), postgresql_where=sa.text("state = 'pending'"))
+        batch_op.create_index('ix_inbox_leased', ['chat_id', 'claimed_until'], unique=False, sqlite_where=sa.text('claimed_by IS NOT NULL'), postgresql_where=sa.text('claimed_by IS NOT NULL'))
         batch_op.create_index('ix_inbox_received_at', ['received_at'], unique=False)
 
     with op.batch_alter_table('orders', schema=None) as batch_op:
@@ -69,6 +70,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table('inbox', schema=None) as batch_op:
         batch_op.drop_index('ix_inbox_received_at')
+        batch_op.drop_index('ix_inbox_leased', sqlite_where=sa.text('claimed_by IS NOT NULL'), postgresql_where=sa.text('claimed_by IS NOT NULL'))
         batch_op.drop_index('ix_inbox_pending', sqlite_where=sa.text("state = 'pending'"), postgresql_where=sa.text("state = 'pending'"))
 
     op.drop_table('inbox')
