@@ -31,7 +31,16 @@ from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.types import Update
 
-from bot.lanes import Doorbell, Leases, Recorder, after, backoff, cancel, keep_leases
+from bot.lanes import (
+    Doorbell,
+    Leases,
+    Recorder,
+    after,
+    backoff,
+    claim_until_cancelled,
+    close,
+    keep_leases,
+)
 from bot.logs import log_failure
 from db.uow import AlreadyDone, UnitOfWorkFactory
 from handlers.errors import transient
@@ -117,20 +126,18 @@ class InboxWorker:
             asyncio.create_task(self._recorder.run(), name="inbox-recorder"),
             asyncio.create_task(self._keep_leases(), name="inbox-leases"),
         ]
-        rung, self._due, self._stopping = True, True, False
+        self._due, self._stopping = True, False
         self._idle.clear()
         try:
-            while True:
-                if await self._claim(polled=not rung) == 0 or not self._due:
-                    self._note_if_idle()
-                    rung = await self.doorbell.wait(self.settings.poll_seconds)
-                else:
-                    rung = True
+            await claim_until_cancelled(
+                self._claim,
+                lambda: self._due,
+                self.doorbell,
+                self.settings.poll_seconds,
+                waiting=self._note_if_idle,
+            )
         finally:
-            await cancel(list(self._lanes.values()))
-            await cancel(helpers)
-            await self._recorder.flush()
-            await self._give_back()
+            await close(list(self._lanes.values()), helpers, self._recorder, self._give_back)
 
     async def handle_due(self) -> int:
         """Handle every update due now and record it, without the loop; how many. For tests
@@ -177,7 +184,7 @@ class InboxWorker:
     async def _write(self, outcomes: Sequence[Outcome]) -> None:
         await inbox.record(self.uow_factory(), self.owner, outcomes)
 
-    async def _claim(self, *, polled: bool) -> int:
+    async def _claim(self, polled: bool) -> int:
         """Lease the updates due now and start their lanes; how many. On a poll it looks with
         a read first: an idle worker never takes the write lock."""
         room = self.settings.lanes - len(self._lanes)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import suppress
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from bot.logs import log_failure
 from services import clock
@@ -147,6 +147,38 @@ async def keep_leases(
             leases.granted(asked, renewed)
             for chat_id in set(held) - set(renewed):
                 leases.dropped(chat_id)
+
+
+async def claim_until_cancelled(
+    claim: Callable[[bool], Awaitable[int]],
+    due: Callable[[], bool],
+    doorbell: Doorbell,
+    poll_seconds: float,
+    waiting: Callable[[], None] = lambda: None,
+) -> None:
+    """Claim while rows may be due; else call `waiting` and wait for the doorbell or the
+    poll. `claim(polled)` is told when nothing rang: then it reads before it writes."""
+    rung = True
+    while True:
+        if await claim(not rung) == 0 or not due():
+            waiting()
+            rung = await doorbell.wait(poll_seconds)
+        else:
+            rung = True
+
+
+async def close(
+    lanes: Collection["asyncio.Task[None]"],
+    helpers: Collection["asyncio.Task[None]"],
+    recorder: "Recorder[Any]",
+    give_back: Callable[[], Awaitable[None]],
+) -> None:
+    """On the way out: the lanes and helpers stop, what they did is written, and the leases
+    left go to the next worker now."""
+    await cancel(lanes)
+    await cancel(helpers)
+    await recorder.flush()
+    await give_back()
 
 
 async def cancel(tasks: Collection["asyncio.Task[None]"]) -> None:

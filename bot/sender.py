@@ -53,7 +53,8 @@ from bot.lanes import (
     Recorder,
     after,
     backoff,
-    cancel,
+    claim_until_cancelled,
+    close,
     keep_leases,
 )
 from bot.limits import FloodLimiter
@@ -140,18 +141,12 @@ class OutboxSender:
             asyncio.create_task(self._recorder.run(), name="outbox-recorder"),
             asyncio.create_task(self._keep_leases(), name="outbox-leases"),
         ]
-        rung = True
         try:
-            while True:
-                if await self._claim(polled=not rung) == 0 or not self._due:
-                    rung = await self.doorbell.wait(self.settings.poll_seconds)
-                else:
-                    rung = True
+            await claim_until_cancelled(
+                self._claim, lambda: self._due, self.doorbell, self.settings.poll_seconds
+            )
         finally:
-            await cancel(list(self._lanes.values()))
-            await cancel(helpers)
-            await self._recorder.flush()
-            await self._give_back()
+            await close(list(self._lanes.values()), helpers, self._recorder, self._give_back)
 
     async def stop(self) -> None:
         """Start no new send; let the sends in flight finish, so their real outcomes are
@@ -181,7 +176,7 @@ class OutboxSender:
             return True
         return False
 
-    async def _claim(self, *, polled: bool = False) -> int:
+    async def _claim(self, polled: bool = False) -> int:
         """Lease the rows due now and start their lanes; how many rows. On a poll (nothing rang)
         it looks with a read first: an idle sender never takes the write lock."""
         room = self.settings.lanes - len(self._lanes)

@@ -69,7 +69,7 @@ async def claim(
     each chat."""
     now = clock.utcnow()
     async with uow.write():
-        rows = await uow.outbox.claim(
+        rows = await uow.outbox.queue.claim(
             now, now + lease, owner, chats=chats, per_chat=per_chat, busy=busy
         )
         await uow.commit()

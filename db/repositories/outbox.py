@@ -70,21 +70,6 @@ class OutboxRepository(Repository):
         await self.session.execute(insert(table(OutboxMessage)), rows)
         return sum(row["state"] is OutboxState.PENDING for row in rows)
 
-    async def claim(
-        self,
-        now: datetime,
-        until: datetime,
-        owner: str,
-        *,
-        chats: int,
-        per_chat: int,
-        busy: Collection[int] = (),
-    ) -> list[OutboxMessage]:
-        """Lease to `owner` the first rows of up to `chats` chats whose oldest waiting row is
-        due and free; never a chat in `busy` (which the owner is sending to already).
-        A chat's rows go to one sender at a time (db.repositories.leases)."""
-        return await self.queue.claim(now, until, owner, chats=chats, per_chat=per_chat, busy=busy)
-
     async def mark_sent(
         self, sent: Sequence[tuple[int, int | None]], now: datetime, owner: str
     ) -> None:
