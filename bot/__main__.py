@@ -5,20 +5,21 @@ Whatever stops it from starting ends it with exit code 2 and one line that says 
 
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
-from aiogram.exceptions import TelegramUnauthorizedError
 from pydantic import ValidationError
 
-from bot import logs
-from bot.app import App, build_app, prepare_database
-from bot.serve import run
 from bot.settings import Settings, describe_errors
-from bot.startup import StartupError
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 USAGE = "usage: python -m bot [migrate]"
 
 
-async def migrate_only(app: App) -> None:
+async def migrate_only(app: "App") -> None:
+    from bot.app import prepare_database
+
     try:
         await prepare_database(app, migrate=True)
     finally:
@@ -36,6 +37,14 @@ def main(argv: list[str]) -> int:
     except ValidationError as error:
         print(f"Configuration error: {describe_errors(error)}. See .env.example.", file=sys.stderr)
         return 2
+    # Only now the rest, aiogram first among it: seconds a bad setting need not wait for.
+    from aiogram.exceptions import TelegramUnauthorizedError
+
+    from bot import logs
+    from bot.app import build_app
+    from bot.serve import run
+    from bot.startup import StartupError
+
     logs.configure(settings.log_level, settings.secrets())
     app = build_app(settings)
     try:

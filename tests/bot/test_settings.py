@@ -1,6 +1,9 @@
 """Settings: parsing, validation, and the documentation of every one."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,7 +56,10 @@ def test_defaults_and_parsing():
         ({"bot_token": "nonsense-xyzzy"}, "BOT_TOKEN is not a bot token"),
         ({"bot_token": TOKEN, "timezone": "Mars/Olympus"}, "TIMEZONE unknown time zone"),
         ({"bot_token": TOKEN, "default_locale": "de"}, "DEFAULT_LOCALE"),
-        ({"bot_token": TOKEN, "admin_ids": "1,bob"}, "ADMIN_IDS"),
+        ({"bot_token": TOKEN, "admin_ids": "1,bob"}, "ADMIN_IDS takes numeric Telegram ids"),
+        ({"bot_token": TOKEN, "admin_ids": "@myname"}, "not @usernames: send /start to the bot"),
+        ({"bot_token": "123:has space"}, "BOT_TOKEN is not a bot token"),
+        ({"bot_token": "abc:xyz"}, "BOT_TOKEN is not a bot token"),
         (
             {"bot_token": TOKEN, "webhook_url": "https://bot.example"},
             "WEBHOOK_URL needs WEBHOOK_SECRET",
@@ -95,3 +101,26 @@ def test_a_bot_api_server_of_our_own_may_call_a_plain_http_webhook():
         webhook_secret=SECRET,
     )
     assert settings.webhook == ("http://10.0.0.5:8080/telegram", SECRET)
+
+
+def test_the_log_level_is_read_in_any_case():
+    assert load(bot_token=TOKEN, log_level="info").log_level == "INFO"
+
+
+def test_a_bad_setting_is_named_before_aiogram_is_imported():
+    """aiogram takes seconds to import: a bad setting must not wait for it."""
+    probe = (
+        "import sys; from bot.__main__ import main; code = main([]);"
+        " print(code, 'aiogram' in sys.modules)"
+    )
+    environment = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "ADMIN_IDS": "@myname"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=environment | {"BOT_TOKEN": TOKEN},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.stdout.split() == ["2", "False"], done.stderr
+    assert "ADMIN_IDS takes numeric Telegram ids" in done.stderr
