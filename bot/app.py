@@ -137,11 +137,20 @@ def build_redis(settings: Settings) -> Redis | None:
 
 
 def build_sender(
-    settings: Settings, bot: Bot, uow_factory: UnitOfWorkFactory, i18n: I18n, limiter: FloodLimiter
+    settings: Settings,
+    uow_factory: UnitOfWorkFactory,
+    i18n: I18n,
+    limiter: FloodLimiter,
+    metrics: Metrics,
 ) -> OutboxSender:
+    """The sender, with a Bot of its own whose requests end within the margin its lease
+    keeps (SenderSettings.send_seconds)."""
     sender_settings = SenderSettings(
         poll_seconds=settings.outbox_poll_seconds,
         lease=timedelta(seconds=settings.outbox_lease_seconds),
+    )
+    bot = build_bot(
+        settings, limiter=limiter, metrics=metrics, timeout=sender_settings.send_seconds
     )
     return OutboxSender(bot, uow_factory, i18n, limiter, sender_settings)
 
@@ -164,9 +173,6 @@ def build_app(settings: Settings) -> App:
     redis = build_redis(settings)
     shared = SharedWindows(redis, settings.send_rate_limit) if redis is not None else None
     limiter = FloodLimiter(settings.send_rate_limit, shared=shared)
-    # A send must end within the margin its lease keeps (SenderSettings.send_seconds).
-    send_seconds = settings.outbox_lease_seconds / 3
-    sender_bot = build_bot(settings, limiter=limiter, metrics=metrics, timeout=send_seconds)
     bot = build_bot(settings, limiter=limiter, retry_briefly=True, metrics=metrics)
     dispatcher = build_dispatcher(settings, uow_factory, i18n, redis=redis, metrics=metrics)
     return App(
@@ -176,7 +182,7 @@ def build_app(settings: Settings) -> App:
         i18n=i18n,
         bot=bot,
         dispatcher=dispatcher,
-        sender=build_sender(settings, sender_bot, uow_factory, i18n, limiter),
+        sender=build_sender(settings, uow_factory, i18n, limiter, metrics),
         inbox=build_inbox(settings, dispatcher, bot, uow_factory),
         metrics=metrics,
         redis=redis,
