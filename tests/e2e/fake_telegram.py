@@ -235,11 +235,20 @@ class FakeTelegram:
         call = Call(method, params, result)
         if delay := self.slow.get(call.chat_id):
             await self._record(self.arrived, call)
-            await asyncio.sleep(delay)
+            await self._answer_after(request, delay)
             if request.transport is None or request.transport.is_closing():
                 self.abandoned.append(call)
         await self._record(self.calls, call)
         return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    async def _answer_after(request: web.Request, delay: float) -> None:
+        """Wait `delay` before answering, or less if the caller hangs up (a killed bot)."""
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline:
+            if request.transport is None or request.transport.is_closing():
+                return
+            await asyncio.sleep(min(0.1, deadline - time.monotonic()))
 
     def _refusal(self, request: web.Request, method: str, params: Params) -> web.Response | None:
         """What Telegram would answer instead of doing it, if anything."""
