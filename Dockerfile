@@ -23,6 +23,7 @@ COPY api api
 COPY bot bot
 COPY db db
 COPY handlers handlers
+COPY playground playground
 COPY services services
 # Only for a SQLite database inside the container (mount a volume here); Compose uses PostgreSQL.
 RUN mkdir data && chown dispatch data

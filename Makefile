@@ -4,10 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 UV_COMPILE := uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 --no-header
 
-.PHONY: help run test lint format lock migrate messages clean bench
+.PHONY: help demo run test lint format lock migrate messages clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+
+demo: $(VENV)/.run-deps ## The playground: the bot on an emulated Telegram, no token needed
+	$(BIN)/python -m bot demo
 
 run: $(VENV)/.run-deps ## Set up and run the bot (BOT_TOKEN in .env or the environment)
 	$(BIN)/python -m bot

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.errors import Conflict, DomainError, ErrorCode, Forbidden, InvalidInput, NotFound
@@ -56,6 +57,32 @@ def answer(error: DomainError) -> JSONResponse:
     explain = DETAILS.get(error.code)
     detail = explain(error.params) if explain else error.code.replace("_", " ")
     return JSONResponse({"detail": detail}, status_code=status)
+
+
+def install_validation(app: FastAPI) -> None:
+    """FastAPI's 422 with the list of fields, but without echoing the input back: what was
+    sent may not even be encodable (a lone surrogate, NaN, infinity), which made it a 500."""
+
+    async def invalid(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        detail = [
+            {
+                "loc": [_printable(part) for part in e["loc"]],
+                "msg": _printable(e["msg"]),
+                "type": e["type"],
+            }
+            for e in error.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    app.add_exception_handler(RequestValidationError, invalid)
+
+
+def _printable(value: object) -> object:
+    """A number as it is; text with anything UTF-8 cannot carry replaced."""
+    if isinstance(value, int):
+        return value
+    return str(value).encode("utf-8", "replace").decode("utf-8")
 
 
 def install(app: FastAPI) -> None:

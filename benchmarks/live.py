@@ -24,6 +24,8 @@ from db.engine import create_engine
 from db.migrate import upgrade
 from db.models import Courier, StaffMember, courier_districts
 from db.uow import UnitOfWorkFactory
+from playground.faults import FloodRules
+from playground.telegram import SENDING, Call, FakeTelegram, serving
 from services import districts, staff
 from tests.e2e.conftest import (
     TOKEN,
@@ -33,7 +35,6 @@ from tests.e2e.conftest import (
     start_bot,
     stop_bot,
 )
-from tests.e2e.fake_telegram import SENDING, Call, FakeTelegram, FloodRules, serving
 
 FIRST_DISPATCHER = 2_000_000
 OFFER = re.compile(r"New order <b>#(\d+)</b>")

@@ -1,20 +1,23 @@
 """`python -m bot`: run the bot. `python -m bot migrate`: only migrate the database.
+`python -m bot demo`: the playground, with no token and no network (bot.demo).
 
 Whatever stops it from starting ends it with exit code 2 and one line that says what to fix.
 """
 
 import asyncio
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from bot import demo
 from bot.settings import Settings, describe_errors
 
 if TYPE_CHECKING:
     from bot.app import App
 
-USAGE = "usage: python -m bot [migrate]"
+USAGE = "usage: python -m bot [migrate | demo]"
 
 
 async def migrate_only(app: "App") -> None:
@@ -28,12 +31,22 @@ async def migrate_only(app: "App") -> None:
         await app.engine.dispose()
 
 
+def _work(argv: list[str], settings: Settings) -> Coroutine[Any, Any, None]:
+    from bot.app import build_app
+    from bot.serve import run
+
+    if argv == ["demo"]:
+        return demo.play(settings)
+    app = build_app(settings)
+    return migrate_only(app) if argv else run(app)
+
+
 def main(argv: list[str]) -> int:
-    if argv not in ([], ["migrate"]):
+    if argv not in ([], ["migrate"], ["demo"]):
         print(USAGE, file=sys.stderr)
         return 2
     try:
-        settings = Settings()
+        settings = demo.settings() if argv == ["demo"] else Settings()
     except ValidationError as error:
         print(f"Configuration error: {describe_errors(error)}. See .env.example.", file=sys.stderr)
         return 2
@@ -41,14 +54,11 @@ def main(argv: list[str]) -> int:
     from aiogram.exceptions import TelegramUnauthorizedError
 
     from bot import logs
-    from bot.app import build_app
-    from bot.serve import run
     from bot.startup import StartupError
 
     logs.configure(settings.log_level, settings.secrets())
-    app = build_app(settings)
     try:
-        asyncio.run(migrate_only(app) if argv else run(app))
+        asyncio.run(_work(argv, settings))
     except StartupError as error:
         print(error, file=sys.stderr)
         return 2

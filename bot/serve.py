@@ -11,9 +11,11 @@ import logging
 import signal
 import time
 import tomllib
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from contextlib import suppress
-from typing import Any
+from typing import Any, Protocol
+
+from fastapi import APIRouter
 
 from api.context import ApiContext
 from bot import health, metrics, webhook
@@ -30,7 +32,20 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-async def run(app: App) -> None:
+class Companion(Protocol):
+    """What runs beside the bot (the playground): routes of its own on the web server, told
+    when the bot is ready and when it begins to stop."""
+
+    def routers(self) -> Sequence[APIRouter]: ...
+
+    async def ready(self, address: str | None) -> None:
+        """Everything runs; `address`: the web server's."""
+
+    def stopping(self) -> None:
+        """The bot stops: let the requests that wait on something end now."""
+
+
+async def run(app: App, companion: Companion | None = None) -> None:
     """Serve until SIGINT or SIGTERM; the sessions, Redis and the engine are always released."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -39,7 +54,7 @@ async def run(app: App) -> None:
     try:
         with the_only_instance(app.engine):
             if await _unless_stopped(_start(app), stop):
-                await _serve(app, stop)
+                await _serve(app, stop, companion)
             else:
                 log.info("stopped before it was ready")
     finally:
@@ -75,8 +90,8 @@ async def _start(app: App) -> None:
     await menu.set_default_menus(app.bot, app.i18n)
 
 
-async def _serve(app: App, stop: asyncio.Event) -> None:
-    web = await _web_server(app)
+async def _serve(app: App, stop: asyncio.Event, companion: Companion | None) -> None:
+    web = await _web_server(app, companion.routers() if companion else ())
     # Now that its socket listens, Telegram may learn the webhook (or polling may begin).
     await webhook.take_updates(app.bot, app.dispatcher, app.settings.webhook)
     await _take_back(app)
@@ -92,12 +107,16 @@ async def _serve(app: App, stop: asyncio.Event) -> None:
     jobs = Jobs(app.settings, app.uow_factory)
     jobs.start()
     log.info("%s", await _what_runs_where(app, web))
+    if companion is not None:
+        await companion.ready(web.address if web else None)
     stopping = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
     for task in done - {stopping}:
         failure = task.exception()
         log.error("%s stopped by itself; the bot stops too", task.get_name(), exc_info=failure)
     stopping.cancel()
+    if companion is not None:
+        companion.stopping()
     await _wind_down(app, tasks, polling, web, jobs)
 
 
@@ -130,7 +149,7 @@ async def _take_back(app: App) -> None:
         log.info("took back %s updates and %s notices from the last run", updates, notices)
 
 
-async def _web_server(app: App) -> WebServer | None:
+async def _web_server(app: App, also_serve: Sequence[APIRouter]) -> WebServer | None:
     """The web server, when it is on (Settings.web_on); its socket is taken now."""
     settings = app.settings
     if not settings.web_on:
@@ -139,6 +158,7 @@ async def _web_server(app: App) -> WebServer | None:
     routers = [
         health.build_router(app.uow_factory, app.redis),
         metrics.build_router(app.metrics, app.uow_factory),
+        *also_serve,
     ]
     if settings.webhook is not None:
         routers.append(webhook.build_router(app.inbox, *settings.webhook))

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api import couriers, errors, orders
 from api.context import ApiContext
@@ -21,12 +22,13 @@ MAX_BODY_BYTES = 64 * 1024  # a shop's request; the webhook takes Telegram's lar
 
 def build_web_app(api: ApiContext | None, *routers: APIRouter) -> FastAPI:
     """The app with the shops' API on (given its context) or off, and the other `routers`."""
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs with Swagger UI's files from the package, not a CDN
         title="Courier dispatch",
         summary="Shops post orders and read couriers; the same dispatch as the Telegram bot.",
         version="1.0",
         max_body_size=MAX_BODY_BYTES,
     )
+    errors.install_validation(app)
     if api is not None:
         app.include_router(couriers.build_router(api))
         app.include_router(orders.build_router(api))

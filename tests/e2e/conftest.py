@@ -19,9 +19,9 @@ from db.engine import create_engine
 from db.migrate import upgrade
 from db.models import Order
 from db.uow import UnitOfWorkFactory
+from playground.telegram import Call, FakeTelegram, serving
 from services import staff
 from tests.conftest import sqlite_url
-from tests.e2e.fake_telegram import Call, FakeTelegram, serving
 from tests.helpers import Desk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,12 +136,14 @@ class BotProcess:
         return self.log.read_text()
 
 
-async def start_bot(env: dict[str, str], cwd: Path) -> BotProcess:
+async def start_bot(env: dict[str, str], cwd: Path, *args: str) -> BotProcess:
+    """`python -m bot` with `args`, its output in a file."""
     handle, name = tempfile.mkstemp(prefix="bot-", suffix=".log")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
+        *args,
         cwd=cwd,
         env=env,
         stdout=handle,

@@ -14,6 +14,8 @@ from sqlalchemy import select
 
 from db.engine import create_engine
 from db.models import OutboxMessage
+from playground.faults import Faults, FloodRules
+from playground.telegram import Call, FakeTelegram
 from tests.conftest import sqlite_url
 from tests.e2e.conftest import (
     ADMIN,
@@ -30,7 +32,6 @@ from tests.e2e.conftest import (
     start_ready,
     stop_bot,
 )
-from tests.e2e.fake_telegram import Call, FakeTelegram, Faults, FloodRules
 
 # A notice to a dispatch chat: one a message, or several that waited together in one.
 DISPATCH_NOTICE = re.compile(r"^(?:✅ )?Order #(\d+) (went to|delivered by|is back)", re.M)

@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from db.engine import create_engine
 from db.models import Order
+from playground.faults import FloodRules
+from playground.telegram import FakeTelegram
 from tests.e2e.conftest import (
     BotProcess,
     bot_environment,
@@ -29,7 +31,6 @@ from tests.e2e.conftest import (
     start_ready,
     stop_bot,
 )
-from tests.e2e.fake_telegram import FakeTelegram, FloodRules
 from tests.e2e.test_instances import HOOK, SECRET, healthy
 
 GROUP = -100_500

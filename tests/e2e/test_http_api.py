@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from playground.telegram import FakeTelegram
 from tests.e2e.conftest import (
     bot_environment,
     eventually,
@@ -17,7 +18,6 @@ from tests.e2e.conftest import (
     start_ready,
     stop_bot,
 )
-from tests.e2e.fake_telegram import FakeTelegram
 
 COURIER = 10_001
 API_TOKEN = "e2e-shop-token-0123456789"

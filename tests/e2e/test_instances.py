@@ -13,6 +13,7 @@ from sqlalchemy import func, make_url, select
 from db.engine import create_engine
 from db.models import Courier, DailyReport, Order, OutboxMessage
 from db.uow import UnitOfWorkFactory
+from playground.telegram import Call, FakeTelegram
 from tests.e2e.conftest import (
     BotProcess,
     bot_environment,
@@ -31,7 +32,6 @@ from tests.e2e.conftest import (
     start_ready,
     stop_bot,
 )
-from tests.e2e.fake_telegram import Call, FakeTelegram
 from tests.e2e.tcp_proxy import TcpProxy
 from tests.integration.workload import audit
 

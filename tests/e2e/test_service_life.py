@@ -9,9 +9,9 @@ import pytest
 
 from db.engine import PROJECT_ROOT
 from db.migrate import upgrade
+from playground.telegram import FakeTelegram
 from tests.conftest import sqlite_url
 from tests.e2e.conftest import ADMIN, bot_environment, output_of, start_bot, start_ready, stop_bot
-from tests.e2e.fake_telegram import FakeTelegram
 
 SLOW_CHAT = -100600
 

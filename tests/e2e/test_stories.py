@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from playground.telegram import Call, FakeTelegram
 from tests.e2e.conftest import (
     ADMIN,
     TOKEN,
@@ -15,7 +16,6 @@ from tests.e2e.conftest import (
     start_ready,
     stop_bot,
 )
-from tests.e2e.fake_telegram import Call, FakeTelegram
 
 COURIER = 7
 STRANGER = 999

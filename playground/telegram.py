@@ -1,25 +1,29 @@
-"""The project's own fake Telegram Bot API server: real HTTP, the bot cannot tell the difference.
+"""A Telegram Bot API emulator: real HTTP, the bot cannot tell the difference. The playground
+runs the bot against it, and the tests do.
 
-It serves getUpdates from a queue the test fills, or, once the bot sets a webhook, posts each
-update to it (to one of several instances at random, as a load balancer would), one chat's
-updates in turn. It answers every other method like Telegram, and records each call so the
-test can wait for what the bot did. Like Telegram it can be slow for a chat, refuse a chat
-that blocked the bot, move a group to a supergroup, enforce flood limits, and fail a share
-of sendMessage calls at random.
+It serves getUpdates from the updates people make (`send`, `tap`, `send_location`), or, once
+the bot sets a webhook, posts each update to it (to one of several instances at random, as a
+load balancer would), one chat's updates in turn. It answers every other method like
+Telegram, records each call so that a test can wait for what the bot did, and keeps each
+private chat as its person sees it (`chats`). Like Telegram it can be slow for a chat, refuse
+a chat that blocked the bot, move a group to a supergroup, enforce flood limits, and fail a
+share of sendMessage calls at random.
 """
 
 import asyncio
 import contextlib
 import itertools
 import json
-import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from aiohttp import web
+
+from playground.chats import ChatLog
+from playground.faults import Faults, FloodRules
+from playground.webhooks import Deliveries, Webhook
 
 BOT_ID = 4242
 Params = dict[str, Any]
@@ -48,124 +52,8 @@ class Call:
         return [(b["text"], b.get("callback_data", "")) for row in rows for b in row]
 
 
-@dataclass
-class Bucket:
-    """A token bucket: `capacity` at once, refilled at `rate` a second."""
-
-    capacity: float
-    rate: float
-    tokens: float = -1.0
-    stamp: float = field(default_factory=time.monotonic)
-
-    def take(self) -> float:
-        """0 when a token was taken; else the seconds until one will be there."""
-        now = time.monotonic()
-        if self.tokens < 0:
-            self.tokens = self.capacity
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
-
-
-@dataclass
-class FloodRules:
-    """Telegram's limits as documented: about 30 messages a second overall, one a second in
-    a private chat (short bursts tolerated), twenty a minute in a group."""
-
-    per_second: float = 30.0
-    overall: Bucket = field(init=False)
-    chats: dict[int, Bucket] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.overall = Bucket(self.per_second, self.per_second)
-
-    def wait(self, chat_id: int) -> float:
-        if chat_id not in self.chats:
-            self.chats[chat_id] = Bucket(3, 1.0) if chat_id > 0 else Bucket(20, 20 / 60)
-        return self.chats[chat_id].take() or self.overall.take()
-
-
-@dataclass
-class Faults:
-    """A share of sendMessage calls fail: 429, 500 or a dropped connection, in equal parts.
-    A failed call never delivers its message."""
-
-    share: float
-    seed: int = 7
-    counts: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0, "drop": 0})
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
-
-    def pick(self) -> str | None:
-        if self._rng.random() >= self.share:
-            return None
-        kind = self._rng.choice(["429", "500", "drop"])
-        self.counts[kind] += 1
-        return kind
-
-
-@dataclass
-class Webhook:
-    url: str
-    secret: str
-    allowed_updates: list[str]
-
-
-class Deliveries:
-    """Webhook delivery: each chat's updates in order, each posted until an instance takes it
-    with a 200 (another one at random after a failure), chats in parallel."""
-
-    def __init__(self) -> None:
-        self.instances: list[str] = []  # where to post; none: the webhook's own URL
-        self.taken_by: dict[int, str] = {}  # update id -> the instance that answered 200
-        self.refusals: list[tuple[str, int]] = []  # (instance, HTTP status or 0: unreachable)
-        self._chats: dict[int, asyncio.Queue[dict[str, Any]]] = {}
-        self._workers: list[asyncio.Task[None]] = []
-        self._rng = random.Random(11)
-        self._session: aiohttp.ClientSession | None = None
-
-    def post(self, webhook: Webhook, update: dict[str, Any]) -> None:
-        chat = _chat_of(update)
-        if chat not in self._chats:
-            self._chats[chat] = asyncio.Queue()
-            self._workers.append(asyncio.create_task(self._deliver(webhook, self._chats[chat])))
-        self._chats[chat].put_nowait(update)
-
-    async def _deliver(self, webhook: Webhook, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        headers = {"X-Telegram-Bot-Api-Secret-Token": webhook.secret}
-        while True:
-            update = await queue.get()
-            while True:
-                target = self._rng.choice(self.instances or [webhook.url])
-                try:
-                    async with self._session.post(target, json=update, headers=headers) as answer:
-                        status = answer.status
-                except aiohttp.ClientError:
-                    status = 0
-                if status == 200:
-                    self.taken_by[update["update_id"]] = target
-                    break
-                self.refusals.append((target, status))
-                await asyncio.sleep(0.2)
-
-    async def close(self) -> None:
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-
-
-def _chat_of(update: dict[str, Any]) -> int:
-    if "message" in update:
-        return int(update["message"]["chat"]["id"])
-    return int(update["callback_query"]["from"]["id"])
+def _person(user_id: int, name: str, language: str) -> Params:
+    return {"id": user_id, "is_bot": False, "first_name": name, "language_code": language}
 
 
 def _error(status: int, description: str, **parameters: Any) -> web.Response:
@@ -194,6 +82,7 @@ class FakeTelegram:
     refused: list[tuple[str, Params]] = field(default_factory=list)  # every error answered
     webhook: Webhook | None = None
     deliveries: Deliveries = field(default_factory=Deliveries)
+    chats: ChatLog = field(default_factory=ChatLog)
     # Every update is delivered twice, as when the bot's 200 or its confirmation was lost on
     # the way: the webhook posts it again; getUpdates returns it once more after its offset.
     redeliver: bool = False
@@ -201,6 +90,8 @@ class FakeTelegram:
     _confirmed: int = 0  # updates below this id were confirmed by an offset
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
+    _tapped: dict[str, int] = field(default_factory=dict)  # callback query id -> who tapped
+    _shown: dict[tuple[int, int], Params] = field(default_factory=dict)  # the bot's messages
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -239,6 +130,9 @@ class FakeTelegram:
             if request.transport is None or request.transport.is_closing():
                 self.abandoned.append(call)
         await self._record(self.calls, call)
+        self.chats.sent(method, params, result)
+        if method == "answerCallbackQuery":
+            self.chats.popup(self._tapped.pop(str(params.get("callback_query_id")), 0), call.text)
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod
@@ -332,9 +226,12 @@ class FakeTelegram:
                 "from": {"id": BOT_ID, "is_bot": True, "first_name": "Dispatch"},
                 "text": params.get("text", ""),
             }
+            if method == "editMessageReplyMarkup" and (before := self.shown(chat_id, message_id)):
+                result["text"] = before["text"]
             markup = params.get("reply_markup")
             if isinstance(markup, dict) and "inline_keyboard" in markup:
                 result["reply_markup"] = markup  # Telegram echoes inline keyboards only
+            self._shown[(chat_id, message_id)] = result
             return result
         return True
 
@@ -368,48 +265,62 @@ class FakeTelegram:
     async def send(
         self,
         user_id: int,
-        text: str,
+        text: str | None,
         *,
         chat_id: int | None = None,
         language: str = "en",
         name: str = "Ann",
         extra: dict[str, Any] | None = None,
     ) -> None:
-        """A message from the user; `extra`: fields the message carries besides."""
-        chat = {"id": chat_id or user_id, "type": "private" if chat_id is None else "supergroup"}
+        """A message from the user, in their private chat or the group `chat_id`; `extra`:
+        fields the message carries besides (or instead of) a text."""
+        where = chat_id or user_id
+        chat = {"id": where, "type": "private" if chat_id is None else "supergroup"}
         if chat_id is not None:
             chat["title"] = "Dispatch"
-        await self._push(
-            message={
-                "message_id": next(self._ids),
-                "date": int(time.time()),
-                "chat": chat,
-                "from": {
-                    "id": user_id,
-                    "is_bot": False,
-                    "first_name": name,
-                    "language_code": language,
-                },
-                "text": text,
-                **(extra or {}),
-            }
-        )
+        message: Params = {
+            "message_id": next(self._ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": _person(user_id, name, language),
+            **({"text": text} if text is not None else {}),
+            **(extra or {}),
+        }
+        self.chats.heard(where, message)
+        await self._push(message=message)
 
-    async def tap(self, user_id: int, message: Call, data: str, *, language: str = "en") -> None:
+    async def send_location(
+        self, user_id: int, latitude: float, longitude: float, **how: Any
+    ) -> None:
+        """A one-time location from the user's attachment menu."""
+        place = {"latitude": latitude, "longitude": longitude}
+        await self.send(user_id, None, extra={"location": place}, **how)
+
+    async def tap(
+        self,
+        user_id: int,
+        message: Call | Params,
+        data: str,
+        *,
+        language: str = "en",
+        name: str = "Someone",
+    ) -> None:
+        """The user taps an inline button of `message` (a call that sent it, or as shown)."""
+        query_id = str(next(self._ids))
+        self._tapped[query_id] = user_id
         await self._push(
             callback_query={
-                "id": str(next(self._ids)),
-                "from": {
-                    "id": user_id,
-                    "is_bot": False,
-                    "first_name": "Someone",
-                    "language_code": language,
-                },
+                "id": query_id,
+                "from": _person(user_id, name, language),
                 "chat_instance": "fake",
-                "message": message.result,
+                "message": message.result if isinstance(message, Call) else message,
                 "data": data,
             }
         )
+
+    def shown(self, chat_id: int, message_id: int) -> Params | None:
+        """A message the bot sent, as it now stands in the chat."""
+        return self._shown.get((chat_id, message_id))
 
     def mark(self) -> int:
         """A point in the call log; pass it as `since` to wait only for later calls."""
@@ -451,7 +362,7 @@ class FakeTelegram:
 @contextlib.asynccontextmanager
 async def serving(fake: FakeTelegram) -> AsyncIterator[tuple[FakeTelegram, str]]:
     """The fake server on a free port of loopback: (it, its base URL) until the block ends."""
-    runner = web.AppRunner(fake.app())
+    runner = web.AppRunner(fake.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
