@@ -26,7 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.inbox import InboxSettings, InboxWorker
 from bot.limits import FloodLimiter, SharedWindows
 from bot.metrics import CountTelegramErrors, CountUpdates, Metrics
-from bot.requests import KeepToFloodLimits, RetryBriefly, TolerateUnchangedEdits
+from bot.requests import (
+    KeepToFloodLimits,
+    ProxyFailuresAreNetworkErrors,
+    RetryBriefly,
+    TolerateUnchangedEdits,
+)
 from bot.sender import OutboxSender, SenderSettings
 from bot.settings import Settings
 from bot.startup import locked, migrate_or_check, read_only, wait_for_database
@@ -69,7 +74,11 @@ def build_bot(
     """A Bot on the configured API server, its requests given up after `timeout` seconds
     (aiogram's 60 by default); tests pass a session of their own."""
     if session is None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        proxy = settings.telegram_proxy
+        session = AiohttpSession(
+            api=TelegramAPIServer.from_base(settings.telegram_api_url),
+            proxy=proxy.get_secret_value() if proxy else None,
+        )
         if timeout is not None:
             session.timeout = timeout
     if retry_briefly:
@@ -79,6 +88,7 @@ def build_bot(
     session.middleware(TolerateUnchangedEdits())
     if limiter is not None:
         session.middleware(KeepToFloodLimits(limiter))
+    session.middleware(ProxyFailuresAreNetworkErrors())  # innermost: every layer sees it
     return Bot(
         token=settings.bot_token.get_secret_value(),
         session=session,

@@ -6,6 +6,8 @@ import random
 import time
 from typing import Any, cast
 
+import aiohttp_socks
+import python_socks
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
@@ -27,6 +29,11 @@ log = logging.getLogger(__name__)
 NOT_MODIFIED = "message is not modified"
 # Methods that put a message in a chat, and so count against Telegram's flood limits.
 _SENDING = ("send", "edit", "copy", "forward")
+PROXY_ERRORS = tuple(
+    getattr(module, name)
+    for module in (python_socks, aiohttp_socks)  # each has its own three
+    for name in ("ProxyError", "ProxyConnectionError", "ProxyTimeoutError")
+)
 
 
 class TolerateUnchangedEdits(BaseRequestMiddleware):
@@ -46,6 +53,22 @@ class TolerateUnchangedEdits(BaseRequestMiddleware):
                 raise
             unchanged: Any = True  # what Telegram returns for an edit it need not make
             return cast(Response[TelegramType], unchanged)
+
+
+class ProxyFailuresAreNetworkErrors(BaseRequestMiddleware):
+    """A proxy (TELEGRAM_PROXY) that cannot be reached, or cannot reach Telegram, fails a call
+    as a network error does, and is retried as one: aiogram lets its errors through raw."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        try:
+            return await make_request(bot, method)
+        except PROXY_ERRORS as error:
+            raise TelegramNetworkError(method, f"the proxy failed: {error}") from error
 
 
 class KeepToFloodLimits(BaseRequestMiddleware):
@@ -85,8 +108,9 @@ class RetryBriefly(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        if method.__api_method__ == "getUpdates":
-            return await make_request(bot, method)  # polling has a backoff of its own
+        if method.__api_method__ in ("getUpdates", "getMe"):
+            # Polling has a backoff of its own, and so has the start (bot.startup).
+            return await make_request(bot, method)
         deadline = time.monotonic() + self.budget_seconds
         delay = 0.5
         while True:

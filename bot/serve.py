@@ -83,10 +83,13 @@ async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) 
 
 
 async def _start(app: App) -> None:
+    settings = app.settings
     await prepare_database(app)
-    if not app.settings.admin_ids:
+    if not settings.admin_ids:
         log.warning("ADMIN_IDS is empty: nobody can add dispatchers or approve couriers")
-    await wait_for_telegram(app.bot)
+    await wait_for_telegram(
+        app.bot, settings.telegram_wait_seconds, proxy=settings.telegram_proxy is not None
+    )
     await menu.set_default_menus(app.bot, app.i18n)
 
 

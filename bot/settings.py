@@ -22,6 +22,7 @@ _HH_MM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _BOT_TOKEN = re.compile(r"[0-9]+:\S+")  # what aiogram's validate_token accepts
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")  # Telegram allows 1-256 of these
 ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+PROXY_SCHEMES = ("http", "https", "socks4", "socks5")  # what aiohttp-socks connects through
 
 
 class Settings(BaseSettings):
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     # Shared state for several instances: dialogs, one-at-a-time per user, flood limits.
     redis_url: str | None = None
     telegram_api_url: str = OFFICIAL_API_URL
+    # How Telegram is reached when not directly: http://, socks5:// or socks4://, with a login.
+    telegram_proxy: SecretStr | None = None
+    telegram_wait_seconds: float = Field(default=60.0, ge=0)
     courier_approval: bool = True
     default_locale: Literal["en", "ru"] = "en"
     timezone: str = "UTC"
@@ -150,6 +154,15 @@ class Settings(BaseSettings):
             raise ValueError("is not an http(s) URL like https://api.telegram.org")
         return value.rstrip("/")
 
+    @field_validator("telegram_proxy")
+    @classmethod
+    def _proxy_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
+                raise ValueError("is not a proxy URL like http://proxy:3128 or socks5://proxy:1080")
+        return value
+
     @field_validator("webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
@@ -200,11 +213,19 @@ class Settings(BaseSettings):
         secrets += [(token.get_secret_value(), "API_TOKEN") for token in self.api_tokens]
         if self.webhook_secret is not None:
             secrets.append((self.webhook_secret.get_secret_value(), "WEBHOOK_SECRET"))
+        if self.telegram_proxy is not None and (login := _login(self.telegram_proxy)):
+            secrets.append((login, "TELEGRAM_PROXY's login"))
         return secrets
 
     @property
     def report_time(self) -> time:
         return time.fromisoformat(self.daily_report_at)
+
+
+def _login(proxy: SecretStr) -> str | None:
+    """The user:password of a proxy URL, if it has one."""
+    netloc = urlsplit(proxy.get_secret_value()).netloc
+    return netloc.rpartition("@")[0] or None
 
 
 def _is_http_url(value: str) -> bool:

@@ -23,6 +23,7 @@ from db.engine import make_sqlite_folder, sqlite_file
 from db.migrate import SchemaState
 
 log = logging.getLogger(__name__)
+GET_ME_SECONDS = 20  # one try at reaching Telegram: a network that drops packets never answers
 BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=1.5, jitter=0.1)
 
 
@@ -101,22 +102,36 @@ def _cannot_write(engine: AsyncEngine) -> StartupError:
     )
 
 
-async def wait_for_telegram(bot: Bot) -> None:
-    """getMe until it answers. aiogram's polling asks once, without retrying, and caches it."""
+async def wait_for_telegram(bot: Bot, wait_seconds: float, proxy: bool) -> None:
+    """getMe until it answers (aiogram's polling asks once, without retrying, and caches it),
+    for up to `wait_seconds`; then a StartupError naming the network and the proxy setting."""
+    deadline = time.monotonic() + wait_seconds
     backoff = Backoff(config=BACKOFF)
     while True:
         try:
-            me = await bot.me()
+            remaining = max(1.0, deadline - time.monotonic())
+            me = await bot.get_me(request_timeout=int(min(GET_ME_SECONDS, remaining)))
         except TelegramRetryAfter as error:
             await asyncio.sleep(error.retry_after)
         except (TelegramNetworkError, TelegramServerError) as error:
-            log.warning(
-                "Telegram is unreachable (%s); retrying in %.1f s", error, backoff.next_delay
-            )
-            await backoff.asleep()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _unreachable(bot, wait_seconds, error, proxy) from None
+            level = logging.WARNING if backoff.counter == 0 else logging.DEBUG
+            log.log(level, "Telegram is unreachable (%s); retrying for up to %.0f s", error, left)
+            await asyncio.sleep(min(next(backoff), left))
         else:
             log.debug("running as @%s (id %s)", me.username, me.id)
             return
+
+
+def _unreachable(bot: Bot, seconds: float, error: Exception, proxy: bool) -> StartupError:
+    server = bot.session.api.base.split("/bot")[0]
+    how = "through TELEGRAM_PROXY" if proxy else "directly (TELEGRAM_PROXY sets a proxy)"
+    return StartupError(
+        f"Cannot reach Telegram at {server} {how} for {seconds:.0f} s ({error}):"
+        " check this machine's network and firewall, then start again."
+    )
 
 
 @contextmanager

@@ -21,7 +21,7 @@ def load(**values: object) -> Settings:
 
 
 def test_every_setting_is_documented_in_env_example():
-    documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    documented = set(re.findall(r"^(?:# )?([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
     for_compose_only = {"POSTGRES_PASSWORD"}  # read by docker-compose.yml, not by the bot
     assert {name.upper() for name in Settings.model_fields} == documented - for_compose_only
 
@@ -30,6 +30,7 @@ def test_the_documented_example_loads_once_it_has_a_token(monkeypatch: pytest.Mo
     for line in (ROOT / ".env.example").read_text().splitlines():
         if "=" in line and not line.startswith("#"):
             name, value = line.split("=", 1)
+            assert value, f"{name}= is empty: in Docker it would override the image's value"
             monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError) as refused:
         Settings(_env_file=None)  # type: ignore[call-arg]
@@ -72,6 +73,11 @@ def test_defaults_and_parsing():
         ({"bot_token": TOKEN, "webhook_secret": "xyzzy-short"}, "WEBHOOK_SECRET needs 16 to 256"),
         ({"bot_token": TOKEN, "webhook_secret": "xyzzy/" * 4}, "WEBHOOK_SECRET needs 16 to 256"),
         ({"bot_token": TOKEN, "redis_url": "http://xyzzy:6379"}, "REDIS_URL is not a Redis URL"),
+        (
+            {"bot_token": TOKEN, "telegram_proxy": "ftp://a:xyzzy@h"},
+            "TELEGRAM_PROXY is not a proxy",
+        ),
+        ({"bot_token": TOKEN, "telegram_wait_seconds": -1}, "TELEGRAM_WAIT_SECONDS"),
     ],
 )
 def test_bad_settings_are_named_without_their_values(values: dict[str, object], message: str):
@@ -80,6 +86,21 @@ def test_bad_settings_are_named_without_their_values(values: dict[str, object], 
     described = describe_errors(error.value)
     assert message in described
     assert "xyzzy" not in described
+
+
+def test_commented_defaults_are_the_defaults():
+    """Each `# NAME=value` line of .env.example shows the default it keeps."""
+    defaults = load(bot_token=TOKEN)
+    example = (ROOT / ".env.example").read_text()
+    for name, value in re.findall(r"^# ([A-Z_]+)=(\S+)$", example, re.M):
+        if name in ("ADMIN_IDS", "WEB_PORT", "WEBHOOK_URL"):  # examples: unset by default
+            continue
+        assert load(bot_token=TOKEN, **{name.lower(): value}) == defaults, name
+
+
+def test_a_proxy_login_is_a_secret():
+    settings = load(bot_token=TOKEN, telegram_proxy="socks5://me:pa55word@proxy:1080")
+    assert ("me:pa55word", "TELEGRAM_PROXY's login") in settings.secrets()
 
 
 def test_webhook_mode():

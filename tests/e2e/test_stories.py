@@ -9,6 +9,7 @@ from tests.e2e.conftest import (
     ADMIN,
     TOKEN,
     bot_environment,
+    free_port,
     output_of,
     register,
     sent_to,
@@ -16,6 +17,7 @@ from tests.e2e.conftest import (
     start_ready,
     stop_bot,
 )
+from tests.e2e.tcp_proxy import ConnectProxy
 
 COURIER = 7
 STRANGER = 999
@@ -115,13 +117,44 @@ async def test_russian_and_english_users(running_bot: FakeTelegram):
 
 async def test_startup_survives_telegram_being_down(telegram, tmp_path: Path):
     fake, url = telegram
-    fake.fail_get_me = 8  # more than a handler reply would ride out
+    fake.fail_get_me = 2  # the start retries getMe, with a backoff
     process = await start_ready(fake, bot_environment(url, tmp_path / "down.sqlite3"), tmp_path)
     await fake.send(STRANGER, "/start")
     await fake.wait_for(sent_to(STRANGER, f"<code>{STRANGER}</code>"))
     log = await stop_bot(process)
     assert "Telegram is unreachable" in log
     assert TOKEN not in log
+
+
+async def test_an_unreachable_telegram_is_given_up_with_one_clear_line(tmp_path: Path):
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    env = bot_environment(nowhere, tmp_path / "never.sqlite3", TELEGRAM_WAIT_SECONDS="2")
+    process = await start_bot(env, tmp_path)
+    output = await output_of(process)
+    assert process.returncode == 2
+    last = output.strip().splitlines()[-1]
+    assert last.startswith(f"Cannot reach Telegram at {nowhere} directly"), output
+    assert "TELEGRAM_PROXY" in last
+    assert "network" in last
+    assert "Traceback" not in output
+    assert output.count("Telegram is unreachable") == 1, output  # the rest at DEBUG
+
+
+async def test_telegram_through_a_proxy(telegram, tmp_path: Path):
+    fake, url = telegram
+    proxy = await ConnectProxy().start()
+    try:
+        proxied = f"http://dispatch:proxy-secret-4711@127.0.0.1:{proxy.port}"
+        env = bot_environment(url, tmp_path / "proxied.sqlite3", TELEGRAM_PROXY=proxied)
+        process = await start_ready(fake, env, tmp_path)
+        await fake.send(STRANGER, "/start")
+        await fake.wait_for(sent_to(STRANGER, f"<code>{STRANGER}</code>"))
+        log = await stop_bot(process)
+    finally:
+        await proxy.stop()
+    assert {target for target, _ in proxy.tunnels} == {url.removeprefix("http://")}
+    assert all(login.startswith("Basic ") for _, login in proxy.tunnels)
+    assert "proxy-secret-4711" not in log
 
 
 @pytest.mark.parametrize(
