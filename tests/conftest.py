@@ -1,18 +1,25 @@
 """Test databases: a fresh SQLite file per test; PostgreSQL too when TEST_POSTGRES_URL is set;
-an emptied Redis database when TEST_REDIS_URL is set."""
+an emptied Redis database when TEST_REDIS_URL is set.
+
+Under pytest-xdist each worker has its own: the PostgreSQL database's name gets the worker's
+suffix (test_gw1), and worker n takes the Redis database n below the one given (15, 14, ...).
+"""
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from alembic import command
 from redis.asyncio import Redis
 from sqlalchemy import make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import create_engine
@@ -20,9 +27,13 @@ from db.migrate import alembic_config
 from db.uow import UnitOfWorkFactory
 from services import clock
 
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 NO_POSTGRES = "TEST_POSTGRES_URL is not set; PostgreSQL tests need a real server (.ci/run sets it)"
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
+if REDIS_URL and WORKER:
+    _given = urlsplit(REDIS_URL)
+    REDIS_URL = _given._replace(path=f"/{int(_given.path.strip('/') or 0) - WORKER}").geturl()
 NO_REDIS = "TEST_REDIS_URL is not set; Redis tests need a real server (.ci/run sets it)"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 TABLES = (
@@ -49,9 +60,20 @@ def postgres_url() -> str:
     earlier run, or an earlier version of the migrations, left in it)."""
     if not POSTGRES_URL:
         pytest.skip(NO_POSTGRES)
-    asyncio.run(_empty_schema(POSTGRES_URL))
-    command.upgrade(alembic_config(POSTGRES_URL), "head")
-    return POSTGRES_URL
+    url = asyncio.run(_this_workers_database(POSTGRES_URL))
+    asyncio.run(_empty_schema(url))
+    command.upgrade(alembic_config(url), "head")
+    return url
+
+
+async def _this_workers_database(url: str) -> str:
+    """The database given, or for a second xdist worker and on, one beside it of its own."""
+    if not WORKER:
+        return url
+    name = f"{make_url(url).database}_gw{WORKER}"
+    with contextlib.suppress(DBAPIError):  # it is there from an earlier run
+        await run_admin(url, f'CREATE DATABASE "{name}"')
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 async def run_admin(url: str, statement: str) -> None:

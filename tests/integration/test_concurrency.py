@@ -20,13 +20,13 @@ ONE_IN_PROGRESS_INDEX = "uq_orders_one_in_progress"
 
 
 async def run_audited(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, *, over_http: bool = False
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, share: float, *, over_http: bool = False
 ) -> tuple[Workload, Audit]:
-    """Set up couriers, run the workload with race windows open, audit the history."""
+    """Set up couriers, run `share` of the workload with race windows open, audit the history."""
     uow_factory = UnitOfWorkFactory(engine)
     desk = Desk(uow_factory)
     async with client_of(uow_factory) as api:
-        workload = Workload(api=api if over_http else None)
+        workload = Workload(api=api if over_http else None).scaled(share)
         names = await workload.prepare(desk)
         open_race_windows(monkeypatch)
         await workload.run(desk, names)
@@ -37,7 +37,7 @@ async def run_audited(
 async def test_concurrent_dispatch_keeps_every_guarantee(
     wide_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, over_http: bool
 ):
-    workload, report = await run_audited(wide_engine, monkeypatch, over_http=over_http)
+    workload, report = await run_audited(wide_engine, monkeypatch, 0.5, over_http=over_http)
 
     print(
         f"\n{wide_engine.dialect.name}: {workload.operations} operations, "
@@ -45,9 +45,9 @@ async def test_concurrent_dispatch_keeps_every_guarantee(
     )
     assert workload.crashes == []
     assert [k for k in workload.outcomes if k.startswith("http") and ": 5" in k] == []
-    assert workload.operations >= 500
+    assert workload.operations >= 280
     assert workload.outcomes["post: ok"] == workload.posts
-    assert workload.outcomes["complete: ok"] >= 20
+    assert workload.outcomes["complete: ok"] >= 10
     assert report.assignments > workload.couriers
     assert report.violations == []
 
@@ -81,7 +81,9 @@ async def _no_locks(self: UnitOfWork, district_ids: object = (), **couriers: obj
 @pytest.fixture
 async def naive_engine(db_url: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
     """The driver's default transactions (no BEGIN IMMEDIATE) and no one-order index."""
-    naive = create_async_engine(db_url, isolation_level="AUTOCOMMIT", **POOL)
+    # SQLite's own busy wait, short: its default of 5 s only slows the failures down.
+    waits = {"connect_args": {"timeout": 0.05}} if db_url.startswith("sqlite") else {}
+    naive = create_async_engine(db_url, isolation_level="AUTOCOMMIT", **POOL, **waits)
     async with naive.begin() as connection:
         await connection.execute(text(f"DROP INDEX {ONE_IN_PROGRESS_INDEX}"))
     yield naive
@@ -104,7 +106,7 @@ async def test_the_audit_catches_a_naive_read_then_write_dispatcher(
     monkeypatch.setattr(CourierRepository, "claim", _naive_claim)
     monkeypatch.setattr(OrderRepository, "assign", _naive_assign)
     monkeypatch.setattr(UnitOfWork, "lock_districts", _no_locks)
-    workload, report = await run_audited(naive_engine, monkeypatch)
+    workload, report = await run_audited(naive_engine, monkeypatch, 0.2)  # it fails at once
 
     print(
         f"\nnaive on {naive_engine.dialect.name}: {len(report.violations)} violations,"

@@ -1,9 +1,10 @@
 """A concurrent dispatch workload and a checker that audits its history from the database."""
 
 import asyncio
+import contextlib
 import random
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -59,6 +60,16 @@ class Workload:
     seed: int = 20261128
     outcomes: Counter[str] = field(default_factory=Counter)
     crashes: list[str] = field(default_factory=list)
+    _posts_left: int = 0
+    _all_posted: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def scaled(self, share: float) -> "Workload":
+        """The same mix of operations, `share` as many of each."""
+        counts = ("posts", "completions", "cancels", "toggles", "takebacks", "blocks")
+        counts += ("http_posts", "http_completions")
+        return replace(
+            self, **{name: max(1, round(getattr(self, name) * share)) for name in counts}
+        )
 
     @property
     def operations(self) -> int:
@@ -106,6 +117,7 @@ class Workload:
             ]
             jobs += [self._http_complete(self.api, rng) for _ in range(self.http_completions)]
         rng.shuffle(jobs)
+        self._posts_left = self.posts + (self.http_posts if self.api else 0)
         results = await asyncio.gather(*jobs, return_exceptions=True)
         self.crashes = [repr(r) for r in results if isinstance(r, BaseException)]
 
@@ -122,11 +134,31 @@ class Workload:
         return result
 
     async def _post(self, desk: Desk, text: str) -> None:
-        await self._attempt("post", orders.post_order_text, desk, DISPATCHER, DISPATCH_CHAT, text)
+        try:
+            await self._attempt(
+                "post", orders.post_order_text, desk, DISPATCHER, DISPATCH_CHAT, text
+            )
+        finally:
+            self._posted_one()
+
+    def _posted_one(self) -> None:
+        self._posts_left -= 1
+        if self._posts_left == 0:
+            self._all_posted.set()
+
+    async def _more_may_come(self, looked_after_the_last_post: bool) -> bool:
+        """Whether to look again: False once a look came after every order was posted."""
+        if looked_after_the_last_post:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_posted.wait(), 0.05)
+        return True
 
     async def _complete(self, desk: Desk, telegram_id: int) -> None:
-        """The courier looks at their card, a few times if need be, and completes their order."""
-        for _ in range(50):  # writers take turns: the orders may still be on their way
+        """The courier looks at their card until an order is there (or none will come), and
+        completes it."""
+        while True:  # writers take turns: the orders may still be on their way
+            last = self._all_posted.is_set()
             card = await desk(couriers.my_card, telegram_id, UTC_ZONE)
             await asyncio.sleep(0)
             if card.active_order is not None:
@@ -134,7 +166,8 @@ class Workload:
                     "complete", orders.complete_order, desk, telegram_id, card.active_order.id
                 )
                 return
-            await asyncio.sleep(0.2)
+            if not await self._more_may_come(last):
+                break
         self.outcomes["complete: nothing to do"] += 1
 
     async def _cancel(self, desk: Desk, order_id: int) -> None:
@@ -151,21 +184,26 @@ class Workload:
 
     async def _http_post(self, api: httpx.AsyncClient, district: str, n: int) -> None:
         body = {"name": f"shop parcel {n}", "district": district, "queue": True}
-        response = await api.post("/order", json=body)
-        self.outcomes[f"http post: {response.status_code}"] += 1
+        try:
+            response = await api.post("/order", json=body)
+            self.outcomes[f"http post: {response.status_code}"] += 1
+        finally:
+            self._posted_one()
 
     async def _http_complete(self, api: httpx.AsyncClient, rng: random.Random) -> None:
         """A shop marks delivered the order some courier carries, as it sees it just now."""
         everyone = (await api.get("/courier")).json()
         sid = rng.choice(everyone)["sid"]
-        for _ in range(50):  # writers take turns: the orders may still be on their way
+        while True:  # writers take turns: the orders may still be on their way
+            last = self._all_posted.is_set()
             card = (await api.get(f"/courier/{sid}")).json()
             await asyncio.sleep(0)
             if card["active_order"] is not None:
                 response = await api.post(f"/order/{card['active_order']['sid']}")
                 self.outcomes[f"http complete: {response.status_code}"] += 1
                 return
-            await asyncio.sleep(0.2)
+            if not await self._more_may_come(last):
+                break
         self.outcomes["http complete: nothing to do"] += 1
 
     async def _block_for_a_while(self, desk: Desk, courier_id: int) -> None:
