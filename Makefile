@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# pytest-xdist workers: the e2e tests mostly wait on Telegram's limits, so more than the cores.
+WORKERS ?= 4
 UV_COMPILE := uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 --no-header
 
-.PHONY: help demo run test lint format lock migrate messages clean bench
+.PHONY: help demo run test test-fast lint format lock migrate messages clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -16,7 +18,12 @@ run: $(VENV)/.run-deps ## Set up and run the bot (BOT_TOKEN in .env or the envir
 	$(BIN)/python -m bot
 
 test: $(VENV)/.dev-deps lint ## Set up, then lint, type-check and run every test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) $(PYTEST_ARGS)
+
+# What needs no process of the bot's and no server (no PostgreSQL, no Redis, no browser).
+test-fast: $(VENV)/.dev-deps ## The tests that start nothing: under a minute
+	env -u TEST_POSTGRES_URL -u TEST_REDIS_URL $(BIN)/python -m pytest -n $(WORKERS) -q \
+		--ignore=tests/e2e --ignore=tests/benchmarks --ignore=tests/deploy $(PYTEST_ARGS)
 
 # Every benchmark at full size (docs/benchmarks.md). With BENCH_POSTGRES_URL also on
 # PostgreSQL: that database is WIPED.

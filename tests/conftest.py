@@ -172,3 +172,23 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(clock, "utcnow", fake)
     return fake
+
+
+# The longest tests, which mostly wait on Telegram's limits, run first: under pytest-xdist the
+# short ones then fill in around them, where run last they would make a long tail.
+LONGEST_FIRST = (
+    "tests/e2e/test_instances.py",
+    "tests/e2e/test_delivery.py",
+    "tests/e2e/test_doors.py",
+    "tests/integration/test_concurrency.py",
+    "tests/benchmarks/",
+    "tests/e2e/",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return next((n for n, p in enumerate(LONGEST_FIRST) if path.startswith(p)), 99)
+
+    items.sort(key=rank)

@@ -1,13 +1,20 @@
 """`python -m bot` as a subprocess, talking HTTP to the fake Telegram server in the test."""
 
 import asyncio
+import contextlib
+import json
 import os
+import queue
 import re
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -118,12 +125,94 @@ def report_not_due() -> dict[str, str]:
     return {"TIMEZONE": f"Etc/GMT{-hours_east:+d}", "DAILY_REPORT_AT": "23:00"}
 
 
+class Forked:
+    """A bot started by the zygote (tests/e2e/zygote.py), as asyncio's Process would be."""
+
+    def __init__(self, pid: int, exited: "Future[int]") -> None:
+        self.pid = pid
+        self._exited = exited
+
+    @property
+    def returncode(self) -> int | None:
+        return self._exited.result() if self._exited.done() else None
+
+    async def wait(self) -> int:
+        return await asyncio.wrap_future(self._exited)
+
+    def send_signal(self, signum: int) -> None:
+        if not self._exited.done():  # once reaped, the pid may be another process's
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class Zygote:
+    """One per test process: it has imported the bot, and forks it on request."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.e2e.zygote"],
+            cwd=ROOT,
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._started: queue.Queue[int] = queue.Queue()
+        self._exits: dict[int, Future[int]] = {}
+        self._lock = threading.Lock()
+        self._exits_lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def start(self, argv: Sequence[str], env: dict[str, str], cwd: Path, log: Path) -> Forked:
+        request = {"argv": list(argv), "env": env, "cwd": str(cwd), "log": str(log)}
+        assert self._process.stdin is not None
+        with self._lock:
+            self._process.stdin.write(json.dumps(request).encode() + b"\n")
+            self._process.stdin.flush()
+            pid = self._started.get(timeout=30)
+        return Forked(pid, self._exit_of(pid))
+
+    def close(self) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        self._process.wait(10)
+
+    def _exit_of(self, pid: int) -> "Future[int]":
+        with self._exits_lock:  # the reader's, not start's: that one waits for the reader
+            return self._exits.setdefault(pid, Future())
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            message = json.loads(line)
+            if "started" in message:
+                self._started.put(message["started"])
+            else:
+                self._exit_of(message["exited"]).set_result(message["code"])
+
+
+ZYGOTES: list[Zygote] = []  # this test process's, made on first use
+FORK = os.environ.get("E2E_FORK", "1") != "0"  # 0: a fresh `python -m bot` every time
+
+
+@pytest.fixture(scope="session", autouse=True)
+def zygote_closed() -> Iterator[None]:
+    yield
+    for zygote in ZYGOTES:
+        zygote.close()
+
+
 class BotProcess:
     """`python -m bot` running; what it prints goes to a file, so it never waits on a pipe."""
 
     started: ClassVar[list["BotProcess"]] = []  # for the clean-up after each test
 
-    def __init__(self, process: asyncio.subprocess.Process, log: Path) -> None:
+    def __init__(self, process: "asyncio.subprocess.Process | Forked", log: Path) -> None:
         self.process = process
         self.log = log
         BotProcess.started.append(self)
@@ -137,8 +226,14 @@ class BotProcess:
 
 
 async def start_bot(env: dict[str, str], cwd: Path, *args: str) -> BotProcess:
-    """`python -m bot` with `args`, its output in a file."""
+    """`python -m bot` with `args`, its output in a file: forked from the zygote, or with
+    E2E_FORK=0 a fresh interpreter."""
     handle, name = tempfile.mkstemp(prefix="bot-", suffix=".log")
+    if FORK:
+        os.close(handle)
+        if not ZYGOTES:
+            ZYGOTES.append(Zygote())
+        return BotProcess(ZYGOTES[0].start(args, env, cwd, Path(name)), Path(name))
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -18,7 +18,8 @@ from services.outbox import Delivery, Outcome, RetryAt, Sent, Untried
 
 SENDERS = 8
 CHATS = 3  # few chats, so that senders keep meeting on the same ones
-SECONDS = 3.0
+SENDS = 150  # the senders run until they have sent this many rows between them
+WITHIN_SECONDS = 60
 # Rows of other chats that a sender elsewhere holds: each claim reads past them, which widens
 # the moment between a claim's snapshot and its locks, where the races are.
 HELD_ELSEWHERE_CHATS, HELD_ELSEWHERE_ROWS = 500, 20
@@ -31,6 +32,7 @@ class Ledger:
         self.sends: Counter[int] = Counter()
         self.last_sent: dict[int, int] = defaultdict(int)
         self.problems: list[str] = []
+        self.enough = asyncio.Event()
 
     def send(self, delivery: Delivery) -> None:
         chat, row = delivery.chat_id, delivery.id
@@ -40,6 +42,8 @@ class Ledger:
             self.problems.append(f"row {row} of chat {chat} sent after row {self.last_sent[chat]}")
         self.sends[row] += 1
         self.last_sent[chat] = max(self.last_sent[chat], row)
+        if sum(self.sends.values()) >= SENDS:
+            self.enough.set()
 
 
 async def hold_elsewhere(uow_factory: UnitOfWorkFactory) -> None:
@@ -110,9 +114,9 @@ async def test_senders_side_by_side_send_each_row_once_and_in_order(wide_engine:
     tasks += [
         asyncio.create_task(send_as_a_sender(uow_factory, ledger, stop)) for _ in range(SENDERS)
     ]
-    await asyncio.sleep(SECONDS)
+    await asyncio.wait_for(ledger.enough.wait(), WITHIN_SECONDS)
     stop.set()
     await asyncio.gather(*tasks)
 
-    assert sum(ledger.sends.values()) > 100  # they did meet
+    assert sum(ledger.sends.values()) >= SENDS  # they did meet
     assert ledger.problems == []
