@@ -18,12 +18,14 @@ run: $(VENV)/.run-deps ## Set up and run the bot (BOT_TOKEN in .env or the envir
 	$(BIN)/python -m bot
 
 test: $(VENV)/.dev-deps lint ## Set up, then lint, type-check and run every test
-	$(BIN)/python -m pytest -n $(WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal $(PYTEST_ARGS)
 
-# What needs no process of the bot's and no server (no PostgreSQL, no Redis, no browser).
+# What needs no process of the bot's and no server (no PostgreSQL, no Redis, no browser),
+# without the long concurrency audit.
 test-fast: $(VENV)/.dev-deps ## The tests that start nothing: under a minute
-	env -u TEST_POSTGRES_URL -u TEST_REDIS_URL $(BIN)/python -m pytest -n $(WORKERS) -q \
-		--ignore=tests/e2e --ignore=tests/benchmarks --ignore=tests/deploy $(PYTEST_ARGS)
+	env -u TEST_POSTGRES_URL -u TEST_REDIS_URL $(BIN)/python -m pytest -n 2 -q \
+		--dist worksteal --ignore=tests/e2e --ignore=tests/benchmarks --ignore=tests/deploy \
+		--deselect tests/integration/test_concurrency.py $(PYTEST_ARGS)
 
 # Every benchmark at full size (docs/benchmarks.md). With BENCH_POSTGRES_URL also on
 # PostgreSQL: that database is WIPED.

@@ -44,7 +44,7 @@ async def play(settings: Settings) -> None:
     from playground.seed import CAST, seed
     from playground.telegram import FakeTelegram, serving
 
-    fake = FakeTelegram(BOT_TOKEN)
+    fake = FakeTelegram(BOT_TOKEN, forgetful=True)
     for person in CAST:
         fake.chats.add(person)
     async with serving(fake) as (_, url):

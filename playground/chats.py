@@ -26,6 +26,11 @@ class Message:
     buttons: list[list[dict[str, str]]] = field(default_factory=list)  # {"text", "data"|"url"}
     location: tuple[float, float] | None = None
     edited: bool = False
+    shown: Params = field(default_factory=dict)  # the bot's: the Message as Telegram has it
+
+    def public(self) -> dict[str, Any]:
+        """What the page gets."""
+        return {k: v for k, v in asdict(self).items() if k != "shown"}
 
 
 @dataclass
@@ -70,9 +75,10 @@ class ChatLog:
             self._keep_keyboard(chat, params.get("reply_markup"))
             chat.messages.append(Message(result["message_id"], "bot", params.get("text", "")))
             chat.messages[-1].buttons = _inline(params.get("reply_markup"))
+            chat.messages[-1].shown = result
             self._trim(chat)
         elif method in ("editMessageText", "editMessageReplyMarkup"):
-            self._edit(chat, params)
+            self._edit(chat, params, result)
         elif method == "deleteMessage":
             chat.messages = [m for m in chat.messages if m.id != _int(params.get("message_id"))]
         self._bump()
@@ -92,7 +98,9 @@ class ChatLog:
             "version": self.version,
             "chats": [
                 {
-                    **asdict(chat),
+                    "person": asdict(chat.person),
+                    "messages": [message.public() for message in chat.messages],
+                    "keyboard": chat.keyboard,
                     "menu": self._menu_of(chat.person),
                 }
                 for chat in self.chats.values()
@@ -109,7 +117,7 @@ class ChatLog:
         self.closed = True
         self._changed.set()
 
-    def _edit(self, chat: Chat, params: Params) -> None:
+    def _edit(self, chat: Chat, params: Params, result: Any) -> None:
         message = next((m for m in chat.messages if m.id == _int(params.get("message_id"))), None)
         if message is None:
             return
@@ -117,6 +125,8 @@ class ChatLog:
             message.text = params["text"]
         message.buttons = _inline(params.get("reply_markup"))
         message.edited = True
+        if isinstance(result, dict):
+            message.shown = result | {"text": message.text}
 
     @staticmethod
     def _keep_keyboard(chat: Chat, markup: Any) -> None:

@@ -91,7 +91,10 @@ class FakeTelegram:
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
     _tapped: dict[str, int] = field(default_factory=dict)  # callback query id -> who tapped
-    _shown: dict[tuple[int, int], Params] = field(default_factory=dict)  # the bot's messages
+    # The playground's: no history of calls and updates, so that it runs for days in the same
+    # memory (tests look back at both).
+    forgetful: bool = False
+    _last_update: int = 0
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -193,6 +196,8 @@ class FakeTelegram:
                 u for u in self.updates if self._confirmed <= u["update_id"] < confirmed
             ]
         self._confirmed = confirmed
+        if self.forgetful:
+            self.updates = [u for u in self.updates if u["update_id"] >= confirmed]
         deadline = time.monotonic() + min(float(params.get("timeout") or 0), 1.0)
         async with self._changed:
             while True:
@@ -226,12 +231,9 @@ class FakeTelegram:
                 "from": {"id": BOT_ID, "is_bot": True, "first_name": "Dispatch"},
                 "text": params.get("text", ""),
             }
-            if method == "editMessageReplyMarkup" and (before := self.shown(chat_id, message_id)):
-                result["text"] = before["text"]
             markup = params.get("reply_markup")
             if isinstance(markup, dict) and "inline_keyboard" in markup:
                 result["reply_markup"] = markup  # Telegram echoes inline keyboards only
-            self._shown[(chat_id, message_id)] = result
             return result
         return True
 
@@ -249,14 +251,16 @@ class FakeTelegram:
 
     async def _record(self, calls: list[Call], call: Call) -> None:
         async with self._changed:
-            calls.append(call)
+            if not self.forgetful:
+                calls.append(call)
             self._changed.notify_all()
 
     # What a test does.
 
     async def _push(self, **update: Any) -> None:
         async with self._changed:
-            self.updates.append({"update_id": len(self.updates) + 1, **update})
+            self._last_update += 1
+            self.updates.append({"update_id": self._last_update, **update})
             if self.webhook is not None:
                 for _ in range(2 if self.redeliver else 1):
                     self.deliveries.post(self.webhook, self.updates[-1])
@@ -319,8 +323,9 @@ class FakeTelegram:
         )
 
     def shown(self, chat_id: int, message_id: int) -> Params | None:
-        """A message the bot sent, as it now stands in the chat."""
-        return self._shown.get((chat_id, message_id))
+        """A message the bot sent to a person of `chats`, as it now stands in their chat."""
+        message = self.chats.find(chat_id, message_id)
+        return message.shown if message is not None and message.shown else None
 
     def mark(self) -> int:
         """A point in the call log; pass it as `since` to wait only for later calls."""

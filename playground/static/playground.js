@@ -22,14 +22,16 @@ async function post(path, body) {
   return answer;
 }
 
-// The bot's Telegram HTML, keeping only the tags Telegram formats: nothing else runs.
+// The bot's Telegram HTML, keeping only the tags Telegram formats: nothing else runs. Links
+// in the text become links, as in Telegram.
 function telegramHtml(html) {
   const parsed = new DOMParser().parseFromString(`<body>${html}</body>`, "text/html").body;
   const out = document.createDocumentFragment();
   const copy = (from, to) => {
     for (const node of from.childNodes) {
       if (node.nodeType === Node.TEXT_NODE) {
-        to.append(node.textContent);
+        if (to.closest?.("a")) to.append(node.textContent);
+        else linkify(node.textContent, to);
       } else if (node.nodeType === Node.ELEMENT_NODE && ALLOWED.has(node.tagName)) {
         const element = document.createElement(node.tagName === "TG-SPOILER" ? "span" : node.tagName);
         if (node.tagName === "A") linkTo(element, node.getAttribute("href") || "");
@@ -42,6 +44,19 @@ function telegramHtml(html) {
   };
   copy(parsed, out);
   return out;
+}
+
+function linkify(text, to) {
+  let last = 0;
+  for (const match of text.matchAll(/https?:\/\/[^\s<>"]+/g)) {
+    to.append(text.slice(last, match.index));
+    const link = document.createElement("a");
+    link.textContent = match[0];
+    linkTo(link, match[0]);
+    to.append(link);
+    last = match.index + match[0].length;
+  }
+  to.append(text.slice(last));
 }
 
 // A link; one that starts the bot with a parameter (an invite) is opened as a person here.

@@ -111,6 +111,24 @@ async def test_a_newcomer_registers_with_keyboards(playground: str, browser: Bro
     assert eve_id >= 3001
 
 
+async def test_an_invite_link_is_opened_as_someone_on_the_page(
+    playground: str, browser: Browser
+) -> None:
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(playground)
+    await page.fill("#add-person input[name=name]", "Zed")
+    await page.click("#add-person button")
+    zed = page.locator("section.pane", has_text="Zed")
+    await expect(zed).to_be_visible()
+
+    await say(page, DAN, "/invite")
+    link = pane(page, DAN).locator(".msg.bot a", has_text="?start=")
+    await link.click()
+    await pane(page, DAN).locator(".menu button", has_text="Open as Zed").click()
+    await expect(zed.locator(".msg.user")).to_contain_text("/start ")
+    await expect(zed.locator(".msg.bot").last).to_contain_text("name")  # the dialog asks
+
+
 async def test_usable_at_360_pixels(playground: str, browser: Browser) -> None:
     page = await browser.new_page(viewport={"width": 360, "height": 740})
     await page.goto(playground)
