@@ -75,15 +75,16 @@ async def load(port: int, requests: int, clients: int) -> list[float]:
     return latencies
 
 
-async def wait_until_listening(port: int) -> None:
+async def wait_until_listening(port: int, server: asyncio.subprocess.Process) -> None:
+    """Until the server answers; it imports for seconds, more on a busy machine."""
     async with httpx.AsyncClient() as client:
-        for _ in range(100):
+        while server.returncode is None:
             try:
                 await client.get(f"http://127.0.0.1:{port}/docs")
                 return
             except httpx.ConnectError:
                 await asyncio.sleep(0.1)
-    raise RuntimeError("the server did not start")
+    raise RuntimeError(f"the server exited with {server.returncode}")
 
 
 async def main(requests: int, clients: int) -> None:
@@ -95,7 +96,7 @@ async def main(requests: int, clients: int) -> None:
             sys.executable, "-m", "benchmarks.http_api", "serve", url, str(port)
         )
         try:
-            await wait_until_listening(port)
+            await asyncio.wait_for(wait_until_listening(port, server), 120)
             started = time.perf_counter()
             latencies = await load(port, requests, clients)
             took = time.perf_counter() - started
