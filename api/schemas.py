@@ -118,9 +118,16 @@ def problem(status: int, description: str) -> Responses:
 
 
 def invalid(description: str) -> Responses:
-    """A 422 for a body that is not what the endpoint takes, and a 413 for one too large."""
-    too_large = {"description": "The body is over 64 KiB: Content Too Large"}
-    return {422: {"model": Invalid, "description": description}, 413: too_large}
+    """A 422 for a body that is not what the endpoint takes; 400, 413 and 415 for one that is
+    not JSON at all, too large, or of another content type (api.gate)."""
+    return (
+        {422: {"model": Invalid, "description": description}}
+        | problem(
+            400, "The body cannot be parsed: invalid UTF-8, nested too deep, a number too long"
+        )
+        | problem(413, "The body is over 64 KiB")
+        | problem(415, "The body is not JSON (Content-Type: application/json)")
+    )
 
 
 UNAUTHORIZED = problem(401, "No valid bearer token")
