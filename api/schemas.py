@@ -39,11 +39,17 @@ class CourierBrief(BaseModel):
     name: str
 
 
+LINK = "A one-time t.me link, valid 30 days: opening it connects the courier's Telegram."
+
+
 class CourierCreated(CourierBrief):
     districts: list[str]
-    telegram_link: str = Field(
-        description="A one-time t.me link: opening it connects the courier's Telegram account."
-    )
+    telegram_link: str = Field(description=LINK)
+
+
+class CourierLink(BaseModel):
+    sid: UUID
+    telegram_link: str = Field(description=LINK + " The links made before stop working.")
 
 
 class ActiveOrder(BaseModel):

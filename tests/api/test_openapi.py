@@ -1,4 +1,5 @@
-"""The OpenAPI schema lists every endpoint of the seed, with each answer it can give."""
+"""The OpenAPI schema lists every endpoint (the seed's eight, and more), with each answer it
+can give."""
 
 import httpx
 
@@ -11,6 +12,7 @@ EXPECTED = {
     ("post", "/order/{sid}"): {"200", "401", "404", "409", "422"},
     ("post", "/courier/create_district"): {"201", "400", "401", "409", "413", "415", "422"},
     ("get", "/courier/get_districts"): {"200", "401"},
+    ("post", "/courier/{sid}/telegram_link"): {"200", "401", "404", "409", "422"},
 }
 
 
