@@ -45,7 +45,7 @@ async def playground(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
     assert "Traceback" not in log, log
     folder = re.search(r"Its data is in (\S+) until", log)
     assert folder is not None, log
-    assert not Path(folder.group(1)).exists()  # it leaves nothing behind
+    assert not Path(folder.group(1)).exists()  # noqa: ASYNC240  # it leaves nothing behind
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
