@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from db.uow import UnitOfWork, UnitOfWorkFactory
 from services.access import Shop
 
+UNAUTHORIZED = "send Authorization: Bearer <one of API_TOKENS>"
 _BEARER = HTTPBearer(auto_error=False, description="One of the tokens in API_TOKENS.")
 
 
@@ -28,15 +29,8 @@ class ApiContext:
         async def authenticated(
             credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER),  # noqa: B008
         ) -> Shop:
-            given = credentials.credentials.encode() if credentials else b""
-            # Every token is compared, in constant time, whichever matches.
-            matches = [hmac.compare_digest(given, token.encode()) for token in self.tokens]
-            if credentials is None or not any(matches):
-                raise HTTPException(
-                    status_code=401,
-                    detail="send Authorization: Bearer <one of API_TOKENS>",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+            if credentials is None or not self.known(credentials.credentials):
+                raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
             return Shop()
 
         return authenticated
@@ -46,10 +40,18 @@ class ApiContext:
         A request with an idempotency key marks it with its work (api.idempotency)."""
         return self.uow_factory(getattr(request.state, "stamp", None))
 
+    def known(self, token: str) -> bool:
+        """Whether `token` is one of API_TOKENS: each compared, in constant time."""
+        given = token.encode("utf-8", "replace")
+        matches = [hmac.compare_digest(given, known.encode()) for known in self.tokens]
+        return any(matches)  # every one compared, whichever matches
+
+    def bearer(self, authorization: str | None) -> str | None:
+        """The valid token of an Authorization header, or None."""
+        scheme, _, token = (authorization or "").partition(" ")
+        return token if scheme.lower() == "bearer" and self.known(token) else None
+
     def client(self, request: Request) -> str | None:
         """Whose the request is, for its idempotency key: a digest of its valid token."""
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        matches = [hmac.compare_digest(token.encode(), t.encode()) for t in self.tokens]
-        if scheme.lower() != "bearer" or not any(matches):
-            return None
-        return hashlib.sha256(token.encode()).hexdigest()[:32]
+        token = self.bearer(request.headers.get("Authorization"))
+        return hashlib.sha256(token.encode()).hexdigest()[:32] if token else None

@@ -10,7 +10,7 @@ from api.context import ApiContext
 from db.uow import UnitOfWork
 from services import couriers, districts
 from services.access import Shop
-from services.read_models import CourierCard, CourierView
+from services.read_models import CourierCard, CourierView, NewCourier
 from services.validation import PAGE_MAX
 
 NOT_FOUND = schemas.problem(404, "No such courier")
@@ -52,10 +52,14 @@ def build_router(context: ApiContext) -> APIRouter:
         body: schemas.CourierIn, uow: Uow, shop: Caller
     ) -> schemas.CourierCreated:
         created = await couriers.create_courier(uow, shop, body.name, body.districts)
-        link = f"https://t.me/{context.bot_username}?start={created.link_token}"
         return schemas.CourierCreated(
-            **_brief(created.courier), districts=list(created.courier.districts), telegram_link=link
+            **_brief(created.courier),
+            districts=list(created.courier.districts),
+            telegram_link=_link(created),
         )
+
+    def _link(made: NewCourier) -> str:
+        return f"https://t.me/{context.bot_username}?start={made.link_token}"
 
     @router.get("/courier")
     async def list_couriers(
@@ -66,6 +70,16 @@ def build_router(context: ApiContext) -> APIRouter:
     ) -> list[schemas.CourierBrief]:
         page = await couriers.list_couriers(uow, shop, offset, limit)
         return [schemas.CourierBrief(**_brief(c)) for c in page.items]
+
+    @router.post(
+        "/courier/{sid}/telegram_link",
+        responses=NOT_FOUND | schemas.problem(409, "The courier has connected their Telegram"),
+        dependencies=idempotency.KEYED,
+    )
+    async def reissue_link(sid: UUID, uow: Uow, shop: Caller) -> schemas.CourierLink:
+        """A new one-time link that connects the courier's Telegram; the old ones stop working."""
+        reissued = await couriers.reissue_link(uow, shop, sid)
+        return schemas.CourierLink(sid=reissued.courier.sid, telegram_link=_link(reissued))
 
     @router.get("/courier/{sid}", responses=NOT_FOUND)
     async def courier_card(sid: UUID, uow: Uow, shop: Caller) -> schemas.CourierCard:

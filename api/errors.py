@@ -27,6 +27,7 @@ DETAILS: dict[ErrorCode, Callable[[Params], str]] = {
     ErrorCode.DISTRICT_UNKNOWN: lambda p: f"unknown district: {p['text']}",
     ErrorCode.DISTRICT_EXISTS: lambda p: f"district {p['name']} already exists",
     ErrorCode.COURIER_NOT_FOUND: lambda p: "no such courier",
+    ErrorCode.ALREADY_LINKED: lambda p: "the courier has connected their Telegram already",
     ErrorCode.ORDER_NOT_FOUND: lambda p: "no such order",
     ErrorCode.NO_COURIER_FREE: lambda p: (
         f"no courier of {p['district']} is free; nothing was stored"

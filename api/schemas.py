@@ -39,11 +39,17 @@ class CourierBrief(BaseModel):
     name: str
 
 
+LINK = "A one-time t.me link, valid 30 days: opening it connects the courier's Telegram."
+
+
 class CourierCreated(CourierBrief):
     districts: list[str]
-    telegram_link: str = Field(
-        description="A one-time t.me link: opening it connects the courier's Telegram account."
-    )
+    telegram_link: str = Field(description=LINK)
+
+
+class CourierLink(BaseModel):
+    sid: UUID
+    telegram_link: str = Field(description=LINK + " The links made before stop working.")
 
 
 class ActiveOrder(BaseModel):
@@ -118,9 +124,16 @@ def problem(status: int, description: str) -> Responses:
 
 
 def invalid(description: str) -> Responses:
-    """A 422 for a body that is not what the endpoint takes, and a 413 for one too large."""
-    too_large = {"description": "The body is over 64 KiB: Content Too Large"}
-    return {422: {"model": Invalid, "description": description}, 413: too_large}
+    """A 422 for a body that is not what the endpoint takes; 400, 413 and 415 for one that is
+    not JSON at all, too large, or of another content type (api.gate)."""
+    return (
+        {422: {"model": Invalid, "description": description}}
+        | problem(
+            400, "The body cannot be parsed: invalid UTF-8, nested too deep, a number too long"
+        )
+        | problem(413, "The body is over 64 KiB")
+        | problem(415, "The body is not JSON (Content-Type: application/json)")
+    )
 
 
 UNAUTHORIZED = problem(401, "No valid bearer token")

@@ -2,10 +2,13 @@
 emulator, on SQLite in a fresh folder seeded with a small business, and serves a page with
 everyone's chat at /playground. No token, no network."""
 
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import make_url
 
 from bot.settings import Settings
 
@@ -47,11 +50,15 @@ async def play(settings: Settings) -> None:
     fake = FakeTelegram(BOT_TOKEN, forgetful=True)
     for person in CAST:
         fake.chats.add(person)
-    async with serving(fake) as (_, url):
-        app = build_app(settings.model_copy(update={"telegram_api_url": url}))
-        await prepare_database(app)
-        await seed(app.uow_factory)
-        await run(app, Playground(fake, Path(app.engine.url.database or "").parent))
+    folder = Path(make_url(settings.database_url).database or "").parent
+    try:
+        async with serving(fake) as (_, url):
+            app = build_app(settings.model_copy(update={"telegram_api_url": url}))
+            await prepare_database(app)
+            await seed(app.uow_factory)
+            await run(app, Playground(fake, folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # a playground leaves nothing behind
 
 
 class Playground:
@@ -72,7 +79,7 @@ class Playground:
         print(
             f"\nThe playground is at {address}{PAGE}"
             f"\nThe API's docs are at {address}/docs (token {API_TOKEN})"
-            f"\nIts data is in {self._folder}; Ctrl+C stops it.\n",
+            f"\nIts data is in {self._folder} until Ctrl+C stops it.\n",
             flush=True,
         )
         for person in CAST:

@@ -222,7 +222,7 @@ class Invite(Base):
 
     __tablename__ = "invites"
 
-    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256, in hex
     created_by: Mapped[int | None] = mapped_column(BigInteger)  # None: over HTTP
     courier_id: Mapped[int | None] = mapped_column(ForeignKey("couriers.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -164,7 +164,8 @@ async def stats(message: Message, uow: UnitOfWork, config: HandlerConfig) -> Non
 
 async def invite(message: Message, uow: UnitOfWork, bot: Bot) -> None:
     assert message.from_user is not None
-    created = await invites.create_invite(uow, message.from_user.id)
+    private = message.chat.type == "private"
+    created = await invites.create_invite(uow, message.from_user.id, private_chat=private)
     link = await create_start_link(bot, created.token)
     await message.answer(
         _("A one-time link for one new courier, valid for {days} days:\n{link}").format(

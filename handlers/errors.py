@@ -157,6 +157,9 @@ MESSAGES: dict[ErrorCode, Callable[[Params], str]] = {
     ErrorCode.ALREADY_ASSIGNED_TO: lambda p: _(
         "Order #{id} is already with courier #{courier}."
     ).format(id=p["order_id"], courier=p["courier_id"]),
+    ErrorCode.INVITE_IN_GROUP: lambda p: _(
+        "Send /invite to me in a private chat: whoever opens the link joins without approval."
+    ),
     ErrorCode.INVITE_INVALID: lambda p: _(
         "This invite link is used up or expired. Ask a dispatcher for a new one, or /register."
     ),

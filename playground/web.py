@@ -58,7 +58,7 @@ class Newcomer(BaseModel):
 
 def build_router(fake: FakeTelegram, api_token: str) -> APIRouter:
     """The page, its assets, and the JSON it reads and posts, for the people in `fake.chats`."""
-    router = APIRouter(prefix="/playground", include_in_schema=False)
+    router = APIRouter(prefix="/playground", include_in_schema=False, max_body_size=64 * 1024)
     ids = itertools.count(NEWCOMERS_FROM)
 
     @router.get("")

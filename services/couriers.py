@@ -95,6 +95,22 @@ async def create_courier(
     return created
 
 
+async def reissue_link(uow: UnitOfWork, actor: Actor, courier_key: CourierKey) -> NewCourier:
+    """A new Telegram link for a courier created over HTTP who has not connected yet; the
+    links made for them before stop working."""
+    async with uow.write():
+        await require_dispatcher(uow, actor)
+        courier = await _locked(uow, (await _get(uow, courier_key)).id)
+        if courier.telegram_id is not None:
+            raise Conflict(ErrorCode.ALREADY_LINKED)
+        now, token = clock.utcnow(), new_token()
+        await uow.invites.revoke_links_of(courier.id, now)
+        await uow.invites.add(token, None, now, now + LINK_TTL, courier_id=courier.id)
+        reissued = NewCourier(await load_courier_view(uow, courier), token)
+        await uow.commit()
+    return reissued
+
+
 async def accept_invite(
     uow: UnitOfWork, token: str, telegram_id: int, locale: str | None
 ) -> CourierView | None:

@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
     DISPATCHER_ONLY = "dispatcher_only"
     ADMIN_ONLY = "admin_only"
     COURIER_ONLY = "courier_only"
+    INVITE_IN_GROUP = "invite_in_group"
     NOT_YOUR_ORDER = "not_your_order"
     # Missing things
     DISTRICT_NOT_FOUND = "district_not_found"

@@ -8,7 +8,7 @@ from db.models import Invite
 from db.uow import UnitOfWork
 from services import clock
 from services.access import require_dispatcher
-from services.errors import ErrorCode, NotFound
+from services.errors import ErrorCode, Forbidden, NotFound
 from services.read_models import InviteView
 
 INVITE_TTL = timedelta(days=7)
@@ -18,12 +18,15 @@ LINK_TTL = timedelta(days=30)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-async def create_invite(uow: UnitOfWork, actor_id: int) -> InviteView:
-    """A fresh invite to register, for one courier."""
+async def create_invite(uow: UnitOfWork, actor_id: int, *, private_chat: bool) -> InviteView:
+    """A fresh invite to register, for one courier; only in a private chat, where nobody else
+    sees the link (whoever opens it joins without approval)."""
     token = new_token()
     now = clock.utcnow()
     async with uow.write():
         await require_dispatcher(uow, actor_id)
+        if not private_chat:
+            raise Forbidden(ErrorCode.INVITE_IN_GROUP)
         await uow.invites.add(token, actor_id, now, now + INVITE_TTL)
         await uow.commit()
     return InviteView(token=token, valid_days=INVITE_TTL.days)

@@ -25,8 +25,12 @@ PAGE_MAX = 1000
 _BLANK_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
 # Control (Cc), format (Cf: zero-width, bidi overrides), lone surrogates, line separators.
 _INVISIBLE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
-# What no text keeps: control characters (PostgreSQL refuses NUL) and unencodable surrogates.
-_UNSTORABLE = {"Cc", "Cs"}
+# What no description keeps: control characters (PostgreSQL refuses NUL), unencodable
+# surrogates, and format characters (zero-width spaces, bidi overrides that turn the rest of
+# a message around), but for the joiners that emoji and some scripts are written with.
+_UNSTORABLE = {"Cc", "Cs", "Cf"}
+_JOINERS = {"\u200c", "\u200d"}
+_LINE_BREAKS = {"\u2028", "\u2029"}  # Unicode's own line and paragraph separators
 
 
 def normalize_name(value: str) -> str:
@@ -61,8 +65,13 @@ def district_key(name: str) -> str:
 
 
 def clean_description(value: str) -> str:
-    """Trimmed, 1 to 1000 characters; line breaks stay, other control characters go."""
-    storable = (ch for ch in value if ch in "\n\t" or unicodedata.category(ch) not in _UNSTORABLE)
+    """Trimmed, 1 to 1000 characters; line breaks and tabs stay, control and invisible
+    characters go (as in names), but for the joiners."""
+    storable = (
+        "\n" if ch in _LINE_BREAKS else ch
+        for ch in value
+        if ch in "\n\t" or ch in _JOINERS or unicodedata.category(ch) not in _UNSTORABLE
+    )
     description = "".join(storable).strip()
     if not 1 <= len(description) <= DESCRIPTION_MAX:
         raise InvalidInput(ErrorCode.DESCRIPTION_LENGTH, min=1, max=DESCRIPTION_MAX)

@@ -1,3 +1,7 @@
+"""Invites and couriers' links, kept as digests of their tokens: the database alone opens
+nobody's account."""
+
+import hashlib
 from datetime import datetime
 
 from sqlalchemy import or_, update
@@ -18,7 +22,7 @@ class InviteRepository(Repository):
         """An invite to register; with `courier_id`, a link to that courier."""
         self.session.add(
             Invite(
-                token=token,
+                token_hash=digest(token),
                 created_by=created_by,
                 created_at=now,
                 expires_at=expires_at,
@@ -28,7 +32,17 @@ class InviteRepository(Repository):
         await self.session.flush()
 
     async def get(self, token: str) -> Invite | None:
-        return await self.session.get(Invite, token, populate_existing=True)
+        return await self.session.get(Invite, digest(token), populate_existing=True)
+
+    async def revoke_links_of(self, courier_id: int, now: datetime) -> None:
+        """The unused links made for this courier expire now."""
+        await self.session.execute(
+            update(Invite)
+            .where(
+                Invite.courier_id == courier_id, Invite.used_by.is_(None), Invite.expires_at > now
+            )
+            .values(expires_at=now)
+        )
 
     async def use(self, token: str, courier_id: int, now: datetime) -> bool:
         """Spend an unused, unexpired invite, for registering or for linking this courier;
@@ -37,7 +51,14 @@ class InviteRepository(Repository):
         return await self._compare_and_set(
             update(Invite)
             .where(
-                Invite.token == token, Invite.used_by.is_(None), Invite.expires_at > now, made_for
+                Invite.token_hash == digest(token),
+                Invite.used_by.is_(None),
+                Invite.expires_at > now,
+                made_for,
             )
             .values(used_by=courier_id)
         )
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

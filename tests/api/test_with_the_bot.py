@@ -1,10 +1,14 @@
 """Shops and the bot share one dispatch: couriers made over HTTP join Telegram through their
 link, dispatchers see the shops' orders, and a completion over HTTP clears the button."""
 
+import hashlib
+
 import httpx
 import pytest
 from aiogram.methods import EditMessageReplyMarkup, SendMessage
+from sqlalchemy import select
 
+from db.models import Invite
 from tests.api.conftest import client_of
 from tests.bot.harness import Harness, buttons, message_of, texts
 from tests.helpers import DISPATCH_CHAT, DISPATCHER
@@ -40,6 +44,37 @@ async def test_a_courier_made_over_http_joins_telegram_by_the_link(
 
     (again,) = texts(await harness.send(8, f"/start {token}"))
     assert "used up or expired" in again
+
+
+async def test_a_reissued_link_works_and_the_old_one_does_not(
+    harness: Harness, shop: httpx.AsyncClient
+):
+    made = (await shop.post("/courier", json={"name": "Ann", "districts": ["North"]})).json()
+    old = made["telegram_link"].split("start=")[1]
+    answer = await shop.post(f"/courier/{made['sid']}/telegram_link")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["sid"] == made["sid"]
+    new = answer.json()["telegram_link"].split("start=")[1]
+    assert new != old
+
+    (refused,) = texts(await harness.send(ANN, f"/start {old}"))
+    assert "used up or expired" in refused
+    (welcome,) = texts(await harness.send(ANN, f"/start {new}"))
+    assert welcome.startswith("Welcome, Ann!")
+    connected = await shop.post(f"/courier/{made['sid']}/telegram_link")
+    assert connected.status_code == 409
+    assert "connected their Telegram" in connected.json()["detail"]
+    nobody = await shop.post("/courier/00000000-0000-4000-8000-000000000000/telegram_link")
+    assert nobody.status_code == 404
+
+
+async def test_links_are_kept_only_as_digests(harness: Harness, shop: httpx.AsyncClient):
+    made = (await shop.post("/courier", json={"name": "Ann", "districts": ["North"]})).json()
+    token = made["telegram_link"].split("start=")[1]
+    uow = harness.uow_factory()
+    async with uow.read():
+        stored = list(await uow.session.scalars(select(Invite.token_hash)))
+    assert stored == [hashlib.sha256(token.encode()).hexdigest()]
 
 
 async def test_someone_already_a_courier_cannot_take_a_link(

@@ -88,6 +88,14 @@ async def test_invite_link_registers_without_approval(harness: Harness):
     assert "used up or expired" in used
 
 
+async def test_an_invite_is_made_only_in_a_private_chat(harness: Harness):
+    (refusal,) = texts(await harness.send(DISPATCHER, "/invite", chat_id=-100500))
+    assert "in a private chat" in refusal
+    assert "start=" not in refusal
+    (stranger,) = texts(await harness.send(8, "/invite", chat_id=-100500))
+    assert stranger == "Only dispatchers can do that."
+
+
 async def test_order_complete_twice_and_a_stranger(harness: Harness):
     await add_districts(harness, "North")
     await register(harness, COURIER, "Ann", ["North"])

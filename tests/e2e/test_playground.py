@@ -2,8 +2,10 @@
 Chromium (Debian's `chromium`, which .ci/run installs)."""
 
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -41,6 +43,9 @@ async def playground(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
     demo.log.unlink()
     assert demo.returncode == 0, log
     assert "Traceback" not in log, log
+    folder = re.search(r"Its data is in (\S+) until", log)
+    assert folder is not None, log
+    assert not Path(folder.group(1)).exists()  # noqa: ASYNC240  # it leaves nothing behind
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -2,10 +2,12 @@
 
 import asyncio
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -15,8 +17,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from db.engine import create_engine
 from db.migrate import alembic_config
 from db.models import Base
+from db.types import UTCDateTime
 from db.uow import UnitOfWorkFactory
-from services import orders
+from services import invites, orders
 from tests.conftest import create_postgres_database, drop_database, sqlite_url
 from tests.helpers import DISPATCH_CHAT, DISPATCHER, Desk
 
@@ -126,3 +129,37 @@ def _counts(url: str) -> dict[str, int]:
         )
         for name in names
     }
+
+
+def test_links_made_before_hashing_keep_working(empty_database: str):
+    """0006 stores each token's digest: a link sent before the upgrade still opens."""
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0005")
+    token = "a-link-sent-before-the-upgrade"
+
+    def insert(connection: Connection) -> None:
+        at_0005 = sa.table(
+            "invites",
+            sa.column("token"),
+            sa.column("created_at", UTCDateTime()),
+            sa.column("expires_at", UTCDateTime()),
+        )
+        now = datetime.now(UTC)
+        connection.execute(
+            at_0005.insert().values(token=token, created_at=now, expires_at=now + timedelta(days=1))
+        )
+        connection.commit()
+
+    inspect_database(empty_database, insert)
+    command.upgrade(config, "head")
+
+    async def valid() -> bool:
+        engine = create_engine(empty_database)
+        uow = UnitOfWorkFactory(engine)()
+        try:
+            async with uow.read():
+                return await invites.valid_invite(uow, token) is not None
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(valid())

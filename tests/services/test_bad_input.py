@@ -144,6 +144,12 @@ async def test_a_description_keeps_lines_and_loses_control_characters(business: 
     assert order.description == "soup\nflat 4\tleft"
 
 
+async def test_a_description_loses_bidi_overrides_and_invisible_characters(business: Desk):
+    text = "North \u202eflat 4\u202c, \u200bring\u2028twice 👨\u200d👩\u200d👧"
+    order = await business(orders.post_order_text, DISPATCHER, DISPATCH_CHAT, text)
+    assert order.description == "flat 4, ring\ntwice 👨\u200d👩\u200d👧"
+
+
 @pytest.mark.parametrize("name", ["\u200b", "\x00", " \u3164 ", "y" * 65])
 async def test_courier_names_that_break_the_rules(business: Desk, name: str):
     before = await snapshot(business)

@@ -72,7 +72,7 @@ async def test_approval_activates_and_serves_rejection_blocks(desk: Desk):
 
 async def test_an_invite_pre_approves_once(desk: Desk, fake_clock: FakeClock):
     ids = await desk.add_districts("North")
-    token = (await desk(invites.create_invite, DISPATCHER)).token
+    token = (await desk(invites.create_invite, DISPATCHER, private_chat=True)).token
     assert await desk(couriers.accept_invite, token, 7, None) is None  # to the dialog
 
     courier = await register(desk, 7, [ids["North"]], invite_token=token)
@@ -89,12 +89,12 @@ async def test_an_invite_pre_approves_once(desk: Desk, fake_clock: FakeClock):
 
 async def test_an_expired_invite_is_refused(desk: Desk, fake_clock: FakeClock):
     ids = await desk.add_districts("North")
-    token = (await desk(invites.create_invite, DISPATCHER)).token
+    token = (await desk(invites.create_invite, DISPATCHER, private_chat=True)).token
     fake_clock.advance(days=8)
     with pytest.raises(NotFound):
         await register(desk, 7, [ids["North"]], invite_token=token)
     with pytest.raises(Forbidden):
-        await desk(invites.create_invite, STRANGER)
+        await desk(invites.create_invite, STRANGER, private_chat=True)
 
 
 @pytest.mark.parametrize(

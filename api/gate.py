@@ -1,0 +1,92 @@
+"""What every request to the shops' API passes before FastAPI reads its body: a valid token
+(else 401), a JSON body (else 415), at most MAX_BODY_BYTES of it (else 413). Each answer is
+JSON, `{"detail": ...}`, like every other error of the API."""
+
+import re
+from collections.abc import Collection
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.context import UNAUTHORIZED, ApiContext
+
+MAX_BODY_BYTES = 64 * 1024
+TOO_LARGE = f"the body is over {MAX_BODY_BYTES // 1024} KiB"
+_JSON = re.compile(r"application/(?:[\w.+-]+\+)?json", re.IGNORECASE)
+
+
+class TooLarge(HTTPException):
+    """A streamed body went past the cap: an HTTP error, which FastAPI lets through where it
+    reads the body (any other error there becomes a 400), and renders as JSON."""
+
+    def __init__(self) -> None:
+        super().__init__(413, TOO_LARGE)
+
+
+class Gate:
+    def __init__(self, app: ASGIApp, api: ApiContext, paths: Collection[re.Pattern[str]]) -> None:
+        self.app = app
+        self.api = api
+        self.paths = paths  # the API's routes: what the gate guards
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not any(p.match(scope["path"]) for p in self.paths):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        refusal = self._refusal(headers)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self._capped(scope, receive, send)
+
+    def _refusal(self, headers: Headers) -> JSONResponse | None:
+        if self.api.bearer(headers.get("authorization")) is None:
+            return _problem(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
+        length = _length(headers)
+        kind = headers.get("content-type", "").split(";")[0].strip()
+        if (length or "transfer-encoding" in headers) and not _JSON.fullmatch(kind):
+            return _problem(415, "send the body as JSON, with Content-Type: application/json")
+        if length > MAX_BODY_BYTES:
+            return _too_large()
+        return None
+
+    async def _capped(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request, with a body that may not grow past the cap while it streams in."""
+        read, started = 0, False
+
+        async def counted() -> Message:
+            nonlocal read
+            message = await receive()
+            read += len(message.get("body", b""))
+            if read > MAX_BODY_BYTES:
+                raise TooLarge
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, sending)
+        except TooLarge:
+            if started:
+                raise
+            await _too_large()(scope, receive, send)
+
+
+def _length(headers: Headers) -> int:
+    """Content-Length, which the server has checked is a number, or 0."""
+    value = headers.get("content-length", "0")
+    return int(value) if value.isdigit() else 0
+
+
+def _too_large() -> JSONResponse:
+    return _problem(413, TOO_LARGE)
+
+
+def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
