@@ -28,9 +28,9 @@ from bot.limits import FloodLimiter, SharedWindows
 from bot.metrics import CountTelegramErrors, CountUpdates, Metrics
 from bot.requests import (
     KeepToFloodLimits,
-    ProxyFailuresAreNetworkErrors,
     RetryBriefly,
     TolerateUnchangedEdits,
+    TransportFailuresAreNetworkErrors,
 )
 from bot.sender import OutboxSender, SenderSettings
 from bot.settings import Settings
@@ -88,7 +88,7 @@ def build_bot(
     session.middleware(TolerateUnchangedEdits())
     if limiter is not None:
         session.middleware(KeepToFloodLimits(limiter))
-    session.middleware(ProxyFailuresAreNetworkErrors())  # innermost: every layer sees it
+    session.middleware(TransportFailuresAreNetworkErrors())  # innermost: every layer sees it
     return Bot(
         token=settings.bot_token.get_secret_value(),
         session=session,

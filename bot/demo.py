@@ -15,6 +15,7 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
+    from db.uow import UnitOfWorkFactory
     from playground.telegram import FakeTelegram
 
 BOT_TOKEN = "4242:playground-not-a-real-token"  # 4242: the emulator's bot id
@@ -42,9 +43,9 @@ def settings() -> Settings:
 
 async def play(settings: Settings) -> None:
     """Serve the playground until SIGINT or SIGTERM."""
-    from bot.app import build_app, prepare_database
+    from bot.app import build_app
     from bot.serve import run
-    from playground.seed import CAST, seed
+    from playground.seed import CAST
     from playground.telegram import FakeTelegram, serving
 
     fake = FakeTelegram(BOT_TOKEN, forgetful=True)
@@ -54,19 +55,22 @@ async def play(settings: Settings) -> None:
     try:
         async with serving(fake) as (_, url):
             app = build_app(settings.model_copy(update={"telegram_api_url": url}))
-            await prepare_database(app)
-            await seed(app.uow_factory)
-            await run(app, Playground(fake, folder))
+            # Migrated by the start, which a stop signal ends cleanly; seeded once it runs.
+            await run(app, Playground(fake, folder, app.uow_factory))
     finally:
         shutil.rmtree(folder, ignore_errors=True)  # a playground leaves nothing behind
 
 
 class Playground:
-    """The page beside the bot; once the bot is ready, says where, and everyone says /start."""
+    """The page beside the bot; once the bot is ready, seeds the business, says where the page
+    is, and everyone says /start."""
 
-    def __init__(self, fake: "FakeTelegram", folder: Path) -> None:
+    def __init__(
+        self, fake: "FakeTelegram", folder: Path, uow_factory: "UnitOfWorkFactory"
+    ) -> None:
         self._fake = fake
         self._folder = folder
+        self._uow_factory = uow_factory
 
     def routers(self) -> "Sequence[APIRouter]":
         from playground import web
@@ -74,7 +78,9 @@ class Playground:
         return [web.build_router(self._fake, API_TOKEN)]
 
     async def ready(self, address: str | None) -> None:
-        from playground.seed import CAST
+        from playground.seed import CAST, seed
+
+        await seed(self._uow_factory)
 
         print(
             f"\nThe playground is at {address}{PAGE}"

@@ -14,6 +14,7 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramBadRequest,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -29,10 +30,13 @@ log = logging.getLogger(__name__)
 NOT_MODIFIED = "message is not modified"
 # Methods that put a message in a chat, and so count against Telegram's flood limits.
 _SENDING = ("send", "edit", "copy", "forward")
-PROXY_ERRORS = tuple(
-    getattr(module, name)
-    for module in (python_socks, aiohttp_socks)  # each has its own three
-    for name in ("ProxyError", "ProxyConnectionError", "ProxyTimeoutError")
+PROXY_ERRORS = (
+    *(
+        getattr(module, name)
+        for module in (python_socks, aiohttp_socks)  # each has its own three
+        for name in ("ProxyError", "ProxyConnectionError", "ProxyTimeoutError")
+    ),
+    asyncio.IncompleteReadError,  # a SOCKS proxy that hangs up halfway through its greeting
 )
 
 
@@ -55,9 +59,10 @@ class TolerateUnchangedEdits(BaseRequestMiddleware):
             return cast(Response[TelegramType], unchanged)
 
 
-class ProxyFailuresAreNetworkErrors(BaseRequestMiddleware):
-    """A proxy (TELEGRAM_PROXY) that cannot be reached, or cannot reach Telegram, fails a call
-    as a network error does, and is retried as one: aiogram lets its errors through raw."""
+class TransportFailuresAreNetworkErrors(BaseRequestMiddleware):
+    """A proxy (TELEGRAM_PROXY) that cannot be reached or hangs up, and an answer that is not
+    Telegram's JSON (a proxy's or a load balancer's error page), fail a call as a network
+    error does, and are retried as one: aiogram lets these through raw."""
 
     async def __call__(
         self,
@@ -68,7 +73,11 @@ class ProxyFailuresAreNetworkErrors(BaseRequestMiddleware):
         try:
             return await make_request(bot, method)
         except PROXY_ERRORS as error:
-            raise TelegramNetworkError(method, f"the proxy failed: {error}") from error
+            raise TelegramNetworkError(method, f"the proxy failed: {error!r}") from error
+        except ClientDecodeError as error:
+            raise TelegramNetworkError(
+                method, f"the answer was not Telegram's: {str(error)[:200]}"
+            ) from error
 
 
 class KeepToFloodLimits(BaseRequestMiddleware):

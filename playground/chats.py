@@ -86,6 +86,7 @@ class ChatLog:
     def popup(self, chat_id: int, text: str) -> None:
         if (chat := self.chats.get(chat_id)) and text:
             chat.messages.append(Message(0, "popup", text))
+            self._trim(chat)
             self._bump()
 
     def find(self, chat_id: int, message_id: int) -> Message | None:

@@ -19,6 +19,9 @@ from playground.telegram import FakeTelegram
 NEWCOMERS_FROM = 3001  # the Telegram ids of people added on the page
 ASSETS = {"playground.js": "text/javascript", "playground.css": "text/css"}
 LONG_POLL_SECONDS = 20.0
+MAX_PEOPLE = 50
+# No control, bidi or zero-width characters, nothing like HTML.
+_NAME = r"^[^\x00-\x1f\x7f<>&\u200b-\u200f\u202a-\u202e\u2066-\u2069]+$"
 
 
 class Said(BaseModel):
@@ -52,7 +55,14 @@ class Located(BaseModel):
 
 
 class Newcomer(BaseModel):
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f<>&]+$")
+    name: str = Field(min_length=1, max_length=64, pattern=_NAME)
+
+    @field_validator("name")
+    @classmethod
+    def _visible(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must show something")
+        return value
     language: str = Field(default="en", pattern="^(en|ru)$")
 
 
@@ -79,6 +89,8 @@ def build_router(fake: FakeTelegram, api_token: str) -> APIRouter:
 
     @router.post("/people", status_code=201)
     async def add_person(newcomer: Newcomer) -> dict[str, int]:
+        if len(fake.chats.chats) >= MAX_PEOPLE:
+            raise HTTPException(409, f"the playground holds {MAX_PEOPLE} people at most")
         person = Person(next(ids), newcomer.name.strip(), "newcomer", newcomer.language)
         fake.chats.add(person)
         return {"id": person.id}

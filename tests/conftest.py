@@ -33,7 +33,8 @@ NO_POSTGRES = "TEST_POSTGRES_URL is not set; PostgreSQL tests need a real server
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 if REDIS_URL and WORKER:
     _given = urlsplit(REDIS_URL)
-    REDIS_URL = _given._replace(path=f"/{int(_given.path.strip('/') or 0) - WORKER}").geturl()
+    _number = (int(_given.path.strip("/") or 0) - WORKER) % 16  # Redis has databases 0-15
+    REDIS_URL = _given._replace(path=f"/{_number}").geturl()
 NO_REDIS = "TEST_REDIS_URL is not set; Redis tests need a real server (.ci/run sets it)"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 TABLES = (

@@ -1,13 +1,22 @@
 """The request middlewares on the Bot's session: replies ride out a hiccup, edits that change
 nothing are fine, and every message waits for its flood slot."""
 
+import asyncio
 from typing import Any
 
+import aiohttp_socks
 import pytest
-from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter, TelegramServerError
+import python_socks
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.methods import EditMessageText, GetUpdates, SendMessage
 
-from bot.requests import RetryBriefly, TolerateUnchangedEdits
+from bot.requests import RetryBriefly, TolerateUnchangedEdits, TransportFailuresAreNetworkErrors
 
 REPLY = SendMessage(chat_id=7, text="hi")
 
@@ -61,3 +70,18 @@ async def test_an_edit_that_changes_nothing_is_fine_and_other_refusals_are_not()
         await TolerateUnchangedEdits()(  # type: ignore[arg-type]
             Telegram(TelegramBadRequest(edit, "Bad Request: can't parse entities")), None, edit
         )
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        python_socks.ProxyConnectionError("Couldn't connect to proxy 127.0.0.1:9"),
+        aiohttp_socks.ProxyError("Invalid proxy response"),
+        asyncio.IncompleteReadError(b"", 2),  # a SOCKS proxy that hung up mid-greeting
+        ClientDecodeError("Failed to decode object", ValueError("no JSON"), "<html>502</html>"),
+    ],
+)
+async def test_a_proxy_or_an_error_page_fails_a_call_as_the_network_would(failure: Exception):
+    """So that the start, the polling and the replies retry it, as they retry the network."""
+    with pytest.raises(TelegramNetworkError):
+        await TransportFailuresAreNetworkErrors()(Telegram(failure), None, REPLY)  # type: ignore[arg-type]

@@ -157,7 +157,7 @@ class Workload:
     async def _complete(self, desk: Desk, telegram_id: int) -> None:
         """The courier looks at their card until an order is there (or none will come), and
         completes it."""
-        while True:  # writers take turns: the orders may still be on their way
+        for _ in range(2000):  # writers take turns: the orders may still be on their way
             last = self._all_posted.is_set()
             card = await desk(couriers.my_card, telegram_id, UTC_ZONE)
             await asyncio.sleep(0)
@@ -194,7 +194,7 @@ class Workload:
         """A shop marks delivered the order some courier carries, as it sees it just now."""
         everyone = (await api.get("/courier")).json()
         sid = rng.choice(everyone)["sid"]
-        while True:  # writers take turns: the orders may still be on their way
+        for _ in range(2000):  # writers take turns: the orders may still be on their way
             last = self._all_posted.is_set()
             card = (await api.get(f"/courier/{sid}")).json()
             await asyncio.sleep(0)

@@ -62,6 +62,8 @@ async def test_a_newcomer_gets_a_chat(page: tuple[FakeTelegram, httpx.AsyncClien
         (f"/playground/people/{ANN_ID}/messages", '{"text": "\\ud800"}', 422),
         (f"/playground/people/{ANN_ID}/taps", {"message_id": 5, "data": "done:1"}, 404),
         ("/playground/people", {"name": "<script>"}, 422),
+        ("/playground/people", {"name": "   "}, 422),
+        ("/playground/people", {"name": "Eve\u202e"}, 422),
         ("/playground/people", {"name": "Eve", "language": "xx"}, 422),
     ],
 )
@@ -75,6 +77,21 @@ async def test_bad_input_changes_nothing(
     assert answer.status_code == status, answer.text
     assert "detail" in answer.json()
     assert (fake.updates, fake.chats.version) == ([], before)
+
+
+async def test_the_playground_holds_fifty_people_and_each_chat_200_messages(
+    page: tuple[FakeTelegram, httpx.AsyncClient],
+) -> None:
+    fake, client = page
+    statuses = [
+        (await client.post("/playground/people", json={"name": f"P{n}"})).status_code
+        for n in range(50)
+    ]
+    assert statuses.count(201) == 50 - len(CAST)
+    assert statuses[-1] == 409
+    for _ in range(300):
+        fake.chats.popup(ANN_ID, "Delivered! Thank you.")
+    assert len(fake.chats.chats[ANN_ID].messages) == 200
 
 
 async def test_only_its_own_files_are_served(
