@@ -2,6 +2,7 @@
 emulator, on SQLite in a fresh folder seeded with a small business, and serves a page with
 everyone's chat at /playground. No token, no network."""
 
+import secrets
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -28,7 +29,8 @@ def settings() -> Settings:
     From the environment only what a person may want to change: WEB_PORT, LOG_LEVEL and such."""
     from playground.seed import ADMIN
 
-    folder = Path(tempfile.mkdtemp(prefix="dispatch-playground-"))
+    # Made by the start (as any SQLite folder is), so a stop during the imports leaves nothing.
+    folder = Path(tempfile.gettempdir()) / f"dispatch-playground-{secrets.token_hex(6)}"
     return Settings(
         _env_file=None,
         bot_token=BOT_TOKEN,

@@ -63,6 +63,7 @@ class Newcomer(BaseModel):
         if not value.strip():
             raise ValueError("must show something")
         return value
+
     language: str = Field(default="en", pattern="^(en|ru)$")
 
 
