@@ -96,13 +96,19 @@ async def test_an_order_posted_delivered_and_heard(playground: str, browser: Bro
     await page.screenshot(path=str(SCREENSHOT))
 
 
-async def test_a_newcomer_registers_with_keyboards(playground: str, browser: Browser) -> None:
+async def newcomer(browser: Browser, playground: str, name: str) -> tuple[Page, Locator]:
+    """The page, with a person of this name added, and their pane."""
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     await page.goto(playground)
-    await page.fill("#add-person input[name=name]", "Eve")
+    await page.fill("#add-person input[name=name]", name)
     await page.click("#add-person button")
-    eve = named(page, "Eve")
-    await expect(eve).to_be_visible()
+    chat = named(page, name)
+    await expect(chat).to_be_visible()
+    return page, chat
+
+
+async def test_a_newcomer_registers_with_keyboards(playground: str, browser: Browser) -> None:
+    _, eve = await newcomer(browser, playground, "Eve")
     eve_id = int(await eve.get_attribute("data-person") or 0)
 
     await eve.locator(".menu-button").click()
@@ -124,12 +130,7 @@ async def test_a_newcomer_registers_with_keyboards(playground: str, browser: Bro
 async def test_an_invite_link_is_opened_as_someone_on_the_page(
     playground: str, browser: Browser
 ) -> None:
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await page.goto(playground)
-    await page.fill("#add-person input[name=name]", "Zed")
-    await page.click("#add-person button")
-    zed = named(page, "Zed")
-    await expect(zed).to_be_visible()
+    page, zed = await newcomer(browser, playground, "Zed")
 
     await say(page, DAN, "/invite")
     link = pane(page, DAN).locator(".msg.bot a", has_text="?start=")
