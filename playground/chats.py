@@ -119,7 +119,7 @@ class ChatLog:
         self._changed.set()
 
     def _edit(self, chat: Chat, params: Params, result: Any) -> None:
-        message = next((m for m in chat.messages if m.id == _int(params.get("message_id"))), None)
+        message = self.find(chat.person.id, _int(params.get("message_id")))
         if message is None:
             return
         if "text" in params:
