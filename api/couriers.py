@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api import idempotency, schemas
 from api.context import ApiContext
+from api.context import shop as shop_of
 from db.uow import UnitOfWork
 from services import couriers, districts
 from services.access import Shop
@@ -25,7 +26,7 @@ def build_router(context: ApiContext) -> APIRouter:
         route_class=idempotency.route_class(context),
     )
     Uow = Annotated[UnitOfWork, Depends(context.uow)]
-    Caller = Annotated[Shop, Depends(context.shop())]
+    Caller = Annotated[Shop, Depends(shop_of)]
 
     # Before /courier/{sid}, so that these names are never taken for a courier's id.
     @router.post(

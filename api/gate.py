@@ -1,6 +1,10 @@
 """What every request to the shops' API passes before FastAPI reads its body: a valid token
 (else 401), a JSON body (else 415), at most MAX_BODY_BYTES of it (else 413). Each answer is
-JSON, `{"detail": ...}`, like every other error of the API."""
+JSON, `{"detail": ...}`, like every other error of the API.
+
+The shop behind the token is found once, here, and handed to the routes (api.context.caller).
+A shop one of whose webhook endpoints was disabled hears it in a header of its next answer.
+"""
 
 import re
 from collections.abc import Collection
@@ -10,10 +14,13 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.context import UNAUTHORIZED, ApiContext
+from api.context import UNAUTHORIZED, ApiContext, Caller
+from services import shops
 
 MAX_BODY_BYTES = 64 * 1024
 TOO_LARGE = f"the body is over {MAX_BODY_BYTES // 1024} KiB"
+DISABLED_HEADER = "Webhook-Endpoint-Disabled"
+DISABLED_NOTICE = "failing for 3 days, an endpoint was disabled: GET /webhooks shows which"
 _JSON = re.compile(r"application/(?:[\w.+-]+\+)?json", re.IGNORECASE)
 
 
@@ -36,15 +43,34 @@ class Gate:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        refusal = self._refusal(headers)
+        caller = await self.api.authenticate(headers.get("authorization"))
+        if caller is None:
+            refusal: JSONResponse | None = _problem(
+                401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"}
+            )
+        else:
+            refusal = self._refusal(headers)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        await self._capped(scope, receive, send)
+        assert caller is not None
+        scope.setdefault("state", {})["caller"] = caller
+        await self._capped(scope, receive, await self._telling(caller, send))
+
+    async def _telling(self, caller: Caller, send: Send) -> Send:
+        """`send`, adding the notice of a disabled endpoint if the shop has one coming."""
+        if not await shops.take_endpoint_notice(self.api.uow_factory(), caller.shop):
+            return send
+
+        async def told(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = (DISABLED_HEADER.lower().encode(), DISABLED_NOTICE.encode())
+                message = {**message, "headers": [*message.get("headers", []), extra]}
+            await send(message)
+
+        return told
 
     def _refusal(self, headers: Headers) -> JSONResponse | None:
-        if self.api.bearer(headers.get("authorization")) is None:
-            return _problem(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
         length = _length(headers)
         kind = headers.get("content-type", "").split(";")[0].strip()
         if (length or "transfer-encoding" in headers) and not _JSON.fullmatch(kind):

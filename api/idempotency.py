@@ -59,11 +59,11 @@ def route_class(context: ApiContext, resumable: frozenset[str] = frozenset()) ->
 
             async def handle(request: Request) -> Response:
                 key = request.headers.get(HEADER)
-                client = context.client(request)
-                if key is None or client is None or not idempotency.valid_key(key):
+                caller = getattr(request.state, "caller", None)
+                if key is None or caller is None or not idempotency.valid_key(key):
                     return await handler(request)  # unauthenticated or malformed: refused
                 return await _once(
-                    context, handler, request, client, key, resumable=self.name in resumable
+                    context, handler, request, caller.client, key, resumable=self.name in resumable
                 )
 
             return handle

@@ -1,17 +1,22 @@
-"""/order: post, read and complete orders."""
+"""/order: post, list, read, complete and cancel a shop's orders."""
 
+import base64
+import binascii
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from api import idempotency, schemas
 from api.context import ApiContext
+from api.context import shop as shop_of
 from db.uow import UnitOfWork
 from services import orders
 from services.access import Shop
-from services.errors import Conflict, ErrorCode
+from services.errors import Conflict, ErrorCode, InvalidInput
+from services.orders import OrderFilter
 from services.read_models import OrderStatus, OrderView
 
 STATUS: dict[OrderStatus, tuple[schemas.Status, schemas.State]] = {
@@ -20,7 +25,9 @@ STATUS: dict[OrderStatus, tuple[schemas.Status, schemas.State]] = {
     OrderStatus.COMPLETED: ("2", "completed"),
     OrderStatus.CANCELLED: ("3", "cancelled"),
 }
-NOT_FOUND = schemas.problem(404, "No such order")
+NOT_FOUND = schemas.problem(404, "No such order of this shop")
+PAGE_DEFAULT, PAGE_LIMIT = 50, 200
+CURSOR = r"^[A-Za-z0-9_-]{1,24}$"
 
 
 def build_router(context: ApiContext) -> APIRouter:
@@ -31,7 +38,7 @@ def build_router(context: ApiContext) -> APIRouter:
         route_class=idempotency.route_class(context, resumable=frozenset({"post_order"})),
     )
     Uow = Annotated[UnitOfWork, Depends(context.uow)]
-    Caller = Annotated[Shop, Depends(context.shop())]
+    Caller = Annotated[Shop, Depends(shop_of)]
 
     @router.post(
         "/order",
@@ -62,9 +69,36 @@ def build_router(context: ApiContext) -> APIRouter:
             return JSONResponse(queued.model_dump(mode="json"), status_code=202)
         return schemas.OrderAssigned(order_sid=order.sid, courier_sid=order.courier_sid)
 
+    @router.get("/order", responses=schemas.invalid("Bad filters, or an unknown district"))
+    async def list_orders(
+        uow: Uow,
+        shop: Caller,
+        status: schemas.Status | None = None,
+        district: Annotated[str | None, Query(min_length=1, max_length=1000)] = None,
+        since: Annotated[datetime | None, Query(description="Created at or after.")] = None,
+        cursor: Annotated[str | None, Query(pattern=CURSOR)] = None,
+        limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = PAGE_DEFAULT,
+    ) -> schemas.OrderPage:
+        """The shop's orders, oldest first, as filtered; a page at a time."""
+        wanted = OrderFilter(_status(status), district, _aware(since))
+        page = await orders.shop_orders(uow, shop, wanted, _after(cursor), limit)
+        return schemas.OrderPage(
+            items=[_order(order) for order in page.items],
+            next_cursor=_cursor(page.last_id) if page.last_id is not None else None,
+        )
+
     @router.get("/order/{sid}", responses=NOT_FOUND)
     async def get_order(sid: UUID, uow: Uow, shop: Caller) -> schemas.Order:
         return _order(await orders.order_status(uow, shop, sid))
+
+    @router.post(
+        "/order/{sid}/cancel",
+        responses=NOT_FOUND | schemas.problem(409, "Completed or cancelled already"),
+        dependencies=idempotency.KEYED,
+    )
+    async def cancel_order(sid: UUID, uow: Uow, shop: Caller) -> schemas.Order:
+        """Cancel a queued or assigned order; its courier is told and freed."""
+        return _order(await orders.cancel_order(uow, shop, sid))
 
     @router.post(
         "/order/{sid}",
@@ -90,4 +124,41 @@ def _order(order: OrderView) -> schemas.Order:
         assigned_at=order.assigned_at,
         completed_at=order.completed_at,
         cancelled_at=order.cancelled_at,
+    )
+
+
+def _status(code: schemas.Status | None) -> OrderStatus | None:
+    return None if code is None else next(s for s, (c, _) in STATUS.items() if c == code)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time without an offset is taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"o{last_id}".encode()).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> int:
+    """The order a cursor says to start after (0: from the first)."""
+    if cursor is None:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        text = ""
+    if not (text.startswith("o") and text[1:].isdigit() and len(text) <= 11):
+        raise InvalidInput(ErrorCode.CURSOR_INVALID)
+    return int(text[1:])
+
+
+def snapshot_order(snapshot: dict[str, object]) -> schemas.Order:
+    """An order as a webhook event recorded it, as GET /order/{sid} would have shown it."""
+    status, state = STATUS[OrderStatus(str(snapshot["status"]))]
+    return schemas.Order.model_validate(
+        {key: snapshot[key] for key in schemas.Order.model_fields if key in snapshot}
+        | {"status": status, "state": state}
     )

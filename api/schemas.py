@@ -103,6 +103,63 @@ class Order(BaseModel):
     cancelled_at: datetime | None
 
 
+class OrderPage(BaseModel):
+    items: list[Order]
+    next_cursor: str | None = Field(
+        description="Pass it as `cursor`, with the same filters, for the next page; null: no more."
+    )
+
+
+Event = Literal["order.assigned", "order.completed", "order.cancelled", "order.requeued"]
+
+
+class WebhookIn(_In):
+    url: str = Field(
+        max_length=2000,
+        pattern=r"^https?://[^\s/?#@]+(?:[/?#]\S*)?$",
+        description="Where to POST the events: http(s), on the internet (not a private address).",
+        examples=["https://shop.example/dispatch-events"],
+    )
+    events: list[Event] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4,
+        description="The events to send; none given: every event.",
+    )
+
+
+class Webhook(BaseModel):
+    id: UUID
+    url: str
+    events: list[Event] | None = Field(description="null: every event")
+    created_at: datetime
+    failing_since: datetime | None = Field(
+        description="Since when every delivery has failed; null while they go through."
+    )
+    disabled_at: datetime | None = Field(
+        description="Set after 3 days of failures: nothing more is sent. Delete it, add it again."
+    )
+
+
+class WebhookCreated(Webhook):
+    secret: str = Field(
+        description="The Standard Webhooks signing secret (whsec_…). Shown only in this answer."
+    )
+
+
+class WebhookCall(BaseModel):
+    id: str = Field(description="Its webhook-id header: the same on every try.")
+    event: Event
+    order_sid: UUID
+    state: Literal["pending", "sent", "failed"]
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_status: int | None = Field(description="The receiver's last HTTP status.")
+    last_error: str | None
+
+
 class Problem(BaseModel):
     """FastAPI's usual error body."""
 

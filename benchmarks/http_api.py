@@ -21,8 +21,7 @@ from bot.web import build_web_app
 from db.engine import create_engine
 from db.migrate import upgrade
 from db.uow import UnitOfWorkFactory
-from services import couriers, districts, staff
-from services.access import Shop
+from services import couriers, districts, shops, staff
 from tests.e2e.conftest import free_port
 
 TOKEN = "benchmark-token-0123456789"
@@ -33,9 +32,10 @@ async def seed(url: str, couriers_count: int) -> None:
     engine = create_engine(url)
     factory = UnitOfWorkFactory(engine)
     await staff.sync_admins(factory(), [1])
-    await districts.add_district(factory(), Shop(), "North")
+    shop = await shops.unnamed(factory())
+    await districts.add_district(factory(), shop, "North")
     for n in range(couriers_count):
-        await couriers.create_courier(factory(), Shop(), f"C{n}", ["North"])
+        await couriers.create_courier(factory(), shop, f"C{n}", ["North"])
     await engine.dispose()
 
 

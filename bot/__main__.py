@@ -1,5 +1,6 @@
 """`python -m bot`: run the bot. `python -m bot migrate`: only migrate the database.
 `python -m bot demo`: the playground, with no token and no network (bot.demo).
+`python -m bot shops add|list|revoke NAME`: the shops of the HTTP API (bot.shop_admin).
 
 Whatever stops it from starting ends it with exit code 2 and one line that says what to fix.
 """
@@ -17,7 +18,7 @@ from bot.settings import Settings, describe_errors
 if TYPE_CHECKING:
     from bot.app import App
 
-USAGE = "usage: python -m bot [migrate | demo]"
+USAGE = "usage: python -m bot [migrate | demo | shops add NAME | shops list | shops revoke NAME]"
 
 
 async def migrate_only(app: "App") -> None:
@@ -41,8 +42,13 @@ def _work(argv: list[str], settings: Settings) -> Coroutine[Any, Any, None]:
     return migrate_only(app) if argv else run(app)
 
 
+def _shop_command(args: list[str]) -> bool:
+    return args == ["list"] or (len(args) >= 2 and args[0] in ("add", "revoke"))
+
+
 def main(argv: list[str]) -> int:
-    if argv not in ([], ["migrate"], ["demo"]):
+    shops = argv[:1] == ["shops"]
+    if argv not in ([], ["migrate"], ["demo"]) and not (shops and _shop_command(argv[1:])):
         print(USAGE, file=sys.stderr)
         return 2
     try:
@@ -58,6 +64,10 @@ def main(argv: list[str]) -> int:
 
     logs.configure(settings.log_level, settings.secrets())
     try:
+        if shops:
+            from bot import shop_admin
+
+            return asyncio.run(shop_admin.run(settings, argv[1:]))
         asyncio.run(_work(argv, settings))
     except StartupError as error:
         print(error, file=sys.stderr)

@@ -34,6 +34,7 @@ from bot.requests import (
 )
 from bot.sender import OutboxSender, SenderSettings
 from bot.settings import Settings
+from bot.shop_webhooks import WebhookSender, WebhookSettings
 from bot.startup import locked, migrate_or_check, read_only, wait_for_database
 from db.engine import create_engine, is_locked
 from db.uow import DatabaseLocked, UnitOfWorkFactory
@@ -58,6 +59,7 @@ class App:
     dispatcher: Dispatcher
     sender: OutboxSender  # delivers the outbox through a Bot of its own, sharing the limits
     inbox: InboxWorker  # hands the updates stored by the webhook or the polling to the handlers
+    webhooks: WebhookSender  # tells shops of their orders' changes
     metrics: Metrics = field(default_factory=Metrics)
     redis: Redis | None = None  # shared by several instances: dialogs, locks, flood limits
 
@@ -194,6 +196,9 @@ def build_app(settings: Settings) -> App:
         dispatcher=dispatcher,
         sender=build_sender(settings, uow_factory, i18n, limiter, metrics),
         inbox=build_inbox(settings, dispatcher, bot, uow_factory),
+        webhooks=WebhookSender(
+            uow_factory, WebhookSettings(allow_private=settings.shop_webhooks_allow_private)
+        ),
         metrics=metrics,
         redis=redis,
     )

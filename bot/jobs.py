@@ -15,7 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.logs import log_failure
 from bot.settings import Settings
 from db.uow import UnitOfWorkFactory
-from services import clock, idempotency, inbox, orders, outbox, statistics
+from services import clock, idempotency, inbox, orders, outbox, statistics, webhooks
 
 log = logging.getLogger(__name__)
 # A report held up (a busy loop, a restart at the minute) still goes out within the hour.
@@ -110,3 +110,6 @@ class Jobs:
             log.info("pruned %s handled updates", pruned)
         if pruned := await idempotency.prune(self.uow_factory()):
             log.info("pruned %s expired idempotency keys", pruned)
+        retention = timedelta(days=self.settings.outbox_retention_days)
+        if pruned := await webhooks.prune(self.uow_factory(), retention):
+            log.info("pruned %s sent or failed webhook deliveries", pruned)

@@ -26,7 +26,7 @@ from bot.startup import describe, the_only_instance, wait_for_telegram
 from bot.web import WebServer, bind, build_web_app
 from db.engine import PROJECT_ROOT, sqlite_file
 from handlers import menu
-from services import inbox, outbox
+from services import inbox, outbox, webhooks
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -100,11 +100,12 @@ async def _serve(app: App, stop: asyncio.Event, companion: Companion | None) -> 
     await _take_back(app)
     sending = asyncio.create_task(app.sender.run(), name="outbox-sender")
     handling = asyncio.create_task(app.inbox.run(), name="inbox")
+    calling = asyncio.create_task(app.webhooks.run(), name="shop-webhooks")
     polling = None
     if app.settings.webhook is None:
         poller = Poller(app.inbox, app.dispatcher.resolve_used_update_types())
         polling = asyncio.create_task(poller.run(), name="polling")
-    tasks = [sending, handling, *([polling] if polling else [])]
+    tasks = [sending, handling, calling, *([polling] if polling else [])]
     if web is not None:
         tasks.append(web.start())
     jobs = Jobs(app.settings, app.uow_factory)
@@ -148,6 +149,7 @@ async def _take_back(app: App) -> None:
         return
     updates = await inbox.give_back(app.uow_factory(), None)
     notices = await outbox.give_back(app.uow_factory(), None)
+    await webhooks.give_back(app.uow_factory(), None)
     if updates or notices:
         log.info("took back %s updates and %s notices from the last run", updates, notices)
 
@@ -173,16 +175,15 @@ async def _web_server(app: App, also_serve: Sequence[APIRouter]) -> WebServer | 
     )
 
 
-async def _api_context(app: App) -> ApiContext | None:
+async def _api_context(app: App) -> ApiContext:
     settings = app.settings
-    if not settings.api_on:
-        return None
     me = await app.bot.me()
     return ApiContext(
         uow_factory=app.uow_factory,
         tokens=frozenset(token.get_secret_value() for token in settings.api_tokens),
         zone=settings.zone,
         bot_username=me.username or "",
+        allow_private_webhooks=settings.shop_webhooks_allow_private,
     )
 
 
@@ -205,6 +206,7 @@ async def _wind_down(
     await jobs.stop(seconds=min(1.0, app.settings.shutdown_grace_seconds))
     if left := await app.inbox.stop(deadline - time.monotonic()):
         log.warning("stopping with %s chats' updates in hand; the next start redoes them", left)
+    await app.webhooks.stop(deadline - time.monotonic())
     if not await app.sender.settle(max(0.0, deadline - time.monotonic())):
         log.warning("stopping with notices still to send; they go out after the restart")
     await app.sender.stop()

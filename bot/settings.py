@@ -34,8 +34,9 @@ class Settings(BaseSettings):
     bot_token: SecretStr
     database_url: str = DEFAULT_DATABASE_URL
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
-    # The HTTP API for shops: off without tokens.
+    # The tokens of the unnamed shop; named shops' are in the database (`python -m bot shops`).
     api_tokens: Annotated[frozenset[SecretStr], NoDecode] = frozenset()
+    shop_webhooks_allow_private: bool = False
     web_host: str = "127.0.0.1"
     web_port: int | None = Field(default=None, ge=1, le=65535)
     # Webhook mode instead of long polling, and the secret Telegram sends with each update.
@@ -187,10 +188,6 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     @property
-    def api_on(self) -> bool:
-        return bool(self.api_tokens)
-
-    @property
     def webhook(self) -> tuple[str, str] | None:
         """WEBHOOK_URL and WEBHOOK_SECRET, when updates come over a webhook."""
         if self.webhook_url is None or self.webhook_secret is None:
@@ -200,7 +197,7 @@ class Settings(BaseSettings):
     @property
     def web_on(self) -> bool:
         """The web server runs for a webhook, for the API, or when WEB_PORT is set."""
-        return self.webhook_url is not None or self.api_on or self.web_port is not None
+        return self.webhook_url is not None or bool(self.api_tokens) or self.web_port is not None
 
     @property
     def port(self) -> int:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
-from api import couriers, errors, orders
+from api import couriers, errors, orders, webhooks
 from api.context import ApiContext
 from api.gate import Gate
 from bot.startup import StartupError
@@ -31,7 +31,11 @@ def build_web_app(api: ApiContext | None, *routers: APIRouter) -> FastAPI:
     )
     errors.install_validation(app)
     if api is not None:
-        shops = [couriers.build_router(api), orders.build_router(api)]
+        shops = [
+            couriers.build_router(api),
+            orders.build_router(api),
+            webhooks.build_router(api),
+        ]
         for router in shops:
             app.include_router(router)
         guarded = [

@@ -62,6 +62,12 @@ class OrderSource(StrEnum):
     API = "api"
 
 
+class WebhookState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # tried for WEBHOOK_RETRY_HOURS, or its endpoint deleted or disabled
+
+
 class StaffRole(StrEnum):
     DISPATCHER = "dispatcher"
     ADMIN = "admin"
@@ -137,6 +143,32 @@ class Courier(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class Shop(Base):
+    """A shop's software over the HTTP API. The one with an empty `name_key` stands for the
+    tokens in API_TOKENS."""
+
+    __tablename__ = "shops"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sid: Mapped[UUID] = _public_id()
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Set when one of its webhook endpoints is disabled; the next API call tells the shop.
+    endpoint_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ShopToken(Base):
+    """A shop's bearer token, kept as its SHA-256: the database alone lets nobody in."""
+
+    __tablename__ = "shop_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    hint: Mapped[str] = mapped_column(String(16))  # its first characters, to tell tokens apart
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
@@ -168,6 +200,8 @@ class Order(Base):
         ),
         Index("ix_orders_created_at", "created_at"),
         Index("ix_orders_completed_at", "completed_at"),
+        # A shop's orders, in the order they came: GET /order pages through this.
+        Index("ix_orders_shop", "shop_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -192,6 +226,8 @@ class Order(Base):
     # What posted it, once: a Telegram message or form, or a shop's Idempotency-Key. A second
     # copy of the same source finds this order instead of posting another.
     source_key: Mapped[str | None] = mapped_column(String(SOURCE_KEY_MAX), unique=True)
+    # The shop that posted it over HTTP: the only one that may see or change it there.
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id"))
 
 
 class OrderEvent(Base):
@@ -271,6 +307,56 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The Telegram message this row became, so later rows can edit it.
     message_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookEndpoint(Base):
+    """Where a shop wants to hear of its orders' changes, signed with `secret`."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sid: Mapped[UUID] = _public_id()
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str] | None] = mapped_column(JSON)  # None: every event
+    secret: Mapped[str] = mapped_column(String(64))  # whsec_ and base64 of the signing key
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Since when every delivery failed (None: the last one went through).
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookDelivery(Base):
+    """An event for an endpoint, written in the transaction of the change it reports and
+    delivered in order per endpoint: the sender claims an endpoint's oldest pending row."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'sent', 'failed')", name="state"),
+        Index(
+            "ix_webhook_deliveries_pending", "endpoint_id", "id", **_partial("state = 'pending'")
+        ),
+        Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+        Index("ix_webhook_deliveries_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)  # webhook-id: msg_...
+    event: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    # The order as it was right after the change (services render it as the API shows it).
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state: Mapped[WebhookState] = mapped_column(state_column(WebhookState))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the receiver's HTTP status
     last_error: Mapped[str | None] = mapped_column(Text)
 
 

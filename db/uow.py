@@ -18,7 +18,9 @@ from db.repositories.invites import InviteRepository
 from db.repositories.orders import OrderRepository
 from db.repositories.outbox import OutboxRepository
 from db.repositories.reports import DailyReportRepository
+from db.repositories.shops import ShopRepository
 from db.repositories.staff import StaffRepository
+from db.repositories.webhooks import WebhookRepository
 
 # Namespace of the PostgreSQL advisory locks that serialize dispatching per district.
 DISPATCH_LOCK_NAMESPACE = 0x44535054
@@ -90,6 +92,8 @@ class UnitOfWork:
             self.invites = InviteRepository(session)
             self.outbox = OutboxRepository(session)
             self.reports = DailyReportRepository(session)
+            self.shops = ShopRepository(session)
+            self.webhooks = WebhookRepository(session)
             try:
                 yield self
             finally:
@@ -106,17 +110,21 @@ class UnitOfWork:
         return self._session
 
     async def commit(self) -> None:
-        """Commit, with the orders' history, the notices (in chat order) and the request's
-        stamp; then ring for the sender."""
+        """Commit, with the orders' history, the notices (in chat order), the shops' webhook
+        events and the request's stamp; then ring for the senders."""
         if self.stamp is not None:
             await self.stamp.write(self)
         await self.orders.write_history()
         notices = await self.outbox.write_added()
+        changes, self.orders.shop_changes = self.orders.shop_changes, []
+        events = await self.webhooks.write_events(changes)
         await self.session.commit()
         if self.stamp is not None:
             self.stamp.stamped = True
         if notices:
             self._factory.notices_committed()
+        if events:
+            self._factory.events_committed()
 
     async def lock_districts(
         self, district_ids: Iterable[int] = (), *, of_couriers: Iterable[int | None] = ()
@@ -155,6 +163,7 @@ class UnitOfWorkFactory:
         self._reader = session_factory(engine, writes=False)
         self._writers = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._listeners: list[Callable[[], None]] = []
+        self._event_listeners: list[Callable[[], None]] = []
 
     def __call__(self, stamp: Stamp | None = None) -> UnitOfWork:
         return UnitOfWork(self, stamp)
@@ -214,4 +223,12 @@ class UnitOfWorkFactory:
 
     def notices_committed(self) -> None:
         for listener in self._listeners:
+            listener()
+
+    def on_events(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each commit that wrote webhook deliveries."""
+        self._event_listeners.append(listener)
+
+    def events_committed(self) -> None:
+        for listener in self._event_listeners:
             listener()

@@ -9,7 +9,9 @@ from services.errors import ErrorCode, Forbidden
 
 @dataclass(frozen=True, slots=True)
 class Shop:
-    """A shop's software over the HTTP API, holding one of API_TOKENS: it dispatches."""
+    """A shop's software over the HTTP API: it dispatches, and sees only its own orders."""
+
+    id: int
 
 
 # Who asks: a Telegram user (their id), or a shop.

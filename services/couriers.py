@@ -336,12 +336,14 @@ async def list_couriers(
 async def courier_card(
     uow: UnitOfWork, actor: Actor, courier_key: CourierKey, timezone: ZoneInfo
 ) -> CourierCard:
-    """Dispatchers and shops see any card; a courier sees their own."""
+    """Dispatchers and shops see any card; a courier sees their own. A shop sees the order
+    in progress only when it is the shop's own."""
     async with uow.read():
         mine = None if isinstance(actor, Shop) else await uow.couriers.by_telegram_id(actor)
         if mine is None or courier_key not in (mine.id, mine.sid):
             await require_dispatcher(uow, actor)
-        return await _card(uow, (await _get(uow, courier_key)).id, timezone)
+        shop = actor if isinstance(actor, Shop) else None
+        return await _card(uow, (await _get(uow, courier_key)).id, timezone, shop)
 
 
 async def my_card(uow: UnitOfWork, telegram_id: int, timezone: ZoneInfo) -> CourierCard:
@@ -350,10 +352,14 @@ async def my_card(uow: UnitOfWork, telegram_id: int, timezone: ZoneInfo) -> Cour
         return await _card(uow, courier.id, timezone)
 
 
-async def _card(uow: UnitOfWork, courier_id: int, timezone: ZoneInfo) -> CourierCard:
+async def _card(
+    uow: UnitOfWork, courier_id: int, timezone: ZoneInfo, shop: Shop | None = None
+) -> CourierCard:
     """Averages over completed orders; None (no data) rather than 0 when there are none."""
     courier = await _get(uow, courier_id)
     active = await uow.orders.in_progress_for(courier_id)
+    if active is not None and shop is not None and active.shop_id != shop.id:
+        active = None  # another's order: not this shop's business
     times = await uow.orders.completion_times(courier_id)
     days = {done.astimezone(timezone).date() for _, done in times}
     return CourierCard(

@@ -46,14 +46,29 @@ class ErrorCode(StrEnum):
     ALREADY_ASSIGNED_TO = "already_assigned_to"
     ALREADY_STAFF = "already_staff"
     CANNOT_REVOKE_ADMIN = "cannot_revoke_admin"
+    # Shops and their webhooks
+    SHOP_NAME_LENGTH = "shop_name_length"
+    SHOP_NOT_FOUND = "shop_not_found"
+    CURSOR_INVALID = "cursor_invalid"
+    WEBHOOK_URL_INVALID = "webhook_url_invalid"
+    WEBHOOK_URL_PRIVATE = "webhook_url_private"
+    WEBHOOK_TOO_MANY = "webhook_too_many"
+    WEBHOOK_NOT_FOUND = "webhook_not_found"
 
 
-# Codes only the HTTP API can meet (its headers); the bot has no message for them.
+# Codes only the HTTP API (or the command line) can meet; the bot has no message for them.
 API_ONLY = frozenset(
     {
         ErrorCode.IDEMPOTENCY_KEY_REUSED,
         ErrorCode.IDEMPOTENCY_KEY_BUSY,
         ErrorCode.IDEMPOTENCY_ANSWER_LOST,
+        ErrorCode.SHOP_NAME_LENGTH,
+        ErrorCode.SHOP_NOT_FOUND,
+        ErrorCode.CURSOR_INVALID,
+        ErrorCode.WEBHOOK_URL_INVALID,
+        ErrorCode.WEBHOOK_URL_PRIVATE,
+        ErrorCode.WEBHOOK_TOO_MANY,
+        ErrorCode.WEBHOOK_NOT_FOUND,
     }
 )
 

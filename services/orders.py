@@ -1,7 +1,7 @@
 """Order use cases: post, complete, cancel, reassign, look up, list, sweep, overdue reminders."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from db.models import Courier, Order, OrderSource, OrderStatus
@@ -17,6 +17,19 @@ from services.validation import clean_description, page_window
 
 # An order's number, as people in Telegram know it, or its public id, as the HTTP API does.
 OrderKey = int | UUID
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    status: OrderStatus | None = None
+    district: str | None = None
+    since: datetime | None = None  # created at or after
+
+
+@dataclass(frozen=True, slots=True)
+class ShopPage:
+    items: tuple[OrderView, ...]
+    last_id: int | None  # where the next page starts after; None: this was the last
 
 
 async def post_order(
@@ -66,7 +79,7 @@ async def post_order_text(
 
 async def post_order_for_shop(
     uow: UnitOfWork,
-    actor: Actor,
+    shop: Shop,
     district_name: str,
     description: str,
     *,
@@ -78,9 +91,8 @@ async def post_order_for_shop(
     once."""
     description = clean_description(description)
     async with uow.write():
-        await require_dispatcher(uow, actor)
         district = await district_named(uow, district_name)
-        view = await _post(uow, district.id, description, None, source)
+        view = await _post(uow, district.id, description, shop, source)
         if view.status is OrderStatus.QUEUED and not queue:
             raise Conflict(ErrorCode.NO_COURIER_FREE, district=district.name)
         await uow.commit()
@@ -101,7 +113,7 @@ async def complete_order(uow: UnitOfWork, actor: Actor, order_key: OrderKey) -> 
     A courier's second tap is a harmless no-op; a shop's second call is a Conflict.
     """
     async with uow.write():
-        order = await _get(uow, order_key)
+        order = await _get(uow, order_key, actor)
         courier = await _who_completes(uow, actor, order)
         if courier is None:
             return await _already_completed(uow, order)
@@ -110,7 +122,9 @@ async def complete_order(uow: UnitOfWork, actor: Actor, order_key: OrderKey) -> 
         if await uow.orders.complete(order.id, courier.id, now) is None:
             # A second tap that raced the first one is still just a second tap.
             order = await _get(uow, order.id)
-            if order.status is OrderStatus.COMPLETED and not isinstance(actor, Shop):
+            if isinstance(actor, Shop):
+                _require_active(order)  # the same answer as to a call that came later
+            elif order.status is OrderStatus.COMPLETED:
                 return await _already_completed(uow, order)
             raise Conflict(ErrorCode.ORDER_CHANGED, order_id=order.id)
         await uow.couriers.release(courier.id, now)
@@ -150,17 +164,19 @@ async def _who_completes(uow: UnitOfWork, actor: Actor, order: Order) -> Courier
     return courier
 
 
-async def cancel_order(uow: UnitOfWork, actor_id: int, order_id: int) -> OrderView:
-    """A dispatcher cancels a queued or assigned order; its courier is told and freed."""
+async def cancel_order(uow: UnitOfWork, actor: Actor, order_key: OrderKey) -> OrderView:
+    """A dispatcher (or the shop that posted it) cancels a queued or assigned order; its
+    courier is told and freed."""
     async with uow.write():
-        await require_dispatcher(uow, actor_id)
-        order = await _get(uow, order_id)
+        await require_dispatcher(uow, actor)
+        order = await _get(uow, order_key, actor)
         _require_active(order)
         courier_id = order.courier_id
         await uow.lock_districts([order.district_id], of_couriers=[courier_id])
         now = clock.utcnow()
         if await uow.orders.cancel(order, now) is None:
-            raise Conflict(ErrorCode.ORDER_CHANGED, order_id=order_id)
+            _require_active(await _get(uow, order.id))
+            raise Conflict(ErrorCode.ORDER_CHANGED, order_id=order.id)
         if courier_id is not None:
             courier = await uow.couriers.get(courier_id)
             assert courier is not None
@@ -211,15 +227,30 @@ async def reassign_order(
 
 
 async def order_status(uow: UnitOfWork, actor: Actor, order_key: OrderKey) -> OrderView:
-    """Dispatchers and shops see any order; a courier sees the orders they carry or carried."""
+    """Dispatchers see any order, a shop its own; a courier the orders they carry or carried."""
     async with uow.read():
         courier = None if isinstance(actor, Shop) else await uow.couriers.by_telegram_id(actor)
         if courier is None:
             await require_dispatcher(uow, actor)
-        order = await _get(uow, order_key)
+        order = await _get(uow, order_key, actor)
         if courier is not None and order.courier_id != courier.id:
             await require_dispatcher(uow, actor)
         return await load_order_view(uow, order)
+
+
+async def shop_orders(
+    uow: UnitOfWork, shop: Shop, wanted: OrderFilter, after_id: int, limit: int
+) -> ShopPage:
+    """The shop's orders in the order they came, after the order `after_id`, as filtered."""
+    async with uow.read():
+        district_id = None
+        if wanted.district is not None:
+            district_id = (await district_named(uow, wanted.district)).id
+        rows = await uow.orders.shop_page(
+            shop.id, wanted.status, district_id, wanted.since, after_id, limit + 1
+        )
+        views = tuple(await order_views(uow, rows[:limit]))
+        return ShopPage(views, rows[limit - 1].id if len(rows) > limit else None)
 
 
 async def active_orders(uow: UnitOfWork, actor: Actor, offset: int, limit: int) -> Page[OrderView]:
@@ -293,18 +324,18 @@ async def _post(
     uow: UnitOfWork,
     district_id: int,
     description: str,
-    chat: Chat | None,
+    chat: Chat | Shop,
     source: str | None = None,
 ) -> OrderView:
-    """Record an order (from a chat, or over HTTP) and give it to a free courier if any; a
-    chat hears which. An order from a `source` that posted one already is refused."""
+    """Record an order (from a chat, or a shop over HTTP) and give it to a free courier if
+    any; a chat hears which. An order from a `source` that posted one already is refused."""
     if source is not None and (posted := await uow.orders.by_source(source)) is not None:
         raise Conflict(ErrorCode.ALREADY_POSTED, order_id=posted.id, sid=str(posted.sid))
     now = clock.utcnow()
     await uow.lock_districts([district_id])
-    if chat is None:
+    if isinstance(chat, Shop):
         order = await uow.orders.add(
-            district_id, description, OrderSource.API, None, None, None, now, source
+            district_id, description, OrderSource.API, None, None, None, now, source, chat.id
         )
     else:
         order = await uow.orders.add(
@@ -319,15 +350,16 @@ async def _post(
         )
     await dispatching.assign_free_courier(uow, order, now, tell_dispatcher=False)
     view = await load_order_view(uow, order)
-    if chat is not None:
+    if isinstance(chat, Chat):
         notices.order_posted(uow, order, view)
     return view
 
 
-async def _get(uow: UnitOfWork, key: OrderKey) -> Order:
-    """An order by its number (in Telegram) or its public id (over HTTP)."""
+async def _get(uow: UnitOfWork, key: OrderKey, actor: Actor | None = None) -> Order:
+    """An order by its number (in Telegram) or its public id (over HTTP). A shop finds only
+    the orders it posted: another's is as missing as one that never was."""
     order = await (uow.orders.by_sid(key) if isinstance(key, UUID) else uow.orders.get(key))
-    if order is None:
+    if order is None or (isinstance(actor, Shop) and order.shop_id != actor.id):
         raise NotFound(ErrorCode.ORDER_NOT_FOUND, order_id=str(key))
     return order
 

@@ -23,9 +23,12 @@ __all__ = [
     "Page",
     "PendingRequests",
     "RosterChange",
+    "ShopView",
     "StaffRole",
     "StaffView",
     "TodayStats",
+    "WebhookCall",
+    "WebhookView",
 ]
 
 T = TypeVar("T")
@@ -170,3 +173,38 @@ class Page(Generic[T]):
     items: tuple[T, ...]
     offset: int
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShopView:
+    sid: UUID
+    name: str
+    tokens: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookView:
+    sid: UUID
+    url: str
+    events: tuple[str, ...] | None  # None: every event
+    created_at: datetime
+    failing_since: datetime | None
+    disabled_at: datetime | None
+    secret: str | None = None  # only in the answer that registers it
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookCall:
+    """One event for an endpoint, and how its delivery went."""
+
+    message_id: str
+    event: str
+    order_sid: str
+    state: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_status: int | None
+    last_error: str | None

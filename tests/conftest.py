@@ -38,8 +38,9 @@ if REDIS_URL and WORKER:
 NO_REDIS = "TEST_REDIS_URL is not set; Redis tests need a real server (.ci/run sets it)"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 TABLES = (
-    "outbox, order_events, invites, orders, courier_districts, couriers, staff, districts,"
-    " daily_reports, inbox, idempotency_keys"
+    "webhook_deliveries, webhook_endpoints, outbox, order_events, invites, orders,"
+    " courier_districts, couriers, staff, districts, daily_reports, inbox, idempotency_keys,"
+    " shop_tokens, shops"
 )
 
 

@@ -1,9 +1,11 @@
-"""Queues of rows per chat, taken by leases: the outbox and the inbox share these statements.
+"""Queues of rows per chat, taken by leases: the outbox, the inbox and the shops' webhooks
+share these statements (a webhook's "chat" is its endpoint).
 
-A leased queue's rows belong to a chat (`chat_id`) and wait while `state = 'pending'`. A worker
-leases a chat's oldest waiting rows (`claimed_by`, `claimed_until`), so one worker at a time
-has a chat, and takes its rows in order; a row it could not finish waits until
-`next_attempt_at`. When a worker dies its leases run out and another takes over.
+A leased queue's rows belong to a chat (`chat_id`; `endpoint_id` for webhooks) and wait
+while `state = 'pending'`. A worker leases a chat's oldest waiting rows (`claimed_by`,
+`claimed_until`), so one worker at a time has a chat, and takes its rows in order; a row it
+could not finish waits until `next_attempt_at`. When a worker dies its leases run out and
+another takes over.
 """
 
 from collections.abc import Collection
@@ -15,11 +17,27 @@ from sqlalchemy import Select, Update, bindparam, exists, func, or_, select, upd
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from db.models import InboxState, InboxUpdate, OutboxMessage, OutboxState
+from db.models import (
+    InboxState,
+    InboxUpdate,
+    OutboxMessage,
+    OutboxState,
+    WebhookDelivery,
+    WebhookState,
+)
 from db.repositories.base import in_state, table
 
-Queued = type[OutboxMessage] | type[InboxUpdate]
-_PENDING = {OutboxMessage: OutboxState.PENDING, InboxUpdate: InboxState.PENDING}
+Queued = type[OutboxMessage] | type[InboxUpdate] | type[WebhookDelivery]
+_PENDING = {
+    OutboxMessage: OutboxState.PENDING,
+    InboxUpdate: InboxState.PENDING,
+    WebhookDelivery: WebhookState.PENDING,
+}
+
+
+def lane(model: Queued) -> Any:
+    """The column whose rows go in order, one worker at a time: the chat, or the endpoint."""
+    return WebhookDelivery.endpoint_id if model is WebhookDelivery else model.chat_id  # type: ignore[union-attr]
 
 
 def pending(model: Queued) -> Any:
@@ -68,7 +86,8 @@ class LeasedQueue:
             return []
         values = {"chat_ids": chat_ids, "per_chat": per_chat, "owner": owner, "until": until}
         rows = list(await self.session.execute(_lease_first_rows(self.model), values))
-        return sorted(rows, key=lambda row: (row.chat_id, row.id))
+        key = lane(self.model).key
+        return sorted(rows, key=lambda row: (getattr(row, key), row.id))
 
     async def renew(self, owner: str, until: datetime, chat_ids: Collection[int]) -> set[int]:
         """Extend the leases the owner holds on waiting rows of these chats; the chats whose
@@ -76,9 +95,9 @@ class LeasedQueue:
         model = self.model
         renewed = await self.session.scalars(
             update(model)
-            .where(model.claimed_by == owner, pending(model), model.chat_id.in_(list(chat_ids)))
+            .where(model.claimed_by == owner, pending(model), lane(model).in_(list(chat_ids)))
             .values(claimed_until=until)
-            .returning(model.chat_id)
+            .returning(lane(model))
             .execution_options(synchronize_session=False)
         )
         return set(renewed)
@@ -141,7 +160,7 @@ def _due_condition(model: Queued) -> Any:
 def _heads(model: Queued) -> Any:
     """Each chat's oldest waiting row."""
     return (
-        select(func.min(model.id).label("id")).where(pending(model)).group_by(model.chat_id)
+        select(func.min(model.id).label("id")).where(pending(model)).group_by(lane(model))
     ).subquery()
 
 
@@ -164,9 +183,9 @@ def _due_chats(model: Queued, postgresql: bool) -> Select[Any]:
     """
     heads = _heads(model)
     due = (
-        select(model.chat_id)
+        select(lane(model))
         .join(heads, model.id == heads.c.id)
-        .where(*_due_condition(model), model.chat_id.not_in(bindparam("busy", expanding=True)))
+        .where(*_due_condition(model), lane(model).not_in(bindparam("busy", expanding=True)))
         .order_by(model.id)
         .limit(bindparam("chats"))
     )
@@ -181,10 +200,11 @@ def _lease_first_rows(model: Queued) -> Update:
     `until`, and return them (as plain rows: no ORM object is built). Built once per table,
     like `_due_chats`."""
     queue = table(model)
-    place = func.row_number().over(partition_by=queue.c.chat_id, order_by=queue.c.id)
+    chat = queue.c[lane(model).key]
+    place = func.row_number().over(partition_by=chat, order_by=queue.c.id)
     ranked = (
         select(queue.c.id, place.label("place"))
-        .where(pending(model), queue.c.chat_id.in_(bindparam("chat_ids", expanding=True)))
+        .where(pending(model), chat.in_(bindparam("chat_ids", expanding=True)))
         .subquery()
     )
     first_rows = select(ranked.c.id).where(ranked.c.place <= bindparam("per_chat"))

@@ -1,5 +1,7 @@
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, func, insert, or_, select, update
@@ -18,6 +20,17 @@ from db.repositories.base import Repository, in_state, is_id, table
 _ACTIVE = (OrderStatus.QUEUED, OrderStatus.ASSIGNED)
 
 
+@dataclass(frozen=True, slots=True)
+class OrderChange:
+    event: OrderEventKind
+    at: datetime
+    order: dict[str, Any]  # its columns right after the change
+
+
+def _snapshot(order: Order) -> dict[str, Any]:
+    return {column.key: getattr(order, column.key) for column in table(Order).columns}
+
+
 def _queued() -> ColumnElement[bool]:
     return in_state(Order.status, OrderStatus.QUEUED)
 
@@ -26,6 +39,9 @@ class OrderRepository(Repository):
     def __init__(self, session: AsyncSession) -> None:
         super().__init__(session)
         self._history: list[dict[str, object]] = []
+        # The changes of shops' orders in this transaction, each with the order right after
+        # it: what their webhooks report (WebhookRepository.write_events).
+        self.shop_changes: list[OrderChange] = []
 
     async def add(
         self,
@@ -37,9 +53,11 @@ class OrderRepository(Repository):
         dispatcher_locale: str | None,
         now: datetime,
         source_key: str | None = None,
+        shop_id: int | None = None,
     ) -> Order:
         order = Order(
             source_key=source_key,
+            shop_id=shop_id,
             district_id=district_id,
             description=description,
             status=OrderStatus.QUEUED,
@@ -225,6 +243,8 @@ class OrderRepository(Repository):
         order = (await self.session.scalars(statement)).one_or_none()
         if order is not None:
             self.add_event(order_id, event, courier_id, now)
+            if order.shop_id is not None:
+                self.shop_changes.append(OrderChange(event, now, _snapshot(order)))
         return order
 
     async def overdue(self, assigned_before: datetime, limit: int) -> list[Order]:
@@ -272,6 +292,25 @@ class OrderRepository(Repository):
             .limit(limit)
         )
         return list(await self.session.scalars(statement))
+
+    async def shop_page(
+        self,
+        shop_id: int,
+        status: OrderStatus | None,
+        district_id: int | None,
+        since: datetime | None,
+        after_id: int,
+        limit: int,
+    ) -> list[Order]:
+        """A shop's orders with ids past `after_id`, oldest first, as filtered."""
+        statement = select(Order).where(Order.shop_id == shop_id, Order.id > after_id)
+        if status is not None:
+            statement = statement.where(Order.status == status)
+        if district_id is not None:
+            statement = statement.where(Order.district_id == district_id)
+        if since is not None:
+            statement = statement.where(Order.created_at >= since)
+        return list(await self.session.scalars(statement.order_by(Order.id).limit(limit)))
 
     async def count_active(self) -> int:
         statement = select(func.count()).where(Order.status.in_(_ACTIVE))

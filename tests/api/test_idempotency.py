@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 
 from db.models import Order
 from db.uow import UnitOfWorkFactory
-from services import couriers, idempotency, orders
-from services.access import Shop
+from services import couriers, idempotency, orders, shops
 from tests.api.conftest import OTHER_TOKEN, TOKEN, client_of
 from tests.api.test_contract import courier, district
 from tests.conftest import FakeClock
@@ -108,7 +107,7 @@ async def test_a_request_that_died_after_its_work_is_answered_from_it(
     assert isinstance(running, idempotency.Running)
     posted = await orders.post_order_for_shop(
         uow_factory(idempotency.stamp(running)),
-        Shop(),
+        await shops.unnamed(uow_factory()),
         "North",
         "soup",
         queue=False,
@@ -136,7 +135,8 @@ async def test_any_other_request_that_died_after_its_work_is_not_done_again(
     digest = hashlib.sha256(b"POST /courier\n" + content).hexdigest()
     running = await idempotency.begin(uow_factory(), SHOP, "died", digest, timedelta(seconds=60))
     assert isinstance(running, idempotency.Running)
-    await couriers.create_courier(uow_factory(idempotency.stamp(running)), Shop(), "Ann", ["North"])
+    shop = await shops.unnamed(uow_factory())
+    await couriers.create_courier(uow_factory(idempotency.stamp(running)), shop, "Ann", ["North"])
     fake_clock.advance(seconds=61)
 
     retried = await api.post("/courier", json=body, headers=keyed("died"))

@@ -36,7 +36,11 @@ TABLES = {
     "order_events",
     "orders",
     "outbox",
+    "shop_tokens",
+    "shops",
     "staff",
+    "webhook_deliveries",
+    "webhook_endpoints",
 }
 
 

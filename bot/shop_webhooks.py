@@ -1,0 +1,186 @@
+"""Delivering shops' webhooks: each endpoint's events in order, one at a time, signed by the
+Standard Webhooks spec; a failure is tried again later (services.webhooks has the rules).
+
+A delivery's lease outlasts its request, so no other instance sends it meanwhile. A process
+killed after the call and before its outcome is written sends it again after the lease:
+with the same webhook-id, which is what receivers dedupe by.
+"""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import socket
+import time
+import uuid
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from api.webhooks import body
+from db.uow import UnitOfWorkFactory
+from services import webhook_targets, webhooks
+from services.webhooks import Job, Outcome, RetryPolicy
+
+log = logging.getLogger(__name__)
+USER_AGENT = "courier-dispatch-webhooks/1"
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    allow_private: bool = False  # SHOP_WEBHOOKS_ALLOW_PRIVATE: for development and tests
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    request_seconds: float = 10.0
+    lease: timedelta = timedelta(seconds=60)  # longer than a request, with room to record it
+    endpoints_at_once: int = 16
+    idle_seconds: float = 1.0  # how often to look for deliveries due, unless woken
+
+
+def sign(secret: str, message_id: str, timestamp: int, payload: bytes) -> str:
+    """The webhook-signature header: HMAC-SHA256 of `id.timestamp.body`, in base64."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{message_id}.{timestamp}.".encode() + payload
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+class PublicResolver(AbstractResolver):
+    """DNS that refuses a host with any private address: checked as the connection is made,
+    so a name that resolved to the internet at registration cannot point inside later."""
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        if any(_private(result["host"]) for result in found):
+            raise OSError(f"{host} resolves to a private address; webhooks go to the internet")
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _private(host: str) -> bool:
+    address = webhook_targets.literal(host)
+    return address is None or webhook_targets.is_private(address)
+
+
+class WebhookSender:
+    def __init__(self, uow_factory: UnitOfWorkFactory, settings: WebhookSettings) -> None:
+        self.uow_factory = uow_factory
+        self.settings = settings
+        self.owner = f"webhooks-{uuid.uuid4().hex[:12]}"
+        self._wake = asyncio.Event()
+        self._sending: dict[int, asyncio.Task[None]] = {}  # by endpoint
+        self._http: aiohttp.ClientSession | None = None
+        self._stopping = False
+        uow_factory.on_events(self._wake.set)
+
+    async def run(self) -> None:
+        connector = aiohttp.TCPConnector(
+            resolver=None if self.settings.allow_private else PublicResolver(), limit=100
+        )
+        self._http = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.settings.request_seconds),
+            headers={"User-Agent": USER_AGENT},
+        )
+        try:
+            while True:
+                await self._round()
+        finally:
+            await self._http.close()
+
+    async def _round(self) -> None:
+        room = self.settings.endpoints_at_once - len(self._sending)
+        jobs: list[Job] = []
+        if room > 0 and not self._stopping:
+            try:
+                jobs = await webhooks.claim(
+                    self.uow_factory(),
+                    self.owner,
+                    endpoints=room,
+                    lease=self.settings.lease,
+                    busy=set(self._sending),
+                )
+            except Exception as error:  # the database is away: look again in a while
+                log.warning("could not claim webhook deliveries: %r", error)
+        for job in jobs:
+            task = asyncio.create_task(self._deliver(job), name=f"webhook-{job.id}")
+            self._sending[job.endpoint_id] = task
+            task.add_done_callback(partial(self._done, job.endpoint_id))
+        if not jobs or room <= len(jobs):
+            self._wake.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.idle_seconds)
+
+    def _done(self, endpoint_id: int, _task: object) -> None:
+        self._sending.pop(endpoint_id, None)
+        self._wake.set()  # its endpoint's next delivery may go
+
+    async def _deliver(self, job: Job) -> None:
+        outcome = await self._post(job)
+        if not outcome.delivered:
+            log.info(
+                "webhook %s (%s) to endpoint %s failed: %s",
+                job.message_id,
+                job.event,
+                job.endpoint_id,
+                outcome.error,
+            )
+        try:
+            await webhooks.record(self.uow_factory(), self.owner, outcome, self.settings.policy)
+        except Exception as error:  # its lease runs out, and it goes again, with the same id
+            log.warning("could not record webhook %s: %r", job.message_id, error)
+
+    async def _post(self, job: Job) -> Outcome:
+        assert self._http is not None
+        payload = body(job.event, job.snapshot)
+        now = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": job.message_id,
+            "webhook-timestamp": str(now),
+            "webhook-signature": sign(job.secret, job.message_id, now, payload),
+        }
+        host = urlsplit(job.url).hostname or ""
+        literal = webhook_targets.literal(host)
+        if not self.settings.allow_private and literal and webhook_targets.is_private(literal):
+            return Outcome(job, None, f"{host} is a private address")
+        try:
+            async with self._http.post(
+                job.url, data=payload, headers=headers, allow_redirects=False
+            ) as response:
+                await response.read()
+                if 200 <= response.status < 300:
+                    return Outcome(job, response.status, None)
+                return Outcome(job, response.status, f"answered {response.status}")
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as error:
+            return Outcome(job, None, _reason(error))
+
+    async def stop(self, seconds: float) -> None:
+        """Let the deliveries in flight end within `seconds`; give back the rest's leases."""
+        self._stopping = True
+        pending = list(self._sending.values())
+        if pending:
+            await asyncio.wait(pending, timeout=max(0.0, seconds))
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        with suppress(Exception):
+            await webhooks.give_back(self.uow_factory(), self.owner)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return "no answer in time"
+    return f"{type(error).__name__}: {error}"[:500]

@@ -1,0 +1,86 @@
+"""Shops and their tokens, kept as digests: the database alone lets nobody in."""
+
+import hashlib
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+
+from db.models import Shop, ShopToken
+from db.repositories.base import Repository, is_id, table
+
+UNNAMED_KEY = ""  # the name_key of the shop that API_TOKENS stand for
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class ShopRepository(Repository):
+    async def get(self, shop_id: int) -> Shop | None:
+        return await self.session.get(Shop, shop_id) if is_id(shop_id) else None
+
+    async def by_token(self, token: str) -> Shop | None:
+        statement = (select(Shop).join(ShopToken, ShopToken.shop_id == Shop.id)).where(
+            ShopToken.token_hash == digest(token)
+        )
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def by_name_key(self, name_key: str) -> Shop | None:
+        statement = select(Shop).where(Shop.name_key == name_key)
+        return (await self.session.scalars(statement)).one_or_none()
+
+    async def add(self, name: str, name_key: str, now: datetime) -> Shop:
+        shop = Shop(name=name, name_key=name_key, created_at=now, endpoint_disabled=False)
+        self.session.add(shop)
+        await self.session.flush()
+        return shop
+
+    async def ensure(self, name: str, name_key: str, now: datetime) -> Shop:
+        """The shop of this key, made if missing, whoever else makes it at the same time."""
+        statement = self._insert(table(Shop)).values(
+            sid=uuid.uuid4(), name=name, name_key=name_key, created_at=now, endpoint_disabled=False
+        )
+        await self.session.execute(statement.on_conflict_do_nothing(index_elements=["name_key"]))
+        shop = await self.by_name_key(name_key)
+        assert shop is not None
+        return shop
+
+    async def token_count(self, shop_id: int) -> int:
+        statement = select(func.count()).where(ShopToken.shop_id == shop_id)
+        return int(await self.session.scalar(statement) or 0)
+
+    async def add_token(self, shop_id: int, token: str, hint: str, now: datetime) -> None:
+        self.session.add(
+            ShopToken(token_hash=digest(token), shop_id=shop_id, hint=hint, created_at=now)
+        )
+        await self.session.flush()
+
+    async def revoke_tokens(self, shop_id: int) -> int:
+        result = await self.session.execute(delete(ShopToken).where(ShopToken.shop_id == shop_id))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def named(self) -> list[tuple[Shop, int]]:
+        """Every named shop with how many tokens it has, by name."""
+        tokens = func.count(ShopToken.token_hash)
+        statement = (
+            select(Shop, tokens)
+            .outerjoin(ShopToken, ShopToken.shop_id == Shop.id)
+            .where(Shop.name_key != UNNAMED_KEY)
+            .group_by(Shop.id)
+            .order_by(Shop.name_key)
+        )
+        return [(shop, count) for shop, count in (await self.session.execute(statement)).all()]
+
+    async def take_endpoint_notice(self, shop_id: int) -> bool:
+        """Clear the shop's "an endpoint was disabled" flag; whether it was set."""
+        return await self._compare_and_set(
+            update(Shop)
+            .where(Shop.id == shop_id, Shop.endpoint_disabled.is_(True))
+            .values(endpoint_disabled=False)
+        )
+
+    async def flag_endpoint_disabled(self, shop_id: int) -> None:
+        await self.session.execute(
+            update(Shop).where(Shop.id == shop_id).values(endpoint_disabled=True)
+        )

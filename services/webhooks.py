@@ -1,0 +1,216 @@
+"""Shops' webhooks: endpoints a shop registers, and the delivery of its orders' changes to
+them, in order per endpoint, retried with growing pauses (the sender is bot.shop_webhooks).
+
+Each change of a shop's order becomes a delivery row per endpoint in the transaction that
+made it (db.uow), so no change is lost and none is reported that did not happen. A delivery
+may reach a receiver twice (its answer lost, or the process killed after the call): the
+`webhook-id` header is the same each time, for the receiver to drop the copy.
+"""
+
+import base64
+import secrets
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from db.models import WebhookDelivery, WebhookEndpoint, WebhookState
+from db.uow import UnitOfWork
+from services import clock, pruning, webhook_targets
+from services.access import Shop
+from services.errors import Conflict, ErrorCode, NotFound
+from services.read_models import WebhookCall, WebhookView
+
+EVENTS = ("order.assigned", "order.completed", "order.cancelled", "order.requeued")
+ENDPOINTS_MAX = 10  # a shop's endpoints
+LOG_MAX = 100  # deliveries shown per endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    first_pause: timedelta = timedelta(seconds=5)
+    longest_pause: timedelta = timedelta(hours=1)
+    give_up_after: timedelta = timedelta(hours=24)  # a delivery, since its event
+    disable_after: timedelta = timedelta(days=3)  # an endpoint failing without a break
+
+    def pause(self, attempts: int) -> timedelta:
+        """Before the next try, after `attempts` failed ones: doubling, up to the longest."""
+        pause: timedelta = self.first_pause * 2 ** min(attempts - 1, 30)
+        return min(pause, self.longest_pause)
+
+
+async def register(
+    uow: UnitOfWork, shop: Shop, url: str, events: Collection[str] | None, *, allow_private: bool
+) -> WebhookView:
+    """A new endpoint of the shop; its signing secret is in this answer only."""
+    await webhook_targets.check(url, allow_private=allow_private)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    kinds = sorted(set(events), key=EVENTS.index) if events is not None else None
+    async with uow.write():
+        if len(await uow.webhooks.endpoints_of(shop.id)) >= ENDPOINTS_MAX:
+            raise Conflict(ErrorCode.WEBHOOK_TOO_MANY, most=ENDPOINTS_MAX)
+        endpoint = uow.webhooks.add_endpoint(shop.id, url, kinds, secret, clock.utcnow())
+        await uow.session.flush()
+        view = _view(endpoint, secret=secret)
+        await uow.commit()
+    return view
+
+
+async def endpoints(uow: UnitOfWork, shop: Shop) -> list[WebhookView]:
+    async with uow.read():
+        return [_view(endpoint) for endpoint in await uow.webhooks.endpoints_of(shop.id)]
+
+
+async def delete(uow: UnitOfWork, shop: Shop, sid: UUID) -> None:
+    """The endpoint receives nothing more; what it had still to receive is given up."""
+    async with uow.write():
+        endpoint = await _endpoint(uow, shop, sid)
+        await uow.webhooks.stop_endpoint(endpoint.id, clock.utcnow(), deleted=True)
+        await uow.commit()
+
+
+async def calls(uow: UnitOfWork, shop: Shop, sid: UUID) -> list[WebhookCall]:
+    """The endpoint's latest deliveries, newest first."""
+    async with uow.read():
+        endpoint = await _endpoint(uow, shop, sid)
+        rows = await uow.webhooks.deliveries_of(endpoint.id, LOG_MAX)
+        return [_call(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A delivery a sender holds the lease on."""
+
+    id: int
+    endpoint_id: int
+    url: str
+    secret: str
+    message_id: str
+    event: str
+    snapshot: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    job: Job
+    status: int | None  # the receiver's HTTP status; None when there was no answer
+    error: str | None  # None: delivered
+
+    @property
+    def delivered(self) -> bool:
+        return self.error is None
+
+
+async def claim(
+    uow: UnitOfWork, owner: str, *, endpoints: int, lease: timedelta, busy: Collection[int]
+) -> list[Job]:
+    """Lease to `owner` the next delivery of up to `endpoints` endpoints not in `busy`."""
+    now = clock.utcnow()
+    async with uow.write():
+        rows = await uow.webhooks.queue.claim(
+            now, now + lease, owner, chats=endpoints, per_chat=1, busy=busy
+        )
+        targets = await uow.webhooks.endpoints_by_id([row.endpoint_id for row in rows])
+        await uow.commit()
+    return [
+        Job(
+            row.id,
+            row.endpoint_id,
+            targets[row.endpoint_id].url,
+            targets[row.endpoint_id].secret,
+            row.message_id,
+            row.event,
+            row.snapshot,
+            row.attempts,
+        )
+        for row in rows
+    ]
+
+
+async def any_due(uow: UnitOfWork) -> bool:
+    async with uow.read():
+        return await uow.webhooks.queue.any_due(clock.utcnow())
+
+
+async def record(uow: UnitOfWork, owner: str, outcome: Outcome, policy: RetryPolicy) -> None:
+    """What became of a delivery: sent; or tried again later; or, past the policy's window,
+    given up. An endpoint failing for longer than `disable_after` is disabled, and its shop
+    is told on its next API call."""
+    now = clock.utcnow()
+    job = outcome.job
+    async with uow.write():
+        row = await uow.session.get(WebhookDelivery, job.id)
+        if row is None or row.claimed_by != owner:
+            return  # its lease ran out and another sender has it, or it is gone
+        changes: dict[str, Any] = {"id": job.id, "last_status": outcome.status}
+        if outcome.delivered:
+            changes |= {"state": WebhookState.SENT, "sent_at": now, "last_error": None}
+        elif now - row.created_at >= policy.give_up_after:
+            changes |= {"state": WebhookState.FAILED, "last_error": outcome.error}
+        else:
+            pause = policy.pause(job.attempts + 1)
+            changes |= {"next_attempt_at": now + pause, "last_error": outcome.error}
+        await uow.webhooks.queue.update_each([changes], owner)
+        endpoint = await uow.webhooks.mark_health(job.endpoint_id, now, ok=outcome.delivered)
+        if _worn_out(endpoint, now, policy):
+            assert endpoint is not None
+            await uow.webhooks.stop_endpoint(endpoint.id, now, deleted=False)
+            await uow.shops.flag_endpoint_disabled(endpoint.shop_id)
+        await uow.commit()
+
+
+async def give_back(uow: UnitOfWork, owner: str | None) -> int:
+    async with uow.write():
+        released = await uow.webhooks.queue.release(owner)
+        await uow.commit()
+    return released
+
+
+async def prune(uow: UnitOfWork, older_than: timedelta) -> int:
+    before = clock.utcnow() - older_than
+    return await pruning.in_batches(uow, lambda limit: uow.webhooks.prune(before, limit))
+
+
+def _worn_out(endpoint: WebhookEndpoint | None, now: datetime, policy: RetryPolicy) -> bool:
+    return (
+        endpoint is not None
+        and endpoint.disabled_at is None
+        and endpoint.failing_since is not None
+        and now - endpoint.failing_since >= policy.disable_after
+    )
+
+
+async def _endpoint(uow: UnitOfWork, shop: Shop, sid: UUID) -> WebhookEndpoint:
+    endpoint = await uow.webhooks.endpoint(shop.id, sid)
+    if endpoint is None:
+        raise NotFound(ErrorCode.WEBHOOK_NOT_FOUND)
+    return endpoint
+
+
+def _view(endpoint: WebhookEndpoint, secret: str | None = None) -> WebhookView:
+    return WebhookView(
+        sid=endpoint.sid,
+        url=endpoint.url,
+        events=tuple(endpoint.events) if endpoint.events is not None else None,
+        created_at=endpoint.created_at,
+        failing_since=endpoint.failing_since,
+        disabled_at=endpoint.disabled_at,
+        secret=secret,
+    )
+
+
+def _call(row: WebhookDelivery) -> WebhookCall:
+    return WebhookCall(
+        message_id=row.message_id,
+        event=row.event,
+        order_sid=str(row.snapshot.get("sid", "")),
+        state=row.state.value,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        sent_at=row.sent_at,
+        last_status=row.last_status,
+        last_error=row.last_error,
+    )
