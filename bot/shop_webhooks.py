@@ -26,7 +26,7 @@ from aiohttp.resolver import DefaultResolver
 
 from api.webhooks import body
 from db.uow import UnitOfWorkFactory
-from services import webhook_targets, webhooks
+from services import clock, webhook_targets, webhooks
 from services.webhooks import Job, Outcome, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class WebhookSettings:
     request_seconds: float = 10.0
     lease: timedelta = timedelta(seconds=60)  # longer than a request, with room to record it
     endpoints_at_once: int = 16
+    per_endpoint: int = 20  # deliveries an endpoint is sent in a row, recorded at once
     idle_seconds: float = 1.0  # how often to look for deliveries due, unless woken
 
 
@@ -109,16 +110,20 @@ class WebhookSender:
                     self.uow_factory(),
                     self.owner,
                     endpoints=room,
+                    per_endpoint=self.settings.per_endpoint,
                     lease=self.settings.lease,
                     busy=set(self._sending),
                 )
             except Exception as error:  # the database is away: look again in a while
                 log.warning("could not claim webhook deliveries: %r", error)
+        by_endpoint: dict[int, list[Job]] = {}
         for job in jobs:
-            task = asyncio.create_task(self._deliver(job), name=f"webhook-{job.id}")
-            self._sending[job.endpoint_id] = task
-            task.add_done_callback(partial(self._done, job.endpoint_id))
-        if not jobs or room <= len(jobs):
+            by_endpoint.setdefault(job.endpoint_id, []).append(job)
+        for endpoint_id, queue in by_endpoint.items():
+            task = asyncio.create_task(self._deliver(queue), name=f"webhooks-{endpoint_id}")
+            self._sending[endpoint_id] = task
+            task.add_done_callback(partial(self._done, endpoint_id))
+        if not by_endpoint or room <= len(by_endpoint):
             self._wake.clear()
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.idle_seconds)
@@ -127,20 +132,32 @@ class WebhookSender:
         self._sending.pop(endpoint_id, None)
         self._wake.set()  # its endpoint's next delivery may go
 
-    async def _deliver(self, job: Job) -> None:
-        outcome = await self._post(job)
-        if not outcome.delivered:
-            log.info(
-                "webhook %s (%s) to endpoint %s failed: %s",
-                job.message_id,
-                job.event,
-                job.endpoint_id,
-                outcome.error,
-            )
+    async def _deliver(self, queue: list[Job]) -> None:
+        """An endpoint's deliveries in order, up to the first that fails; then what became
+        of them, in one transaction."""
+        outcomes: list[Outcome] = []
+        for job in queue:
+            outcomes.append(outcome := await self._post(job))
+            if not outcome.delivered:
+                log.info(
+                    "webhook %s (%s) to endpoint %s failed: %s",
+                    job.message_id,
+                    job.event,
+                    job.endpoint_id,
+                    outcome.error,
+                )
+                break
+        untried = [job.id for job in queue[len(outcomes) :]]
         try:
-            await webhooks.record(self.uow_factory(), self.owner, outcome, self.settings.policy)
-        except Exception as error:  # its lease runs out, and it goes again, with the same id
-            log.warning("could not record webhook %s: %r", job.message_id, error)
+            retry_at = await webhooks.record(
+                self.uow_factory(), self.owner, outcomes, self.settings.policy, untried
+            )
+        except Exception as error:  # the leases run out, and they go again, with their ids
+            log.warning("could not record webhooks to endpoint %s: %r", queue[0].endpoint_id, error)
+            return
+        if retry_at is not None:  # look again when it is due, not at the next idle round
+            delay = (retry_at - clock.utcnow()).total_seconds()
+            asyncio.get_running_loop().call_later(max(0.0, delay), self._wake.set)
 
     async def _post(self, job: Job) -> Outcome:
         assert self._http is not None

@@ -9,7 +9,7 @@ may reach a receiver twice (its answer lost, or the process killed after the cal
 
 import base64
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,6 +90,7 @@ class Job:
     event: str
     snapshot: dict[str, Any]
     attempts: int
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +105,20 @@ class Outcome:
 
 
 async def claim(
-    uow: UnitOfWork, owner: str, *, endpoints: int, lease: timedelta, busy: Collection[int]
+    uow: UnitOfWork,
+    owner: str,
+    *,
+    endpoints: int,
+    per_endpoint: int = 1,
+    lease: timedelta,
+    busy: Collection[int],
 ) -> list[Job]:
-    """Lease to `owner` the next delivery of up to `endpoints` endpoints not in `busy`."""
+    """Lease to `owner` the next deliveries (up to `per_endpoint`, in order) of up to
+    `endpoints` endpoints not in `busy`."""
     now = clock.utcnow()
     async with uow.write():
         rows = await uow.webhooks.queue.claim(
-            now, now + lease, owner, chats=endpoints, per_chat=1, busy=busy
+            now, now + lease, owner, chats=endpoints, per_chat=per_endpoint, busy=busy
         )
         targets = await uow.webhooks.endpoints_by_id([row.endpoint_id for row in rows])
         await uow.commit()
@@ -124,6 +132,7 @@ async def claim(
             row.event,
             row.snapshot,
             row.attempts,
+            row.created_at,
         )
         for row in rows
     ]
@@ -134,31 +143,56 @@ async def any_due(uow: UnitOfWork) -> bool:
         return await uow.webhooks.queue.any_due(clock.utcnow())
 
 
-async def record(uow: UnitOfWork, owner: str, outcome: Outcome, policy: RetryPolicy) -> None:
-    """What became of a delivery: sent; or tried again later; or, past the policy's window,
-    given up. An endpoint failing for longer than `disable_after` is disabled, and its shop
-    is told on its next API call."""
+async def record(
+    uow: UnitOfWork,
+    owner: str,
+    outcomes: Sequence[Outcome],
+    policy: RetryPolicy,
+    untried: Collection[int] = (),
+) -> datetime | None:
+    """What became of an endpoint's deliveries, tried in order: each sent; or tried again
+    later (when, is returned); or, past the policy's window, given up. The `untried` ones,
+    behind a failure, are given back as they were. An endpoint failing for longer than
+    `disable_after` is disabled, and its shop is told on its next API call. Rows whose lease
+    another sender has taken since are theirs, and left alone."""
+    if not outcomes:
+        return None
     now = clock.utcnow()
-    job = outcome.job
-    async with uow.write():
-        row = await uow.session.get(WebhookDelivery, job.id)
-        if row is None or row.claimed_by != owner:
-            return  # its lease ran out and another sender has it, or it is gone
-        changes: dict[str, Any] = {"id": job.id, "last_status": outcome.status}
+    retry_at = None
+    changes: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        job = outcome.job
+        change: dict[str, Any] = {"id": job.id, "last_status": outcome.status}
         if outcome.delivered:
-            changes |= {"state": WebhookState.SENT, "sent_at": now, "last_error": None}
-        elif now - row.created_at >= policy.give_up_after:
-            changes |= {"state": WebhookState.FAILED, "last_error": outcome.error}
+            change |= {"state": WebhookState.SENT, "sent_at": now, "last_error": None}
+        elif now - job.created_at >= policy.give_up_after:
+            change |= {"state": WebhookState.FAILED, "last_error": outcome.error}
         else:
-            pause = policy.pause(job.attempts + 1)
-            changes |= {"next_attempt_at": now + pause, "last_error": outcome.error}
-        await uow.webhooks.queue.update_each([changes], owner)
-        endpoint = await uow.webhooks.mark_health(job.endpoint_id, now, ok=outcome.delivered)
+            retry_at = now + policy.pause(job.attempts + 1)
+            change |= {"next_attempt_at": retry_at, "last_error": outcome.error}
+        changes.append(change | _unset(change))
+    last = outcomes[-1]
+    async with uow.write():
+        await uow.webhooks.queue.update_each(changes, owner)
+        await uow.webhooks.queue.release(owner, untried)
+        endpoint = await uow.webhooks.mark_health(last.job.endpoint_id, now, ok=last.delivered)
         if _worn_out(endpoint, now, policy):
             assert endpoint is not None
             await uow.webhooks.stop_endpoint(endpoint.id, now, deleted=False)
             await uow.shops.flag_endpoint_disabled(endpoint.shop_id)
+            retry_at = None
         await uow.commit()
+    return retry_at
+
+
+_OUTCOME_COLUMNS = ("last_status", "state", "sent_at", "last_error", "next_attempt_at")
+
+
+def _unset(change: dict[str, Any]) -> dict[str, Any]:
+    """The outcome columns a change leaves as they were, for one statement to run them all:
+    a row tried again stays pending, and one sent or given up keeps no next attempt."""
+    kept = {"state": WebhookState.PENDING, "sent_at": None, "next_attempt_at": None}
+    return {name: kept.get(name) for name in _OUTCOME_COLUMNS if name not in change}
 
 
 async def give_back(uow: UnitOfWork, owner: str | None) -> int:

@@ -125,8 +125,8 @@ class WebhookRepository(Repository):
             select(Courier.id, Courier.sid).where(Courier.id.in_(courier_ids))
         )
         return {
-            "district": dict(districts.tuples().all()),
-            "courier": dict(couriers.tuples().all()),
+            "district": {row[0]: row[1] for row in districts},
+            "courier": {row[0]: row[1] for row in couriers},
         }
 
     async def deliveries_of(self, endpoint_id: int, limit: int) -> list[WebhookDelivery]:

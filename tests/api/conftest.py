@@ -16,12 +16,15 @@ TOKEN = "shop-token-0123456789abcdef"
 OTHER_TOKEN = "second-shop-token-9876543210"
 
 
-def client_of(uow_factory: UnitOfWorkFactory, token: str | None = TOKEN) -> httpx.AsyncClient:
+def client_of(
+    uow_factory: UnitOfWorkFactory, token: str | None = TOKEN, *, allow_private: bool = False
+) -> httpx.AsyncClient:
     context = ApiContext(
         uow_factory=uow_factory,
         tokens=frozenset({TOKEN, OTHER_TOKEN}),
         zone=ZoneInfo("UTC"),
         bot_username="dispatch_bot",
+        allow_private_webhooks=allow_private,
     )
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.AsyncClient(

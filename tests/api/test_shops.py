@@ -50,7 +50,9 @@ async def test_a_shop_finds_no_order_but_its_own(
     ann = await courier(api, "Ann", "North")
     await courier(api, "Bob", "North")
     of_alpha = (await post(alpha, "soup"))["order_sid"]
-    of_telegram = str((await desk(orders.post_order_text, DISPATCHER, DISPATCH_CHAT, "North tea")).sid)
+    of_telegram = str(
+        (await desk(orders.post_order_text, DISPATCHER, DISPATCH_CHAT, "North tea")).sid
+    )
     of_unnamed = (await post(api, "bread"))["order_sid"]
     before = await everything(desk, [of_alpha, of_telegram, of_unnamed])
 
