@@ -24,6 +24,7 @@ def build_router(context: ApiContext) -> APIRouter:
         tags=["couriers and districts"],
         responses=schemas.UNAUTHORIZED,
         route_class=idempotency.route_class(context),
+        generate_unique_id_function=schemas.operation_id,
     )
     Uow = Annotated[UnitOfWork, Depends(context.uow)]
     Caller = Annotated[Shop, Depends(shop_of)]
@@ -48,7 +49,17 @@ def build_router(context: ApiContext) -> APIRouter:
             if d.sid is not None
         ]
 
-    @router.post("/courier", status_code=201, responses=BAD_INPUT, dependencies=idempotency.KEYED)
+    @router.post(
+        "/courier",
+        status_code=201,
+        responses=BAD_INPUT
+        | {
+            201: schemas.links(
+                card=("courier_card", "sid", "sid"), relink=("reissue_link", "sid", "sid")
+            )
+        },
+        dependencies=idempotency.KEYED,
+    )
     async def create_courier(
         body: schemas.CourierIn, uow: Uow, shop: Caller
     ) -> schemas.CourierCreated:

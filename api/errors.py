@@ -38,7 +38,6 @@ DETAILS: dict[ErrorCode, Callable[[Params], str]] = {
     ErrorCode.ORDER_NOT_IN_PROGRESS: lambda p: "the order is waiting for a courier",
     ErrorCode.ORDER_CHANGED: lambda p: "the order changed just now; read it again",
     ErrorCode.ALREADY_POSTED: lambda p: f"this request posted order {p['sid']} already",
-    ErrorCode.CURSOR_INVALID: lambda p: "cursor: pass the next_cursor of an earlier page",
     ErrorCode.WEBHOOK_URL_INVALID: lambda p: f"url: {p['reason']}",
     ErrorCode.WEBHOOK_URL_PRIVATE: lambda p: (
         "url: its host is on a loopback, private or link-local network; webhooks go to the internet"

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.context import UNAUTHORIZED, ApiContext, Caller
 from services import shops
 
+Route = tuple[re.Pattern[str], str, Collection[str]]  # a path's pattern, template, methods
 MAX_BODY_BYTES = 64 * 1024
 TOO_LARGE = f"the body is over {MAX_BODY_BYTES // 1024} KiB"
 DISABLED_HEADER = "Webhook-Endpoint-Disabled"
@@ -33,13 +34,14 @@ class TooLarge(HTTPException):
 
 
 class Gate:
-    def __init__(self, app: ASGIApp, api: ApiContext, paths: Collection[re.Pattern[str]]) -> None:
+    def __init__(self, app: ASGIApp, api: ApiContext, routes: Collection[Route]) -> None:
         self.app = app
         self.api = api
-        self.paths = paths  # the API's routes: what the gate guards
+        self.routes = routes  # the API's: what the gate guards
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not any(p.match(scope["path"]) for p in self.paths):
+        allowed = self._methods(scope)
+        if allowed is None:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -48,14 +50,29 @@ class Gate:
             refusal: JSONResponse | None = _problem(
                 401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"}
             )
-        else:
+        elif scope["method"] not in allowed:
+            refusal = _problem(405, "method not allowed", {"Allow": ", ".join(sorted(allowed))})
+        elif scope["method"] == "POST":  # the only method of the API's that reads a body
             refusal = self._refusal(headers)
+        else:
+            refusal = None
         if refusal is not None:
             await refusal(scope, receive, send)
             return
         assert caller is not None
         scope.setdefault("state", {})["caller"] = caller
         await self._capped(scope, receive, await self._telling(caller, send))
+
+    def _methods(self, scope: Scope) -> set[str] | None:
+        """The methods the API takes at this path (at the first path template it matches, as
+        the router picks); None for a path not the API's."""
+        if scope["type"] != "http":
+            return None
+        path = scope["path"]
+        template = next((t for pattern, t, _ in self.routes if pattern.match(path)), None)
+        if template is None:
+            return None
+        return set().union(*(methods for _, t, methods in self.routes if t == template))
 
     async def _telling(self, caller: Caller, send: Send) -> Send:
         """`send`, adding the notice of a disabled endpoint if the shop has one coming."""

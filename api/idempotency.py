@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 
-from api import errors
+from api import errors, schemas
 from api.context import ApiContext
 from services import idempotency
 from services.errors import DomainError
@@ -44,6 +44,9 @@ def documented(idempotency_key: KeyHeader = None) -> None:
 
 
 KEYED = [Depends(documented)]  # the dependencies of a POST that honours the header
+KEY_ANSWERS = schemas.invalid("The Idempotency-Key came with another request before") | (
+    schemas.problem(409, "The first request with this Idempotency-Key still runs")
+)
 
 
 def route_class(context: ApiContext, resumable: frozenset[str] = frozenset()) -> type[APIRoute]:
@@ -52,6 +55,11 @@ def route_class(context: ApiContext, resumable: frozenset[str] = frozenset()) ->
     run died is answered from that work, where any other is refused."""
 
     class IdempotentRoute(APIRoute):
+        def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+            if "POST" in (kwargs.get("methods") or ()):
+                kwargs["responses"] = KEY_ANSWERS | dict(kwargs.get("responses") or {})
+            super().__init__(path, endpoint, **kwargs)
+
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
             if "POST" not in (self.methods or ()):

@@ -1,13 +1,13 @@
 """/order: post, list, read, complete and cancel a shop's orders."""
 
-import base64
-import binascii
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 
 from api import idempotency, schemas
 from api.context import ApiContext
@@ -15,9 +15,10 @@ from api.context import shop as shop_of
 from db.uow import UnitOfWork
 from services import orders
 from services.access import Shop
-from services.errors import Conflict, ErrorCode, InvalidInput
+from services.errors import Conflict, ErrorCode
 from services.orders import OrderFilter
 from services.read_models import OrderStatus, OrderView
+from services.validation import MAX_ID
 
 STATUS: dict[OrderStatus, tuple[schemas.Status, schemas.State]] = {
     OrderStatus.QUEUED: ("0", "queued"),
@@ -26,8 +27,17 @@ STATUS: dict[OrderStatus, tuple[schemas.Status, schemas.State]] = {
     OrderStatus.CANCELLED: ("3", "cancelled"),
 }
 NOT_FOUND = schemas.problem(404, "No such order of this shop")
+
+
+# Where a posted order's answer leads.
+POSTED = schemas.links(
+    read=("get_order", "sid", "order_sid"),
+    complete=("complete_order", "sid", "order_sid"),
+    cancel=("cancel_order", "sid", "order_sid"),
+)
 PAGE_DEFAULT, PAGE_LIMIT = 50, 200
-CURSOR = r"^[A-Za-z0-9_-]{1,24}$"
+CURSOR = r"^[0-9]{1,10}$"
+_NUMBER = re.compile(r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?")
 
 
 def build_router(context: ApiContext) -> APIRouter:
@@ -36,6 +46,7 @@ def build_router(context: ApiContext) -> APIRouter:
         responses=schemas.UNAUTHORIZED,
         # A posted order is found again by its key: a retry after a crash answers from it.
         route_class=idempotency.route_class(context, resumable=frozenset({"post_order"})),
+        generate_unique_id_function=schemas.operation_id,
     )
     Uow = Annotated[UnitOfWork, Depends(context.uow)]
     Caller = Annotated[Shop, Depends(shop_of)]
@@ -44,7 +55,10 @@ def build_router(context: ApiContext) -> APIRouter:
         "/order",
         status_code=201,
         response_model=schemas.OrderAssigned,
-        responses={202: {"model": schemas.OrderQueued, "description": 'Queued ("queue": true)'}}
+        responses={
+            201: POSTED,
+            202: {"model": schemas.OrderQueued, "description": 'Queued ("queue": true)'} | POSTED,
+        }
         | schemas.problem(409, "No courier free; nothing stored")
         | schemas.invalid("Invalid input or unknown district"),
         dependencies=idempotency.KEYED,
@@ -65,18 +79,24 @@ def build_router(context: ApiContext) -> APIRouter:
                 raise Conflict(ErrorCode.IDEMPOTENCY_ANSWER_LOST) from None
         if order.courier_sid is None:
             assert order.queue_position is not None
-            queued = schemas.OrderQueued(order_sid=order.sid, place=order.queue_position)
+            queued = schemas.OrderQueued(
+                order_sid=order.sid, status="0", place=order.queue_position
+            )
             return JSONResponse(queued.model_dump(mode="json"), status_code=202)
         return schemas.OrderAssigned(order_sid=order.sid, courier_sid=order.courier_sid)
 
-    @router.get("/order", responses=schemas.invalid("Bad filters, or an unknown district"))
+    @router.get("/order")
     async def list_orders(
         uow: Uow,
         shop: Caller,
         status: schemas.Status | None = None,
         district: Annotated[str | None, Query(min_length=1, max_length=1000)] = None,
-        since: Annotated[datetime | None, Query(description="Created at or after.")] = None,
-        cursor: Annotated[str | None, Query(pattern=CURSOR)] = None,
+        since: Annotated[
+            datetime | None, BeforeValidator(_iso_8601), Query(description="Created at or after.")
+        ] = None,
+        cursor: Annotated[
+            str | None, Query(pattern=CURSOR, description="The next_cursor of the page before.")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = PAGE_DEFAULT,
     ) -> schemas.OrderPage:
         """The shop's orders, oldest first, as filtered; a page at a time."""
@@ -84,7 +104,7 @@ def build_router(context: ApiContext) -> APIRouter:
         page = await orders.shop_orders(uow, shop, wanted, _after(cursor), limit)
         return schemas.OrderPage(
             items=[_order(order) for order in page.items],
-            next_cursor=_cursor(page.last_id) if page.last_id is not None else None,
+            next_cursor=str(page.last_id) if page.last_id is not None else None,
         )
 
     @router.get("/order/{sid}", responses=NOT_FOUND)
@@ -127,6 +147,13 @@ def _order(order: OrderView) -> schemas.Order:
     )
 
 
+def _iso_8601(value: object) -> object:
+    """A date and time as text (2026-12-03T10:00:00Z), never a number of seconds."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        raise ValueError("give a date and time, such as 2026-12-03T10:00:00Z")
+    return value
+
+
 def _status(code: schemas.Status | None) -> OrderStatus | None:
     return None if code is None else next(s for s, (c, _) in STATUS.items() if c == code)
 
@@ -138,21 +165,9 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def _cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"o{last_id}".encode()).decode().rstrip("=")
-
-
 def _after(cursor: str | None) -> int:
     """The order a cursor says to start after (0: from the first)."""
-    if cursor is None:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        text = ""
-    if not (text.startswith("o") and text[1:].isdigit() and len(text) <= 11):
-        raise InvalidInput(ErrorCode.CURSOR_INVALID)
-    return int(text[1:])
+    return min(int(cursor), MAX_ID) if cursor else 0
 
 
 def snapshot_order(snapshot: dict[str, object]) -> schemas.Order:

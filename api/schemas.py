@@ -6,9 +6,31 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Generous caps, so that nothing huge reaches a service; the services apply the real rules.
-Text = Annotated[str, Field(max_length=10_000)]
-Names = Annotated[list[Annotated[str, Field(max_length=1_000)]], Field(max_length=1_000)]
+from services.validation import DESCRIPTION_MAX, NAME_MAX
+
+# What the services take, said in the schema (the services check it again, and more: a name
+# of invisible characters only, or one that grows past 64 characters once normalized, is a 422
+# with the service's sentence).
+VISIBLE = r"\S"  # something that is not white space
+Name = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=NAME_MAX,
+        pattern=VISIBLE,
+        description=f"1 to {NAME_MAX} characters, not all white space.",
+    ),
+]
+Description = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=DESCRIPTION_MAX,
+        pattern=VISIBLE,
+        description=f"1 to {DESCRIPTION_MAX} characters, not all white space.",
+    ),
+]
+Names = Annotated[list[Name], Field(min_length=1, max_length=100)]
 
 
 class _In(BaseModel):
@@ -16,17 +38,26 @@ class _In(BaseModel):
 
 
 class CourierIn(_In):
-    name: Text
-    districts: Names
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Ann Lee", "districts": ["North"]}]}
+    )
+    name: Name
+    districts: Names = Field(description="Names of districts that exist.")
 
 
 class DistrictIn(_In):
-    name: Text
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "North"}]})
+    name: Name
 
 
 class OrderIn(_In):
-    name: Text = Field(description="What to deliver.")
-    district: Text
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "2 pizzas to 5 Baker St", "district": "North", "queue": True}]
+        }
+    )
+    name: Description = Field(description="What to deliver.")
+    district: Name = Field(description="The name of a district that exists.")
     queue: bool = Field(
         default=False,
         strict=True,
@@ -82,7 +113,7 @@ class OrderAssigned(BaseModel):
 
 class OrderQueued(BaseModel):
     order_sid: UUID
-    status: Literal["0"] = "0"
+    status: Literal["0"]
     place: int = Field(description="Its place in its district's queue; 1 goes next.")
 
 
@@ -114,6 +145,13 @@ Event = Literal["order.assigned", "order.completed", "order.cancelled", "order.r
 
 
 class WebhookIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"url": "https://shop.example/dispatch-events", "events": ["order.completed"]}
+            ]
+        }
+    )
     url: str = Field(
         max_length=2000,
         pattern=r"^https?://[^\s/?#@]+(?:[/?#]\S*)?$",
@@ -194,3 +232,19 @@ def invalid(description: str) -> Responses:
 
 
 UNAUTHORIZED = problem(401, "No valid bearer token")
+
+
+def links(**targets: tuple[str, str, str]) -> dict[str, Any]:
+    """OpenAPI links from an answer to the operations it leads to (for clients, and for
+    schemathesis' stateful tests): name = (operationId, its parameter, the answer's field)."""
+    return {
+        "links": {
+            name: {"operationId": operation, "parameters": {parameter: f"$response.body#/{field}"}}
+            for name, (operation, parameter, field) in targets.items()
+        }
+    }
+
+
+def operation_id(route: Any) -> str:
+    """An operation's id is its function's name: get_order, post_order, ..."""
+    return str(route.name)

@@ -28,6 +28,7 @@ def build_router(context: ApiContext) -> APIRouter:
         tags=["webhooks"],
         responses=schemas.UNAUTHORIZED,
         route_class=idempotency.route_class(context),
+        generate_unique_id_function=schemas.operation_id,
     )
     Uow = Annotated[UnitOfWork, Depends(context.uow)]
     Caller = Annotated[Shop, Depends(shop_of)]
@@ -36,7 +37,12 @@ def build_router(context: ApiContext) -> APIRouter:
         "/webhooks",
         status_code=201,
         responses=schemas.invalid("Not an http(s) URL on the internet, or unknown events")
-        | schemas.problem(409, f"The shop has {webhooks.ENDPOINTS_MAX} endpoints already"),
+        | schemas.problem(409, f"The shop has {webhooks.ENDPOINTS_MAX} endpoints already")
+        | {
+            201: schemas.links(
+                deliveries=("deliveries", "id", "id"), delete=("delete_webhook", "id", "id")
+            )
+        },
         dependencies=idempotency.KEYED,
     )
     async def add_webhook(

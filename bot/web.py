@@ -39,9 +39,12 @@ def build_web_app(api: ApiContext | None, *routers: APIRouter) -> FastAPI:
         for router in shops:
             app.include_router(router)
         guarded = [
-            route.path_regex for r in shops for route in r.routes if isinstance(route, APIRoute)
+            (route.path_regex, route.path, route.methods or set())
+            for r in shops
+            for route in r.routes
+            if isinstance(route, APIRoute)
         ]
-        app.add_middleware(Gate, api=api, paths=guarded)  # the size cap of the API, and more
+        app.add_middleware(Gate, api=api, routes=guarded)  # the size cap of the API, and more
         errors.install(app)
     for router in routers:
         app.include_router(router)

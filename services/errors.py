@@ -49,7 +49,6 @@ class ErrorCode(StrEnum):
     # Shops and their webhooks
     SHOP_NAME_LENGTH = "shop_name_length"
     SHOP_NOT_FOUND = "shop_not_found"
-    CURSOR_INVALID = "cursor_invalid"
     WEBHOOK_URL_INVALID = "webhook_url_invalid"
     WEBHOOK_URL_PRIVATE = "webhook_url_private"
     WEBHOOK_TOO_MANY = "webhook_too_many"
@@ -64,7 +63,6 @@ API_ONLY = frozenset(
         ErrorCode.IDEMPOTENCY_ANSWER_LOST,
         ErrorCode.SHOP_NAME_LENGTH,
         ErrorCode.SHOP_NOT_FOUND,
-        ErrorCode.CURSOR_INVALID,
         ErrorCode.WEBHOOK_URL_INVALID,
         ErrorCode.WEBHOOK_URL_PRIVATE,
         ErrorCode.WEBHOOK_TOO_MANY,

@@ -13,7 +13,7 @@ from services.errors import Conflict, ErrorCode, Forbidden, NotFound
 from services.notices import DispatchCompleted, DispatchOverdue, OrderOverdue, WithdrawReason
 from services.queries import load_order_view, order_views
 from services.read_models import CompletionResult, DistrictView, OrderView, Page
-from services.validation import clean_description, page_window
+from services.validation import clean_description, name_key, page_window
 
 # An order's number, as people in Telegram know it, or its public id, as the HTTP API does.
 OrderKey = int | UUID
@@ -245,7 +245,10 @@ async def shop_orders(
     async with uow.read():
         district_id = None
         if wanted.district is not None:
-            district_id = (await district_named(uow, wanted.district)).id
+            found = await uow.districts.by_keys([name_key(wanted.district)])
+            if not found:
+                return ShopPage((), None)  # no such district: none of its orders
+            district_id = found[0].id
         rows = await uow.orders.shop_page(
             shop.id, wanted.status, district_id, wanted.since, after_id, limit + 1
         )

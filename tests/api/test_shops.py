@@ -160,19 +160,24 @@ async def test_orders_are_listed_a_page_at_a_time(api: httpx.AsyncClient, alpha:
 
 
 @pytest.mark.parametrize(
-    ("params", "detail"),
+    "params",
     [
-        ({"cursor": "bm90LWEtY3Vyc29y"}, "cursor: pass the next_cursor of an earlier page"),
-        ({"cursor": "!!"}, None),
-        ({"status": "7"}, None),
-        ({"since": "yesterday"}, None),
-        ({"limit": 0}, None),
-        ({"district": "Atlantis"}, "unknown district: Atlantis"),
+        {"cursor": "bm90LWEtY3Vyc29y"},
+        {"cursor": "-1"},
+        {"status": "7"},
+        {"since": "yesterday"},
+        {"since": "1733220000"},
+        {"limit": 0},
     ],
 )
-async def test_bad_filters_get_422(alpha: httpx.AsyncClient, params: dict, detail: str | None):
+async def test_bad_filters_get_422(alpha: httpx.AsyncClient, params: dict):
     response = await alpha.get("/order", params=params)
 
     assert response.status_code == 422
-    if detail is not None:
-        assert response.json() == {"detail": detail}
+    assert response.json()["detail"][0]["loc"][0] == "query"
+
+
+async def test_a_district_that_does_not_exist_has_no_orders(alpha: httpx.AsyncClient):
+    response = await alpha.get("/order", params={"district": "Atlantis"})
+
+    assert response.json() == {"items": [], "next_cursor": None}
