@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request
@@ -79,3 +80,6 @@ def caller(
 def shop(found: Caller = Depends(caller)) -> Shop:  # noqa: B008
     """A dependency: the shop the gate let in."""
     return found.shop
+
+
+ShopCalling = Annotated[Shop, Depends(shop)]  # a route's parameter: the shop that calls

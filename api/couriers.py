@@ -6,11 +6,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from api import idempotency, schemas
-from api.context import ApiContext
-from api.context import shop as shop_of
+from api.context import ApiContext, ShopCalling
 from db.uow import UnitOfWork
 from services import couriers, districts
-from services.access import Shop
 from services.read_models import CourierCard, CourierView, NewCourier
 from services.validation import PAGE_MAX
 
@@ -20,14 +18,8 @@ DUPLICATE = schemas.problem(409, "A district of that name exists")
 
 
 def build_router(context: ApiContext) -> APIRouter:
-    router = APIRouter(
-        tags=["couriers and districts"],
-        responses=schemas.UNAUTHORIZED,
-        route_class=idempotency.route_class(context),
-        generate_unique_id_function=schemas.operation_id,
-    )
+    router = idempotency.shop_router(context, "couriers and districts")
     Uow = Annotated[UnitOfWork, Depends(context.uow)]
-    Caller = Annotated[Shop, Depends(shop_of)]
 
     # Before /courier/{sid}, so that these names are never taken for a courier's id.
     @router.post(
@@ -36,13 +28,15 @@ def build_router(context: ApiContext) -> APIRouter:
         responses=BAD_INPUT | DUPLICATE,
         dependencies=idempotency.KEYED,
     )
-    async def create_district(body: schemas.DistrictIn, uow: Uow, shop: Caller) -> schemas.District:
+    async def create_district(
+        body: schemas.DistrictIn, uow: Uow, shop: ShopCalling
+    ) -> schemas.District:
         district = await districts.add_district(uow, shop, body.name)
         assert district.sid is not None
         return schemas.District(sid=district.sid, name=district.name)
 
     @router.get("/courier/get_districts")
-    async def get_districts(uow: Uow, shop: Caller) -> list[schemas.District]:
+    async def get_districts(uow: Uow, shop: ShopCalling) -> list[schemas.District]:
         return [
             schemas.District(sid=d.sid, name=d.name)
             for d in await districts.list_districts(uow)
@@ -61,7 +55,7 @@ def build_router(context: ApiContext) -> APIRouter:
         dependencies=idempotency.KEYED,
     )
     async def create_courier(
-        body: schemas.CourierIn, uow: Uow, shop: Caller
+        body: schemas.CourierIn, uow: Uow, shop: ShopCalling
     ) -> schemas.CourierCreated:
         created = await couriers.create_courier(uow, shop, body.name, body.districts)
         return schemas.CourierCreated(
@@ -76,7 +70,7 @@ def build_router(context: ApiContext) -> APIRouter:
     @router.get("/courier")
     async def list_couriers(
         uow: Uow,
-        shop: Caller,
+        shop: ShopCalling,
         limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_MAX,
         offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     ) -> list[schemas.CourierBrief]:
@@ -88,13 +82,13 @@ def build_router(context: ApiContext) -> APIRouter:
         responses=NOT_FOUND | schemas.problem(409, "The courier has connected their Telegram"),
         dependencies=idempotency.KEYED,
     )
-    async def reissue_link(sid: UUID, uow: Uow, shop: Caller) -> schemas.CourierLink:
+    async def reissue_link(sid: UUID, uow: Uow, shop: ShopCalling) -> schemas.CourierLink:
         """A new one-time link that connects the courier's Telegram; the old ones stop working."""
         reissued = await couriers.reissue_link(uow, shop, sid)
         return schemas.CourierLink(sid=reissued.courier.sid, telegram_link=_link(reissued))
 
     @router.get("/courier/{sid}", responses=NOT_FOUND)
-    async def courier_card(sid: UUID, uow: Uow, shop: Caller) -> schemas.CourierCard:
+    async def courier_card(sid: UUID, uow: Uow, shop: ShopCalling) -> schemas.CourierCard:
         return _card(await couriers.courier_card(uow, shop, sid, context.zone))
 
     return router

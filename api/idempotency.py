@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 
 from api import errors, schemas
@@ -130,3 +130,16 @@ async def _finish(
         await idempotency.finish(context.uow_factory(), begun, answer)
     except Exception as error:  # the answer still goes out; the key frees itself in a while
         log.warning("could not keep the answer of an idempotent request: %r", error)
+
+
+def shop_router(
+    context: ApiContext, tag: str, resumable: frozenset[str] = frozenset()
+) -> APIRouter:
+    """A router of the shops' API: its routes' POSTs honour the header (see route_class), each
+    answer may be a 401, and an operation's id is its function's name."""
+    return APIRouter(
+        tags=[tag],
+        responses=schemas.UNAUTHORIZED,
+        route_class=route_class(context, resumable),
+        generate_unique_id_function=schemas.operation_id,
+    )

@@ -10,11 +10,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
 from api import idempotency, schemas
-from api.context import ApiContext
-from api.context import shop as shop_of
+from api.context import ApiContext, ShopCalling
 from db.uow import UnitOfWork
 from services import orders
-from services.access import Shop
 from services.errors import Conflict, ErrorCode
 from services.orders import OrderFilter
 from services.read_models import OrderStatus, OrderView
@@ -41,15 +39,9 @@ _NUMBER = re.compile(r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?")
 
 
 def build_router(context: ApiContext) -> APIRouter:
-    router = APIRouter(
-        tags=["orders"],
-        responses=schemas.UNAUTHORIZED,
-        # A posted order is found again by its key: a retry after a crash answers from it.
-        route_class=idempotency.route_class(context, resumable=frozenset({"post_order"})),
-        generate_unique_id_function=schemas.operation_id,
-    )
+    # A posted order is found again by its key: a retry after a crash answers from it.
+    router = idempotency.shop_router(context, "orders", resumable=frozenset({"post_order"}))
     Uow = Annotated[UnitOfWork, Depends(context.uow)]
-    Caller = Annotated[Shop, Depends(shop_of)]
 
     @router.post(
         "/order",
@@ -63,7 +55,9 @@ def build_router(context: ApiContext) -> APIRouter:
         | schemas.invalid("Invalid input or unknown district"),
         dependencies=idempotency.KEYED,
     )
-    async def post_order(body: schemas.OrderIn, uow: Uow, shop: Caller, request: Request) -> object:
+    async def post_order(
+        body: schemas.OrderIn, uow: Uow, shop: ShopCalling, request: Request
+    ) -> object:
         source = getattr(request.state, "source", None)
         try:
             order = await orders.post_order_for_shop(
@@ -88,7 +82,7 @@ def build_router(context: ApiContext) -> APIRouter:
     @router.get("/order")
     async def list_orders(
         uow: Uow,
-        shop: Caller,
+        shop: ShopCalling,
         status: schemas.Status | None = None,
         district: Annotated[str | None, Query(min_length=1, max_length=1000)] = None,
         since: Annotated[
@@ -108,7 +102,7 @@ def build_router(context: ApiContext) -> APIRouter:
         )
 
     @router.get("/order/{sid}", responses=NOT_FOUND)
-    async def get_order(sid: UUID, uow: Uow, shop: Caller) -> schemas.Order:
+    async def get_order(sid: UUID, uow: Uow, shop: ShopCalling) -> schemas.Order:
         return _order(await orders.order_status(uow, shop, sid))
 
     @router.post(
@@ -116,7 +110,7 @@ def build_router(context: ApiContext) -> APIRouter:
         responses=NOT_FOUND | schemas.problem(409, "Completed or cancelled already"),
         dependencies=idempotency.KEYED,
     )
-    async def cancel_order(sid: UUID, uow: Uow, shop: Caller) -> schemas.Order:
+    async def cancel_order(sid: UUID, uow: Uow, shop: ShopCalling) -> schemas.Order:
         """Cancel a queued or assigned order; its courier is told and freed."""
         return _order(await orders.cancel_order(uow, shop, sid))
 
@@ -125,7 +119,7 @@ def build_router(context: ApiContext) -> APIRouter:
         responses=NOT_FOUND | schemas.problem(409, "Completed, cancelled or waiting"),
         dependencies=idempotency.KEYED,
     )
-    async def complete_order(sid: UUID, uow: Uow, shop: Caller) -> schemas.Order:
+    async def complete_order(sid: UUID, uow: Uow, shop: ShopCalling) -> schemas.Order:
         return _order((await orders.complete_order(uow, shop, sid)).order)
 
     return router

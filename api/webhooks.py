@@ -12,26 +12,18 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Response
 
 from api import idempotency, schemas
-from api.context import ApiContext
-from api.context import shop as shop_of
+from api.context import ApiContext, ShopCalling
 from api.orders import snapshot_order
 from db.uow import UnitOfWork
 from services import webhooks
-from services.access import Shop
 from services.read_models import WebhookCall, WebhookView
 
 NOT_FOUND = schemas.problem(404, "No such webhook endpoint of this shop")
 
 
 def build_router(context: ApiContext) -> APIRouter:
-    router = APIRouter(
-        tags=["webhooks"],
-        responses=schemas.UNAUTHORIZED,
-        route_class=idempotency.route_class(context),
-        generate_unique_id_function=schemas.operation_id,
-    )
+    router = idempotency.shop_router(context, "webhooks")
     Uow = Annotated[UnitOfWork, Depends(context.uow)]
-    Caller = Annotated[Shop, Depends(shop_of)]
 
     @router.post(
         "/webhooks",
@@ -46,7 +38,7 @@ def build_router(context: ApiContext) -> APIRouter:
         dependencies=idempotency.KEYED,
     )
     async def add_webhook(
-        body: schemas.WebhookIn, uow: Uow, shop: Caller
+        body: schemas.WebhookIn, uow: Uow, shop: ShopCalling
     ) -> schemas.WebhookCreated:
         """Register an endpoint. Its signing secret is in this answer only: keep it."""
         made = await webhooks.register(
@@ -56,17 +48,17 @@ def build_router(context: ApiContext) -> APIRouter:
         return schemas.WebhookCreated(**_webhook(made).model_dump(), secret=made.secret)
 
     @router.get("/webhooks")
-    async def list_webhooks(uow: Uow, shop: Caller) -> list[schemas.Webhook]:
+    async def list_webhooks(uow: Uow, shop: ShopCalling) -> list[schemas.Webhook]:
         return [_webhook(endpoint) for endpoint in await webhooks.endpoints(uow, shop)]
 
     @router.delete("/webhooks/{id}", status_code=204, responses=NOT_FOUND)
-    async def delete_webhook(id: UUID, uow: Uow, shop: Caller) -> Response:
+    async def delete_webhook(id: UUID, uow: Uow, shop: ShopCalling) -> Response:
         """The endpoint gets nothing more, not even what it was still to get."""
         await webhooks.delete(uow, shop, id)
         return Response(status_code=204)
 
     @router.get("/webhooks/{id}/deliveries", responses=NOT_FOUND)
-    async def deliveries(id: UUID, uow: Uow, shop: Caller) -> list[schemas.WebhookCall]:
+    async def deliveries(id: UUID, uow: Uow, shop: ShopCalling) -> list[schemas.WebhookCall]:
         """The endpoint's latest 100 deliveries, newest first, and how each went."""
         return [_call(call) for call in await webhooks.calls(uow, shop, id)]
 
