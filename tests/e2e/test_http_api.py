@@ -1,11 +1,15 @@
 """`python -m bot` with the HTTP API on: a shop posts an order, the courier gets it in
-Telegram and completes it, and the shop reads the outcome."""
+Telegram and completes it, and the shop reads the outcome and hears it on its webhook."""
 
+import asyncio
+import json
 import socket
 from pathlib import Path
 
 import httpx
 import pytest
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook
 
 from playground.telegram import FakeTelegram
 from tests.e2e.conftest import (
@@ -30,6 +34,31 @@ async def _listening(shop: httpx.AsyncClient) -> bool:
         return False
 
 
+class Receiver:
+    """The shop's webhook endpoint: each event it gets, its signature checked."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.secret = ""
+        self.events: asyncio.Queue[dict] = asyncio.Queue()
+        self.runner = web.AppRunner(web.Application())
+        self.runner.app.router.add_post("/hook", self._hook)
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        Webhook(self.secret).verify(body, dict(request.headers))
+        await self.events.put(json.loads(body))
+        return web.Response(status=204)
+
+    async def __aenter__(self) -> "Receiver":
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.runner.cleanup()
+
+
 async def test_a_shop_order_reaches_the_courier_in_telegram(
     telegram: tuple[FakeTelegram, str], tmp_path: Path
 ):
@@ -37,13 +66,32 @@ async def test_a_shop_order_reaches_the_courier_in_telegram(
     database = tmp_path / "api.sqlite3"
     await seed(database, districts=["North"], couriers={COURIER: "North"})
     port = free_port()
-    env = bot_environment(url, database) | {"API_TOKENS": API_TOKEN, "WEB_PORT": str(port)}
+    env = bot_environment(url, database) | {
+        "API_TOKENS": API_TOKEN,
+        "WEB_PORT": str(port),
+        "SHOP_WEBHOOKS_ALLOW_PRIVATE": "true",
+    }
     bot = await start_ready(fake, env, tmp_path)
     shop = httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {API_TOKEN}"}
     )
+    async with Receiver() as receiver:
+        await eventually(lambda: _listening(shop), within=30)
+        hook = f"http://127.0.0.1:{receiver.port}/hook"
+        receiver.secret = (await shop.post("/webhooks", json={"url": hook})).json()["secret"]
+        await _order_lifecycle(fake, shop, receiver)
 
-    await eventually(lambda: _listening(shop), within=30)
+    log = await stop_bot(bot)
+    assert bot.returncode == 0, log
+    assert API_TOKEN not in log
+    assert receiver.secret not in log
+    with pytest.raises(httpx.ConnectError):  # the web server stopped with the bot
+        await shop.get("/courier")
+    await shop.aclose()
+
+
+async def _order_lifecycle(fake: FakeTelegram, shop: httpx.AsyncClient, receiver: Receiver):
+    """The shop posts, the courier completes in Telegram; the shop reads and hears it."""
     (courier,) = (await shop.get("/courier")).json()
     posted = await shop.post("/order", json={"name": "2 pizzas", "district": "North"})
     assert posted.status_code == 201
@@ -57,13 +105,9 @@ async def test_a_shop_order_reaches_the_courier_in_telegram(
     assert (order["status"], order["state"]) == ("2", "completed")
     assert card["avg_order_complete_time"].startswith("PT")
     assert card["avg_day_orders"] == 1.0
-
-    log = await stop_bot(bot)
-    assert bot.returncode == 0, log
-    assert API_TOKEN not in log
-    with pytest.raises(httpx.ConnectError):  # the web server stopped with the bot
-        await shop.get("/courier")
-    await shop.aclose()
+    heard = [await asyncio.wait_for(receiver.events.get(), 10) for _ in range(2)]
+    assert [event["type"] for event in heard] == ["order.assigned", "order.completed"]
+    assert heard[-1]["data"] == order
 
 
 async def test_a_port_in_use_stops_the_bot_with_one_line(
