@@ -17,7 +17,7 @@ import uvicorn
 
 from api.context import ApiContext
 from benchmarks.common import summary_ms
-from bot.web import build_web_app
+from bot.web.server import build_web_app
 from db.engine import create_engine
 from db.migrate import upgrade
 from db.uow import UnitOfWorkFactory

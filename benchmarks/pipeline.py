@@ -32,10 +32,10 @@ from benchmarks.common import (
     business,
 )
 from bot.app import build_bot, build_dispatcher
-from bot.inbox import InboxSettings, InboxWorker, incoming
-from bot.limits import FloodLimiter
-from bot.sender import OutboxSender, SenderSettings
 from bot.settings import Settings
+from bot.telegram.inbox import InboxSettings, InboxWorker, incoming
+from bot.telegram.limits import FloodLimiter
+from bot.telegram.sender import OutboxSender, SenderSettings
 from db.uow import UnitOfWorkFactory
 from handlers.callbacks import CompleteOrder
 from handlers.i18n import PoI18n

@@ -1,6 +1,6 @@
 """`python -m bot`: run the bot. `python -m bot migrate`: only migrate the database.
 `python -m bot demo`: the playground, with no token and no network (bot.demo).
-`python -m bot shops add|list|revoke NAME`: the shops of the HTTP API (bot.shop_admin).
+`python -m bot shops add|list|revoke NAME`: the shops of the HTTP API (bot.shops.admin).
 
 Whatever stops it from starting ends it with exit code 2 and one line that says what to fix.
 """
@@ -65,9 +65,9 @@ def main(argv: list[str]) -> int:
     logs.configure(settings.log_level, settings.secrets())
     try:
         if shops:
-            from bot import shop_admin
+            from bot.shops import admin
 
-            return asyncio.run(shop_admin.run(settings, argv[1:]))
+            return asyncio.run(admin.run(settings, argv[1:]))
         asyncio.run(_work(argv, settings))
     except StartupError as error:
         print(error, file=sys.stderr)

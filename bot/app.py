@@ -23,19 +23,19 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.inbox import InboxSettings, InboxWorker
-from bot.limits import FloodLimiter, SharedWindows
 from bot.metrics import CountTelegramErrors, CountUpdates, Metrics
-from bot.requests import (
+from bot.settings import Settings
+from bot.shops.webhooks import WebhookSender, WebhookSettings
+from bot.startup import locked, migrate_or_check, read_only, wait_for_database
+from bot.telegram.inbox import InboxSettings, InboxWorker
+from bot.telegram.limits import FloodLimiter, SharedWindows
+from bot.telegram.requests import (
     KeepToFloodLimits,
     RetryBriefly,
     TolerateUnchangedEdits,
     TransportFailuresAreNetworkErrors,
 )
-from bot.sender import OutboxSender, SenderSettings
-from bot.settings import Settings
-from bot.shop_webhooks import WebhookSender, WebhookSettings
-from bot.startup import locked, migrate_or_check, read_only, wait_for_database
+from bot.telegram.sender import OutboxSender, SenderSettings
 from db.engine import create_engine, is_locked
 from db.uow import DatabaseLocked, UnitOfWorkFactory
 from handlers import build_router
@@ -109,8 +109,9 @@ def build_dispatcher(
     storage, isolation = build_storage(redis)
     dispatcher = Dispatcher(
         storage=storage,
-        # Each chat's updates already come one at a time, in order, from the inbox (bot.inbox),
-        # on one instance or several: aiogram's own isolation would only add a lock per update.
+        # Each chat's updates already come one at a time, in order, from the inbox
+        # (bot.telegram.inbox), on one instance or several: aiogram's own isolation would only
+        # add a lock per update.
         events_isolation=isolation,
         config=HandlerConfig(courier_approval=settings.courier_approval, zone=settings.zone),
     )

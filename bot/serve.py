@@ -18,12 +18,14 @@ from typing import Any, Protocol
 from fastapi import APIRouter
 
 from api.context import ApiContext
-from bot import health, metrics, webhook
+from bot import metrics
 from bot.app import App, prepare_database
 from bot.jobs import Jobs
-from bot.polling import Poller
 from bot.startup import describe, the_only_instance, wait_for_telegram
-from bot.web import WebServer, bind, build_web_app
+from bot.telegram import webhook
+from bot.telegram.polling import Poller
+from bot.web import health
+from bot.web.server import WebServer, bind, build_web_app
 from db.engine import PROJECT_ROOT, sqlite_file
 from handlers import menu
 from services import inbox, outbox, webhooks

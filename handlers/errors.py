@@ -203,7 +203,7 @@ def build_router() -> Router:
     )
     async def not_now(event: ErrorEvent) -> None:
         """Away for a moment, or done already (by a copy of this update): whoever handles the
-        update (bot.inbox) tries again later, or lets it be."""
+        update (bot.telegram.inbox) tries again later, or lets it be."""
         raise event.exception
 
     @router.error(ExceptionTypeFilter(*ANSWER_LOST))

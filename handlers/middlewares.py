@@ -17,7 +17,7 @@ class UnitOfWorkMiddleware(BaseMiddleware):
 
     The services open and end their own short transactions, so a handler answers the user
     only after the data is committed and never while it holds a lock. An update from the
-    inbox comes with its `stamp`, which the first transaction to commit writes (bot.inbox).
+    inbox comes with its `stamp`, which the first transaction to commit writes (bot.telegram.inbox).
     """
 
     def __init__(self, uow_factory: UnitOfWorkFactory) -> None:

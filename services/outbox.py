@@ -1,6 +1,6 @@
 """Delivering the outbox: claiming rows, looking up what they supersede, recording outcomes.
 
-The sender (bot/sender.py) decides what Telegram's answers mean; this module only keeps the
+The sender (bot/telegram/sender.py) decides what Telegram's answers mean; this module only keeps the
 rows' state, so that every row is delivered, refused for good, or tried again later.
 """
 

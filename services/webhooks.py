@@ -1,5 +1,5 @@
 """Shops' webhooks: endpoints a shop registers, and the delivery of its orders' changes to
-them, in order per endpoint, retried with growing pauses (the sender is bot.shop_webhooks).
+them, in order per endpoint, retried with growing pauses (the sender is bot.shops.webhooks).
 
 Each change of a shop's order becomes a delivery row per endpoint in the transaction that
 made it (db.uow), so no change is lost and none is reported that did not happen. A delivery

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from api.context import ApiContext
-from bot.web import build_web_app
+from bot.web.server import build_web_app
 from db.uow import UnitOfWorkFactory
 from tests.bot.conftest import approval, harness  # noqa: F401  # the bot beside the API
 from tests.helpers import Desk

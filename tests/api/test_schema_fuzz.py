@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 
 from api.context import ApiContext
-from bot.web import build_web_app
+from bot.web.server import build_web_app
 from db.engine import PROJECT_ROOT, create_engine
 from db.uow import UnitOfWorkFactory
 from services import couriers, districts, shops

@@ -19,8 +19,8 @@ from aiogram.methods import (
 from aiogram.methods.base import TelegramType
 from aiogram.types import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User
 
-from bot.limits import FloodLimiter
-from bot.sender import OutboxSender, SenderSettings
+from bot.telegram.limits import FloodLimiter
+from bot.telegram.sender import OutboxSender, SenderSettings
 from db.uow import UnitOfWorkFactory
 from handlers.i18n import PoI18n
 

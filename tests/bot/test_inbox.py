@@ -10,7 +10,7 @@ from aiogram.types import Chat, Message, Update
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import func, select
 
-from bot.inbox import InboxSettings, InboxWorker, incoming
+from bot.telegram.inbox import InboxSettings, InboxWorker, incoming
 from db.models import InboxUpdate, Order
 from services import inbox, pruning
 from tests.bot.flows import add_districts, approve_all, register

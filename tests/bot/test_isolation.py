@@ -9,7 +9,7 @@ from aiogram import Dispatcher, Router
 from aiogram.types import Chat, Message, Update, User
 
 from bot.app import build_bot, build_storage
-from bot.inbox import InboxSettings, InboxWorker, incoming
+from bot.telegram.inbox import InboxSettings, InboxWorker, incoming
 from db.uow import Stamp, UnitOfWorkFactory
 from tests.bot.conftest import settings
 from tests.bot.harness import RecordingSession

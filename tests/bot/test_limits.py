@@ -9,8 +9,8 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.app import build_bot
-from bot.lanes import UNDER_LEASE, LeaseLost
-from bot.limits import MARGIN, FloodLimiter, SharedWindows
+from bot.telegram.lanes import UNDER_LEASE, LeaseLost
+from bot.telegram.limits import MARGIN, FloodLimiter, SharedWindows
 from tests.bot.conftest import settings
 from tests.bot.harness import RecordingSession
 

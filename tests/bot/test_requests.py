@@ -16,7 +16,11 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import EditMessageText, GetUpdates, SendMessage
 
-from bot.requests import RetryBriefly, TolerateUnchangedEdits, TransportFailuresAreNetworkErrors
+from bot.telegram.requests import (
+    RetryBriefly,
+    TolerateUnchangedEdits,
+    TransportFailuresAreNetworkErrors,
+)
 
 REPLY = SendMessage(chat_id=7, text="hi")
 

@@ -5,7 +5,7 @@ import pytest
 from aiogram.exceptions import TelegramBadRequest, TelegramMigrateToChat
 from sqlalchemy import select
 
-from bot import sender
+from bot.telegram import sender
 from db.models import OutboxMessage, OutboxState
 from services import clock, notices
 from tests.bot.flows import add_districts, approve_all, register

@@ -12,8 +12,8 @@ import pytest
 from aiogram.methods import SendMessage
 from sqlalchemy import event
 
-from bot.limits import FloodLimiter
-from bot.sender import OutboxSender, SenderSettings
+from bot.telegram.limits import FloodLimiter
+from bot.telegram.sender import OutboxSender, SenderSettings
 from handlers.i18n import PoI18n
 from services import clock, notices
 from tests.bot.flows import add_districts, register

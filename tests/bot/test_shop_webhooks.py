@@ -20,7 +20,7 @@ from aiohttp import web
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
-from bot.shop_webhooks import PublicResolver, WebhookSender, WebhookSettings
+from bot.shops.webhooks import PublicResolver, WebhookSender, WebhookSettings
 from db.models import Order, OrderEvent, OrderEventKind, WebhookDelivery, WebhookState
 from db.uow import UnitOfWorkFactory
 from services import couriers, districts, orders, shops, webhooks

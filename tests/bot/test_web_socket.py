@@ -2,7 +2,7 @@
 
 import socket
 
-from bot.web import bind
+from bot.web.server import bind
 
 
 def test_accepted_connections_send_at_once():

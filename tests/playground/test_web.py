@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from bot.web import build_web_app
+from bot.web.server import build_web_app
 from playground import web
 from playground.seed import ANN_ID, CAST
 from playground.telegram import FakeTelegram

@@ -31,7 +31,8 @@ from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.types import Update
 
-from bot.lanes import (
+from bot.logs import log_failure
+from bot.telegram.lanes import (
     Doorbell,
     Leases,
     Recorder,
@@ -41,7 +42,6 @@ from bot.lanes import (
     close,
     keep_leases,
 )
-from bot.logs import log_failure
 from db.uow import AlreadyDone, UnitOfWorkFactory
 from handlers.errors import transient
 from services import inbox

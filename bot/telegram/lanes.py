@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 60.0
 Outcome = TypeVar("Outcome")
 # In a sender's lane: whether the chat's lease still surely outlasts a send. A message that
-# waited for its flood-limit slot is checked again just before it goes (bot.requests).
+# waited for its flood-limit slot is checked again just before it goes (bot.telegram.requests).
 UNDER_LEASE: ContextVar[Callable[[], bool] | None] = ContextVar("under_lease", default=None)
 
 

@@ -45,7 +45,8 @@ from aiogram.exceptions import (
 )
 from aiogram.utils.i18n import I18n
 
-from bot.lanes import (
+from bot.logs import log_failure
+from bot.telegram.lanes import (
     UNDER_LEASE,
     Doorbell,
     LeaseLost,
@@ -57,8 +58,7 @@ from bot.lanes import (
     close,
     keep_leases,
 )
-from bot.limits import FloodLimiter
-from bot.logs import log_failure
+from bot.telegram.limits import FloodLimiter
 from db.uow import UnitOfWorkFactory
 from handlers.i18n import speaking
 from handlers.notices import Rendered, render

@@ -2,7 +2,7 @@
 
 aiogram's own loop confirms an update (the next getUpdates' offset) before its handler has
 run, so a stop or a crash in between loses it. Here each batch goes into the inbox
-(bot.inbox) first; the offset moves past it only then. A batch stored and not yet confirmed
+(bot.telegram.inbox) first; the offset moves past it only then. A batch stored and not yet confirmed
 when the bot stops comes again at the next start, and the inbox keeps it once.
 """
 
@@ -14,9 +14,9 @@ from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, Telegra
 from aiogram.types import Update
 from aiogram.utils.backoff import Backoff
 
-from bot.inbox import InboxWorker, incoming
 from bot.logs import log_failure
 from bot.startup import BACKOFF
+from bot.telegram.inbox import InboxWorker, incoming
 from handlers.errors import transient
 
 log = logging.getLogger(__name__)

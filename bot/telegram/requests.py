@@ -23,8 +23,8 @@ from aiogram.exceptions import (
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
-from bot.lanes import UNDER_LEASE, LeaseLost
-from bot.limits import FloodLimiter
+from bot.telegram.lanes import UNDER_LEASE, LeaseLost
+from bot.telegram.limits import FloodLimiter
 
 log = logging.getLogger(__name__)
 NOT_MODIFIED = "message is not modified"
@@ -81,8 +81,8 @@ class TransportFailuresAreNetworkErrors(BaseRequestMiddleware):
 
 
 class KeepToFloodLimits(BaseRequestMiddleware):
-    """Every message sent or edited waits for its slot (bot.limits); in a sender's lane, it
-    then goes only if the lane's lease still outlasts it (bot.lanes.UNDER_LEASE)."""
+    """Every message sent or edited waits for its slot (bot.telegram.limits); in a sender's lane, it
+    then goes only if the lane's lease still outlasts it (bot.telegram.lanes.UNDER_LEASE)."""
 
     def __init__(self, limiter: FloodLimiter) -> None:
         self.limiter = limiter

@@ -2,10 +2,10 @@
 
 The webhook is served on the one web app, at the path of WEBHOOK_URL. Telegram sends the
 secret with every update; a request without it gets 401 and changes nothing. An update is
-answered 200 only once it is stored in the inbox (bot.inbox); when it cannot be (the database
-is down or locked), the answer is 503 and Telegram sends it again later. The webhook stays
-registered when the bot stops, so Telegram keeps the updates of a deploy for the next
-instance to take.
+answered 200 only once it is stored in the inbox (bot.telegram.inbox); when it cannot be
+(the database is down or locked), the answer is 503 and Telegram sends it again later. The
+webhook stays registered when the bot stops, so Telegram keeps the updates of a deploy for
+the next instance to take.
 """
 
 import asyncio
@@ -17,9 +17,9 @@ from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramBadRequest
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from bot.inbox import InboxWorker, incoming, read_update
 from bot.logs import log_failure
 from bot.startup import StartupError
+from bot.telegram.inbox import InboxWorker, incoming, read_update
 from handlers.errors import transient
 
 log = logging.getLogger(__name__)
