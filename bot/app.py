@@ -198,7 +198,9 @@ def build_app(settings: Settings) -> App:
         sender=build_sender(settings, uow_factory, i18n, limiter, metrics),
         inbox=build_inbox(settings, dispatcher, bot, uow_factory),
         webhooks=WebhookSender(
-            uow_factory, WebhookSettings(allow_private=settings.shop_webhooks_allow_private)
+            uow_factory,
+            WebhookSettings(allow_private=settings.shop_webhooks_allow_private),
+            metrics,
         ),
         metrics=metrics,
         redis=redis,

@@ -1,8 +1,8 @@
 """Prometheus metrics, in a registry of their own, served at GET /metrics.
 
-Counted in this process: updates by type and outcome, how long they took, and failed calls
-to Telegram. Read from the database at each scrape (so every instance shows the same): orders
-by state and the notifications waiting to be sent.
+Counted in this process: updates by type and outcome, how long they took, failed calls to
+Telegram, and calls to shops' webhooks. Read from the database at each scrape (so every
+instance shows the same): orders by state and the notifications waiting to be sent.
 """
 
 import asyncio
@@ -84,6 +84,12 @@ class Metrics:
             "dispatch_telegram_errors",
             "Calls to the Bot API that failed, by method and code",
             ["method", "code"],
+            registry=self.registry,
+        )
+        self.webhook_calls = Counter(
+            "dispatch_webhook_calls",
+            "Calls to shops' webhook endpoints, by outcome (delivered, failed)",
+            ["outcome"],
             registry=self.registry,
         )
         self.database = DatabaseGauges()

@@ -25,6 +25,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from api.webhooks import body
+from bot.metrics import Metrics
 from db.uow import UnitOfWorkFactory
 from services import clock, webhook_targets, webhooks
 from services.webhooks import Job, Outcome, RetryPolicy
@@ -76,9 +77,15 @@ def _private(host: str) -> bool:
 
 
 class WebhookSender:
-    def __init__(self, uow_factory: UnitOfWorkFactory, settings: WebhookSettings) -> None:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        settings: WebhookSettings,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.uow_factory = uow_factory
         self.settings = settings
+        self.metrics = metrics
         self.owner = f"webhooks-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._sending: dict[int, asyncio.Task[None]] = {}  # by endpoint
@@ -138,6 +145,9 @@ class WebhookSender:
         outcomes: list[Outcome] = []
         for job in queue:
             outcomes.append(outcome := await self._post(job))
+            if self.metrics is not None:
+                kind = "delivered" if outcome.delivered else "failed"
+                self.metrics.webhook_calls.labels(kind).inc()
             if not outcome.delivered:
                 log.info(
                     "webhook %s (%s) to endpoint %s failed: %s",

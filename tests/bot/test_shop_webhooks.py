@@ -20,6 +20,7 @@ from aiohttp import web
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
+from bot.metrics import Metrics
 from bot.shops.webhooks import PublicResolver, WebhookSender, WebhookSettings
 from db.models import Order, OrderEvent, OrderEventKind, WebhookDelivery, WebhookState
 from db.uow import UnitOfWorkFactory
@@ -159,7 +160,8 @@ async def test_every_event_arrives_once_in_order_through_failures_and_an_outage(
         webhooks.register, shop, receiver.url("done"), ["order.completed"], allow_private=True
     )
     receiver.secrets = {"all": every.secret or "", "done": done.secret or ""}
-    senders = [WebhookSender(uow_factory, FAST) for _ in range(2)]
+    metrics = Metrics()
+    senders = [WebhookSender(uow_factory, FAST, metrics) for _ in range(2)]
     running = [asyncio.create_task(sender.run()) for sender in senders]
     halfway = asyncio.Event()
 
@@ -187,6 +189,9 @@ async def test_every_event_arrives_once_in_order_through_failures_and_an_outage(
     assert sum(map(len, expected.values())) > 2 * ORDERS
     assert arrived == expected
     assert set(receiver.accepted["all"].values()) == {1}
+    delivered = sum(len(e) for e in receiver.events.values())
+    assert calls(metrics, "delivered") == delivered
+    assert calls(metrics, "failed") > 0
     completed = [e["data"]["sid"] for e in receiver.events["done"]]
     assert sorted(completed) == sorted(
         s for s, kinds in expected.items() if kinds[-1] == "order.completed"
@@ -196,6 +201,10 @@ async def test_every_event_arrives_once_in_order_through_failures_and_an_outage(
         assert event["data"]["state"] == event["type"].removeprefix("order.").replace(
             "assigned", "in_progress"
         )
+
+
+def calls(metrics: Metrics, outcome: str) -> float | None:
+    return metrics.registry.get_sample_value("dispatch_webhook_calls_total", {"outcome": outcome})
 
 
 async def test_a_name_that_resolves_inside_is_refused_as_the_call_is_made():
