@@ -1,11 +1,14 @@
 """POST /order from concurrent clients over loopback HTTP: requests a second and latency.
 
-The server is the project's web app under uvicorn in a process of its own, on a SQLite file
-(WAL) holding enough free couriers that every order is assigned at once. Run with
+The server is the project's web app served as the bot serves it (its own listening socket,
+bot.web.server.bind), in a process of its own, on a SQLite file (WAL) holding enough free
+couriers that every order is assigned at once. It runs twice: as the bot does, and with
+TCP_NODELAY cleared on that socket, which is how the bot served before it set it. Run with
 `.venv/bin/python -m benchmarks.http_api [requests] [clients]`.
 """
 
 import asyncio
+import socket
 import sys
 import tempfile
 import time
@@ -13,11 +16,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-import uvicorn
 
 from api.context import ApiContext
 from benchmarks.common import summary_ms
-from bot.web.server import build_web_app
+from bot.web.server import WebServer, bind, build_web_app
 from db.engine import create_engine
 from db.migrate import upgrade
 from db.uow import UnitOfWorkFactory
@@ -39,14 +41,18 @@ async def seed(url: str, couriers_count: int) -> None:
     await engine.dispose()
 
 
-def serve(url: str, port: int) -> None:
+def serve(url: str, port: int, nodelay: bool) -> None:
     """The server process: the API over `url` on loopback."""
     engine = create_engine(url)
     context = ApiContext(UnitOfWorkFactory(engine), frozenset({TOKEN}), ZoneInfo("UTC"), "bot")
-    config = uvicorn.Config(
-        build_web_app(context), host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
-    uvicorn.Server(config).run()
+    listening = bind("127.0.0.1", port)
+    if not nodelay:
+        listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+
+    async def forever() -> None:
+        await WebServer(build_web_app(context), listening, 1).start()
+
+    asyncio.run(forever())
 
 
 async def load(port: int, requests: int, clients: int) -> list[float]:
@@ -88,12 +94,17 @@ async def wait_until_listening(port: int, server: asyncio.subprocess.Process) ->
 
 
 async def main(requests: int, clients: int) -> None:
+    for nodelay in (True, False):
+        await measure(requests, clients, nodelay=nodelay)
+
+
+async def measure(requests: int, clients: int, *, nodelay: bool) -> None:
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite+aiosqlite:///{Path(folder) / 'api.sqlite3'}"
         await seed(url, couriers_count=requests)
         port = free_port()
         server = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.http_api", "serve", url, str(port)
+            sys.executable, "-m", "benchmarks.http_api", "serve", url, str(port), str(nodelay)
         )
         try:
             await asyncio.wait_for(wait_until_listening(port, server), 120)
@@ -103,15 +114,16 @@ async def main(requests: int, clients: int) -> None:
         finally:
             server.terminate()
             await server.wait()
+    socket_is = "TCP_NODELAY (as served)" if nodelay else "without TCP_NODELAY (as before)"
     print(
-        f"POST /order, {clients} clients, {requests} requests on SQLite: "
+        f"POST /order, {clients} clients, {requests} requests on SQLite, {socket_is}: "
         f"{requests / took:.0f} requests/s, {summary_ms(latencies)}"
     )
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
-        serve(sys.argv[2], int(sys.argv[3]))
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "True")
     else:
         arguments = [int(a) for a in sys.argv[1:3]]
         asyncio.run(main(*(arguments + [2000, 50][len(arguments) :])))
