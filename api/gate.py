@@ -7,6 +7,7 @@ A shop one of whose webhook endpoints was disabled hears it in a header of its n
 """
 
 import re
+import time
 from collections.abc import Collection
 
 from starlette.datastructures import Headers
@@ -21,6 +22,7 @@ Route = tuple[re.Pattern[str], str, Collection[str]]  # a path's pattern, templa
 MAX_BODY_BYTES = 64 * 1024
 TOO_LARGE = f"the body is over {MAX_BODY_BYTES // 1024} KiB"
 DISABLED_HEADER = "Webhook-Endpoint-Disabled"
+LOOK_SECONDS = 1.0
 DISABLED_NOTICE = "failing for 3 days, an endpoint was disabled: GET /webhooks shows which"
 _JSON = re.compile(r"application/(?:[\w.+-]+\+)?json", re.IGNORECASE)
 
@@ -38,6 +40,7 @@ class Gate:
         self.app = app
         self.api = api
         self.routes = routes  # the API's: what the gate guards
+        self._looked: dict[int, float] = {}  # when each shop's notice was last looked for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         allowed = self._methods(scope)
@@ -75,7 +78,12 @@ class Gate:
         return set().union(*(methods for _, t, methods in self.routes if t == template))
 
     async def _telling(self, caller: Caller, send: Send) -> Send:
-        """`send`, adding the notice of a disabled endpoint if the shop has one coming."""
+        """`send`, adding the notice of a disabled endpoint if the shop has one coming. Looked
+        up at most once a second a shop, so that a busy shop's requests do not each pay."""
+        now = time.monotonic()
+        if now - self._looked.get(caller.shop.id, -LOOK_SECONDS) < LOOK_SECONDS:
+            return send
+        self._looked[caller.shop.id] = now
         if not await shops.take_endpoint_notice(self.api.uow_factory(), caller.shop):
             return send
 

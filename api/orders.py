@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from api import idempotency, schemas
 from api.context import ApiContext, ShopCalling
@@ -86,7 +86,10 @@ def build_router(context: ApiContext) -> APIRouter:
         status: schemas.Status | None = None,
         district: Annotated[str | None, Query(min_length=1, max_length=1000)] = None,
         since: Annotated[
-            datetime | None, BeforeValidator(_iso_8601), Query(description="Created at or after.")
+            datetime | None,
+            BeforeValidator(_iso_8601),
+            AfterValidator(_in_utc),
+            Query(description="Created at or after."),
         ] = None,
         cursor: Annotated[
             str | None, Query(pattern=CURSOR, description="The next_cursor of the page before.")
@@ -94,7 +97,7 @@ def build_router(context: ApiContext) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = PAGE_DEFAULT,
     ) -> schemas.OrderPage:
         """The shop's orders, oldest first, as filtered; a page at a time."""
-        wanted = OrderFilter(_status(status), district, _aware(since))
+        wanted = OrderFilter(_status(status), district, since)
         page = await orders.shop_orders(uow, shop, wanted, _after(cursor), limit)
         return schemas.OrderPage(
             items=[_order(order) for order in page.items],
@@ -152,11 +155,17 @@ def _status(code: schemas.Status | None) -> OrderStatus | None:
     return None if code is None else next(s for s, (c, _) in STATUS.items() if c == code)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """A time without an offset is taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+def _in_utc(moment: datetime | None) -> datetime | None:
+    """The time in UTC (one without an offset is taken as UTC); 422 for one that UTC cannot
+    hold (0001-01-01T00:00:00+01:00)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range in UTC") from None
 
 
 def _after(cursor: str | None) -> int:

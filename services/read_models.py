@@ -179,7 +179,7 @@ class Page(Generic[T]):
 class ShopView:
     sid: UUID
     name: str
-    tokens: int
+    tokens: tuple[str, ...]  # each token's first characters, oldest first
     created_at: datetime
 
 

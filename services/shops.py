@@ -10,6 +10,7 @@ from services import clock
 from services.access import Shop
 from services.errors import ErrorCode, NotFound
 from services.read_models import ShopView
+from services.validation import clean_name, name_key
 
 __all__ = [
     "ShopView",
@@ -20,7 +21,6 @@ __all__ = [
     "take_endpoint_notice",
     "unnamed",
 ]
-from services.validation import clean_name, name_key
 
 TOKEN_PREFIX = "shop_"
 UNNAMED_NAME = "API_TOKENS"
@@ -33,30 +33,33 @@ async def add_token(uow: UnitOfWork, name: str) -> tuple[ShopView, str]:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with uow.write():
         now = clock.utcnow()
-        shop = await uow.shops.by_name_key(name_key(name)) or await uow.shops.add(
-            name, name_key(name), now
-        )
+        shop = await uow.shops.ensure(name, name_key(name), now)
         await uow.shops.add_token(shop.id, token, token[:HINT_LENGTH], now)
-        view = _view(shop, await uow.shops.token_count(shop.id))
+        view = next(v for v in await _views(uow) if v.sid == shop.sid)
         await uow.commit()
     return view, token
 
 
-async def revoke(uow: UnitOfWork, name: str) -> int:
-    """Every token of the shop of this name stops working; how many there were. Its orders
-    and webhooks stay, for a new token."""
+async def revoke(uow: UnitOfWork, name: str) -> tuple[str, int]:
+    """Every token of the shop of this name stops working: its name as stored, and how many
+    tokens it had. Its orders and webhooks stay, for a new token."""
     async with uow.write():
         shop = await uow.shops.by_name_key(name_key(name))
         if shop is None or shop.name_key == UNNAMED_KEY:
             raise NotFound(ErrorCode.SHOP_NOT_FOUND, name=name)
+        stored = shop.name
         revoked = await uow.shops.revoke_tokens(shop.id)
         await uow.commit()
-    return revoked
+    return stored, revoked
 
 
 async def list_shops(uow: UnitOfWork) -> list[ShopView]:
     async with uow.read():
-        return [_view(shop, tokens) for shop, tokens in await uow.shops.named()]
+        return await _views(uow)
+
+
+async def _views(uow: UnitOfWork) -> list[ShopView]:
+    return [_view(shop, hints) for shop, hints in await uow.shops.named()]
 
 
 async def by_token(uow: UnitOfWork, token: str) -> Shop | None:
@@ -93,5 +96,5 @@ async def take_endpoint_notice(uow: UnitOfWork, shop: Shop) -> bool:
     return told
 
 
-def _view(shop: ShopRow, tokens: int) -> ShopView:
-    return ShopView(sid=shop.sid, name=shop.name, tokens=tokens, created_at=shop.created_at)
+def _view(shop: ShopRow, hints: list[str]) -> ShopView:
+    return ShopView(sid=shop.sid, name=shop.name, tokens=tuple(hints), created_at=shop.created_at)

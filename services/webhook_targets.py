@@ -28,11 +28,29 @@ def parse(url: str) -> SplitResult:
     return parts
 
 
+# IPv6 ranges that carry an IPv4 address to reach (NAT64, 6to4, Teredo, IPv4-compatible):
+# through them a public-looking address may lead inside. No webhook needs them.
+_TUNNELS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "::/96")
+)
+
+
 def is_private(address: Address) -> bool:
-    """Loopback, private, link-local, shared, reserved or multicast: not the internet."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Loopback, private, link-local, shared, reserved, multicast, or an IPv6 tunnel to
+    IPv4: not the internet."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif any(address in tunnel for tunnel in _TUNNELS):
+            return True
     return not address.is_global or address.is_multicast
+
+
+def refused(host: str) -> bool:
+    """Whether `host` is an address (not a name) that a webhook may not go to."""
+    address = literal(host)
+    return address is not None and is_private(address)
 
 
 def literal(host: str) -> Address | None:

@@ -48,10 +48,10 @@ async def register(
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     kinds = sorted(set(events), key=EVENTS.index) if events is not None else None
     async with uow.write():
+        await uow.shops.lock(shop.id)  # two registrations at once count one after the other
         if len(await uow.webhooks.endpoints_of(shop.id)) >= ENDPOINTS_MAX:
             raise Conflict(ErrorCode.WEBHOOK_TOO_MANY, most=ENDPOINTS_MAX)
-        endpoint = uow.webhooks.add_endpoint(shop.id, url, kinds, secret, clock.utcnow())
-        await uow.session.flush()
+        endpoint = await uow.webhooks.add_endpoint(shop.id, url, kinds, secret, clock.utcnow())
         view = _view(endpoint, secret=secret)
         await uow.commit()
     return view
@@ -138,9 +138,12 @@ async def claim(
     ]
 
 
-async def any_due(uow: UnitOfWork) -> bool:
+async def still_held(uow: UnitOfWork, owner: str, delivery_id: int) -> bool:
+    """Whether the delivery still waits, leased to `owner`: not given up (its endpoint
+    deleted or disabled) nor taken by another sender."""
     async with uow.read():
-        return await uow.webhooks.queue.any_due(clock.utcnow())
+        held = await uow.webhooks.held(owner, [delivery_id])
+        return held.get(delivery_id) is WebhookState.PENDING
 
 
 async def record(
@@ -159,23 +162,27 @@ async def record(
         return None
     now = clock.utcnow()
     retry_at = None
-    changes: list[dict[str, Any]] = []
-    for outcome in outcomes:
-        job = outcome.job
-        change: dict[str, Any] = {"id": job.id, "last_status": outcome.status}
-        if outcome.delivered:
-            change |= {"state": WebhookState.SENT, "sent_at": now, "last_error": None}
-        elif now - job.created_at >= policy.give_up_after:
-            change |= {"state": WebhookState.FAILED, "last_error": outcome.error}
-        else:
-            retry_at = now + policy.pause(job.attempts + 1)
-            change |= {"next_attempt_at": retry_at, "last_error": outcome.error}
-        changes.append(change | _unset(change))
-    last = outcomes[-1]
     async with uow.write():
+        held = await uow.webhooks.held(owner, [o.job.id for o in outcomes])
+        # Another sender's now, or given up since (its endpoint deleted): only what did
+        # arrive is written, so that the log says so.
+        kept = [
+            o
+            for o in outcomes
+            if o.job.id in held and (held[o.job.id] is WebhookState.PENDING or o.delivered)
+        ]
+        if not kept:
+            return None
+        changes = [_change(outcome, now, policy) for outcome in kept]
+        retry_at = changes[-1]["next_attempt_at"]
         await uow.webhooks.queue.update_each(changes, owner)
         await uow.webhooks.queue.release(owner, untried)
-        endpoint = await uow.webhooks.mark_health(last.job.endpoint_id, now, ok=last.delivered)
+        endpoint = await uow.webhooks.mark_health(
+            kept[-1].job.endpoint_id,
+            now,
+            ok=kept[-1].delivered,
+            new_run_before=now - policy.give_up_after,
+        )
         if _worn_out(endpoint, now, policy):
             assert endpoint is not None
             await uow.webhooks.stop_endpoint(endpoint.id, now, deleted=False)
@@ -183,6 +190,20 @@ async def record(
             retry_at = None
         await uow.commit()
     return retry_at
+
+
+def _change(outcome: Outcome, now: datetime, policy: RetryPolicy) -> dict[str, Any]:
+    """A delivery's row after an attempt: sent, to be tried again, or given up."""
+    job = outcome.job
+    change: dict[str, Any] = {"id": job.id, "last_status": outcome.status}
+    if outcome.delivered:
+        change |= {"state": WebhookState.SENT, "sent_at": now, "last_error": None}
+    elif now - job.created_at >= policy.give_up_after:
+        change |= {"state": WebhookState.FAILED, "last_error": outcome.error}
+    else:
+        retry_at = now + policy.pause(job.attempts + 1)
+        change |= {"next_attempt_at": retry_at, "last_error": outcome.error}
+    return change | _unset(change)
 
 
 _OUTCOME_COLUMNS = ("last_status", "state", "sent_at", "last_error", "next_attempt_at")

@@ -13,6 +13,8 @@ from db.uow import UnitOfWorkFactory
 from services import shops
 from services.errors import DomainError, ErrorCode
 
+SERVED = "The bot serves the API when WEB_PORT (or API_TOKENS, or WEBHOOK_URL) is set."
+
 
 async def run(settings: Settings, args: list[str]) -> int:
     engine = create_engine(settings.database_url)
@@ -31,11 +33,12 @@ async def _command(factory: UnitOfWorkFactory, args: list[str]) -> int:
     try:
         if verb == "add":
             shop, token = await shops.add_token(factory(), name)
-            print(f"Shop {shop.name!r} has {shop.tokens} token(s). The new one, shown only now:")
+            print(f"Shop {shop.name!r} has {len(shop.tokens)} token(s). {SERVED}")
+            print("The new token, shown only now:")
             print(token)
         elif verb == "revoke":
-            revoked = await shops.revoke(factory(), name)
-            print(f"Revoked {revoked} token(s) of {name!r}; its orders stay.")
+            stored, revoked = await shops.revoke(factory(), name)
+            print(f"Revoked {revoked} token(s) of {stored!r}; its orders stay.")
         else:
             _print_list(await shops.list_shops(factory()))
     except DomainError as error:
@@ -48,7 +51,10 @@ def _print_list(found: list[shops.ShopView]) -> None:
     if not found:
         print("No shops yet: python -m bot shops add NAME")
     for shop in found:
-        print(f"{shop.name}\t{shop.tokens} token(s)\tsince {shop.created_at:%Y-%m-%d}")
+        hints = ", ".join(f"{hint}…" for hint in shop.tokens) or "no token"
+        print(
+            f"{shop.name}\t{len(shop.tokens)} token(s)\tsince {shop.created_at:%Y-%m-%d}\t{hints}"
+        )
 
 
 def _explain(error: DomainError, name: str) -> str:

@@ -32,6 +32,7 @@ from services.webhooks import Job, Outcome, RetryPolicy
 
 log = logging.getLogger(__name__)
 USER_AGENT = "courier-dispatch-webhooks/1"
+PRIVATE = "{host} is or resolves to a private address; webhooks go to the internet"
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class WebhookSettings:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     request_seconds: float = 10.0
     lease: timedelta = timedelta(seconds=60)  # longer than a request, with room to record it
-    endpoints_at_once: int = 16
+    record_seconds: float = 5.0  # kept of a lease to write a batch's outcomes
+    endpoints_at_once: int = 64  # a few receivers that hang hold up nobody else
     per_endpoint: int = 20  # deliveries an endpoint is sent in a row, recorded at once
     idle_seconds: float = 1.0  # how often to look for deliveries due, unless woken
 
@@ -64,16 +66,20 @@ class PublicResolver(AbstractResolver):
     ) -> list[ResolveResult]:
         found = await self._inner.resolve(host, port, family)
         if any(_private(result["host"]) for result in found):
-            raise OSError(f"{host} resolves to a private address; webhooks go to the internet")
+            raise PrivateAddress(PRIVATE.format(host=host))
         return found
 
     async def close(self) -> None:
         await self._inner.close()
 
 
+class PrivateAddress(OSError):
+    """A webhook's host resolved to an address that is not on the internet."""
+
+
 def _private(host: str) -> bool:
-    address = webhook_targets.literal(host)
-    return address is None or webhook_targets.is_private(address)
+    """A resolved address: what is not one is refused too."""
+    return webhook_targets.literal(host) is None or webhook_targets.refused(host)
 
 
 class WebhookSender:
@@ -141,9 +147,17 @@ class WebhookSender:
 
     async def _deliver(self, queue: list[Job]) -> None:
         """An endpoint's deliveries in order, up to the first that fails; then what became
-        of them, in one transaction."""
+        of them, in one transaction. It stops early, leaving the rest to be claimed again,
+        when the bot stops, when the lease could run out before the outcomes are written
+        (so no other instance sends them meanwhile), or when a delivery is no longer this
+        sender's (its endpoint deleted or disabled)."""
+        settings = self.settings
+        room = settings.lease.total_seconds() - settings.request_seconds - settings.record_seconds
+        deadline = time.monotonic() + room
         outcomes: list[Outcome] = []
         for job in queue:
+            if self._stopping or time.monotonic() > deadline or not await self._ours(job):
+                break
             outcomes.append(outcome := await self._post(job))
             if self.metrics is not None:
                 kind = "delivered" if outcome.delivered else "failed"
@@ -169,6 +183,13 @@ class WebhookSender:
             delay = (retry_at - clock.utcnow()).total_seconds()
             asyncio.get_running_loop().call_later(max(0.0, delay), self._wake.set)
 
+    async def _ours(self, job: Job) -> bool:
+        try:
+            return await webhooks.still_held(self.uow_factory(), self.owner, job.id)
+        except Exception as error:  # the database is away: the lease runs out, and it goes
+            log.warning("could not look at webhook %s: %r", job.message_id, error)
+            return False
+
     async def _post(self, job: Job) -> Outcome:
         assert self._http is not None
         payload = body(job.event, job.snapshot)
@@ -180,14 +201,13 @@ class WebhookSender:
             "webhook-signature": sign(job.secret, job.message_id, now, payload),
         }
         host = urlsplit(job.url).hostname or ""
-        literal = webhook_targets.literal(host)
-        if not self.settings.allow_private and literal and webhook_targets.is_private(literal):
-            return Outcome(job, None, f"{host} is a private address")
+        if not self.settings.allow_private and webhook_targets.refused(host):
+            return Outcome(job, None, PRIVATE.format(host=host))  # no resolver is asked
         try:
             async with self._http.post(
                 job.url, data=payload, headers=headers, allow_redirects=False
             ) as response:
-                await response.read()
+                # Its body is never read: only the status counts, whatever a receiver sends.
                 if 200 <= response.status < 300:
                     return Outcome(job, response.status, None)
                 return Outcome(job, response.status, f"answered {response.status}")
@@ -210,4 +230,7 @@ class WebhookSender:
 def _reason(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
         return "no answer in time"
+    cause = getattr(error, "os_error", None)  # aiohttp's wrapper of a failed connection
+    if isinstance(cause, PrivateAddress):
+        return str(cause)
     return f"{type(error).__name__}: {error}"[:500]

@@ -78,6 +78,9 @@ class WebServer:
             log_config=None,
             access_log=False,
             lifespan="off",
+            # Longer than a shop's client is likely to keep an idle connection, so that the
+            # server seldom closes one just as the client sends on it.
+            timeout_keep_alive=75,
             timeout_graceful_shutdown=max(1, int(grace_seconds)),
         )
         self._server = _Server(config)

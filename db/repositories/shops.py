@@ -4,7 +4,7 @@ import hashlib
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 
 from db.models import Shop, ShopToken
 from db.repositories.base import Repository, is_id, table
@@ -30,12 +30,6 @@ class ShopRepository(Repository):
         statement = select(Shop).where(Shop.name_key == name_key)
         return (await self.session.scalars(statement)).one_or_none()
 
-    async def add(self, name: str, name_key: str, now: datetime) -> Shop:
-        shop = Shop(name=name, name_key=name_key, created_at=now, endpoint_disabled=False)
-        self.session.add(shop)
-        await self.session.flush()
-        return shop
-
     async def ensure(self, name: str, name_key: str, now: datetime) -> Shop:
         """The shop of this key, made if missing, whoever else makes it at the same time."""
         statement = self._insert(table(Shop)).values(
@@ -45,10 +39,6 @@ class ShopRepository(Repository):
         shop = await self.by_name_key(name_key)
         assert shop is not None
         return shop
-
-    async def token_count(self, shop_id: int) -> int:
-        statement = select(func.count()).where(ShopToken.shop_id == shop_id)
-        return int(await self.session.scalar(statement) or 0)
 
     async def add_token(self, shop_id: int, token: str, hint: str, now: datetime) -> None:
         self.session.add(
@@ -60,17 +50,24 @@ class ShopRepository(Repository):
         result = await self.session.execute(delete(ShopToken).where(ShopToken.shop_id == shop_id))
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def named(self) -> list[tuple[Shop, int]]:
-        """Every named shop with how many tokens it has, by name."""
-        tokens = func.count(ShopToken.token_hash)
+    async def named(self) -> list[tuple[Shop, list[str]]]:
+        """Every named shop with the hints of its tokens (their first characters), by name."""
         statement = (
-            select(Shop, tokens)
+            select(Shop, ShopToken.hint)
             .outerjoin(ShopToken, ShopToken.shop_id == Shop.id)
             .where(Shop.name_key != UNNAMED_KEY)
-            .group_by(Shop.id)
-            .order_by(Shop.name_key)
+            .order_by(Shop.name_key, ShopToken.created_at)
         )
-        return [(shop, count) for shop, count in (await self.session.execute(statement)).all()]
+        found: dict[int, tuple[Shop, list[str]]] = {}
+        for shop, hint in (await self.session.execute(statement)).all():
+            hints = found.setdefault(shop.id, (shop, []))[1]
+            if hint is not None:
+                hints.append(hint)
+        return list(found.values())
+
+    async def lock(self, shop_id: int) -> None:
+        """Hold the shop's row until the transaction ends (SQLite holds the database)."""
+        await self.session.execute(select(Shop.id).where(Shop.id == shop_id).with_for_update())
 
     async def take_endpoint_notice(self, shop_id: int) -> bool:
         """Clear the shop's "an endpoint was disabled" flag; whether it was set."""

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
     Courier,
@@ -27,17 +28,18 @@ def _pending() -> Any:
 
 
 class WebhookRepository(Repository):
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         super().__init__(session)
         self.queue = LeasedQueue(session, WebhookDelivery)
 
-    def add_endpoint(
+    async def add_endpoint(
         self, shop_id: int, url: str, events: list[str] | None, secret: str, now: datetime
     ) -> WebhookEndpoint:
         endpoint = WebhookEndpoint(
             shop_id=shop_id, url=url, events=events, secret=secret, created_at=now
         )
         self.session.add(endpoint)
+        await self.session.flush()
         return endpoint
 
     async def endpoints_of(self, shop_id: int) -> list[WebhookEndpoint]:
@@ -60,27 +62,49 @@ class WebhookRepository(Repository):
         return await self._by_ids(WebhookEndpoint, ids)
 
     async def stop_endpoint(self, endpoint_id: int, now: datetime, *, deleted: bool) -> None:
-        """Delete or disable an endpoint; what it still had to receive is given up."""
+        """Delete or disable an endpoint; what it still had to receive is given up. A sender
+        sending some of it keeps its lease, to write down what did arrive."""
         column = "deleted_at" if deleted else "disabled_at"
         await self.session.execute(
             update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).values({column: now})
         )
+        reason = "the endpoint was deleted" if deleted else "the endpoint was disabled"
         await self.session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.endpoint_id == endpoint_id, _pending())
-            .values(state=WebhookState.FAILED, claimed_by=None, claimed_until=None)
+            .values(state=WebhookState.FAILED, last_error=reason)
         )
 
+    async def held(self, owner: str, delivery_ids: Sequence[int]) -> dict[int, WebhookState]:
+        """The states of those of these deliveries that `owner` holds the lease on."""
+        rows = await self.session.execute(
+            select(WebhookDelivery.id, WebhookDelivery.state).where(
+                WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.claimed_by == owner
+            )
+        )
+        return {row[0]: WebhookState(row[1]) for row in rows}
+
     async def mark_health(
-        self, endpoint_id: int, now: datetime, *, ok: bool
+        self, endpoint_id: int, now: datetime, *, ok: bool, new_run_before: datetime
     ) -> WebhookEndpoint | None:
-        """Record a delivery's outcome on its endpoint: since when it has been failing."""
-        failing = None if ok else WebhookEndpoint.failing_since
+        """Record a delivery's outcome on its endpoint: since when it has been failing. A
+        failure after none since `new_run_before` starts a new run of failures."""
+        endpoint = WebhookEndpoint
+        if ok:
+            values: dict[str, Any] = {"failing_since": None}
+        else:
+            new_run = or_(
+                endpoint.failing_since.is_(None), endpoint.last_failed_at < new_run_before
+            )
+            values = {
+                "failing_since": case((new_run, now), else_=endpoint.failing_since),
+                "last_failed_at": now,
+            }
         statement = (
-            update(WebhookEndpoint)
-            .where(WebhookEndpoint.id == endpoint_id)
-            .values(failing_since=None if ok else func.coalesce(failing, now))
-            .returning(WebhookEndpoint)
+            update(endpoint)
+            .where(endpoint.id == endpoint_id)
+            .values(values)
+            .returning(endpoint)
             .execution_options(synchronize_session=False, populate_existing=True)
         )
         return (await self.session.scalars(statement)).one_or_none()

@@ -79,7 +79,7 @@ async def test_a_revoked_shop_is_let_in_no_more(
     uow_factory: UnitOfWorkFactory, alpha: httpx.AsyncClient
 ):
     assert (await alpha.get("/order")).status_code == 200
-    assert await shops.revoke(uow_factory(), "alpha") == 1
+    assert await shops.revoke(uow_factory(), "alpha") == ("Alpha", 1)
 
     refused = await alpha.get("/order")
 
@@ -167,6 +167,8 @@ async def test_orders_are_listed_a_page_at_a_time(api: httpx.AsyncClient, alpha:
         {"status": "7"},
         {"since": "yesterday"},
         {"since": "1733220000"},
+        {"since": "0001-01-01T00:00:00+01:00"},
+        {"since": "9999-12-31T23:59:59-01:00"},
         {"limit": 0},
     ],
 )

@@ -1,6 +1,7 @@
 """/webhooks: registering, listing, deleting and the delivery log; where a webhook may not
 go; a shop's endpoint disabled after 3 days of failures, and the shop told. Both databases."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from uuid import UUID
@@ -52,6 +53,9 @@ async def test_an_endpoint_is_registered_with_its_secret_shown_once(alpha: httpx
         ("http://[::1]/hook", "loopback"),
         ("http://[::ffff:127.0.0.1]/hook", "loopback"),
         ("http://0.0.0.0/hook", "loopback"),
+        ("http://[64:ff9b::a9fe:a9fe]/", "loopback"),  # NAT64 to 169.254.169.254
+        ("http://[2002:7f00:1::]/", "loopback"),  # 6to4
+        ("http://[::7f00:1]/", "loopback"),  # IPv4-compatible
         ("http://shop.invalid/hook", "url: its host does not resolve"),
         ("https://93.184.216.34:99999/", "url: it is not a URL"),
     ],
@@ -161,10 +165,11 @@ async def test_an_endpoint_failing_for_three_days_is_disabled_and_its_shop_told(
             await webhooks.record(uow_factory(), "me", failed, policy)
 
     await fail_once()
-    fake_clock.advance(days=3)
-    await fail_once()
-    told = await alpha.get("/webhooks")
-    later = await alpha.get("/webhooks")
+    for _ in range(3 * 12):  # every 2 hours for 3 days
+        await fail_once()
+    async with client_of(uow_factory, alpha.headers["authorization"].split()[1]) as again:
+        told = await again.get("/webhooks")  # a new app: the gate looks at once
+        later = await again.get("/webhooks")
 
     assert "disabled" in told.headers["webhook-endpoint-disabled"]
     assert "webhook-endpoint-disabled" not in later.headers
@@ -175,3 +180,53 @@ async def test_an_endpoint_failing_for_three_days_is_disabled_and_its_shop_told(
     assert {c["state"] for c in calls} == {"failed"}  # given up after 24 h, or on disabling
     assert {c["last_status"] for c in calls} <= {503, None}
     assert UUID(endpoint["id"])
+
+
+async def test_a_failure_after_a_quiet_spell_starts_a_new_count(
+    uow_factory: UnitOfWorkFactory,
+    api: httpx.AsyncClient,
+    alpha: httpx.AsyncClient,
+    fake_clock: FakeClock,
+):
+    """One event failing for a day, then nothing for four days: the next failure is the
+    first of a new run, not the fourth day of the old one."""
+    endpoint = await register(alpha)
+    await district(api, "North")
+    await courier(api, "Ann", "North")
+    policy = RetryPolicy()
+
+    async def post_and_fail(hours_later: float) -> None:
+        fake_clock.advance(hours=hours_later)
+        for job in await webhooks.claim(
+            uow_factory(), "me", endpoints=5, lease=timedelta(seconds=60), busy=()
+        ):
+            await webhooks.record(uow_factory(), "me", [Outcome(job, 503, "no")], policy)
+
+    posted = await alpha.post("/order", json={"name": "x", "district": "North"})
+    await post_and_fail(0)
+    await post_and_fail(25)  # given up
+    fake_clock.advance(days=4)
+    await alpha.post(f"/order/{posted.json()['order_sid']}")  # completed: another event
+    await post_and_fail(0)
+
+    (shown,) = (await alpha.get("/webhooks")).json()
+    calls = (await alpha.get(f"/webhooks/{endpoint['id']}/deliveries")).json()
+    assert shown["disabled_at"] is None
+    assert [c["state"] for c in calls] == ["pending", "failed"]
+
+
+async def test_registrations_at_once_stop_at_ten(alpha: httpx.AsyncClient):
+    answers = await asyncio.gather(
+        *(alpha.post("/webhooks", json={"url": RECEIVER}) for _ in range(15))
+    )
+
+    assert sorted(a.status_code for a in answers) == [201] * 10 + [409] * 5
+    assert len((await alpha.get("/webhooks")).json()) == 10
+
+
+async def test_tokens_made_at_once_for_a_new_shop_all_work(uow_factory: UnitOfWorkFactory):
+    made = await asyncio.gather(*(shops.add_token(uow_factory(), "Gamma") for _ in range(8)))
+
+    holders = {await shops.by_token(uow_factory(), token) for _, token in made}
+    assert len(holders) == 1
+    assert len((await shops.list_shops(uow_factory()))[0].tokens) == 8
