@@ -10,8 +10,10 @@ receiver down for 1.5 s instead of a minute; what is tested is the same.
 import asyncio
 import json
 import random
+import sys
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -61,7 +63,7 @@ class Receiver:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/{path}", self._hook)
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, shutdown_timeout=1)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
 
@@ -120,6 +122,19 @@ async def drive(desk: Desk, shop: Shop, halfway: asyncio.Event) -> None:
             await desk(orders.cancel_order, shop, view.sid)
 
 
+@asynccontextmanager
+async def within(seconds: float) -> AsyncIterator[None]:
+    """A time limit that, when it runs out, says where every task was waiting."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        for task in asyncio.all_tasks():
+            print(f"task {task.get_name()}:", file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+        raise
+
+
 async def history(uow_factory: UnitOfWorkFactory) -> dict[str, list[str]]:
     """Each order's changes as the database recorded them, in order: what must arrive."""
     uow = uow_factory()
@@ -172,8 +187,9 @@ async def test_every_event_arrives_once_in_order_through_failures_and_an_outage(
         await receiver.start()
 
     try:
-        await asyncio.gather(drive(desk, shop, halfway), outage())
-        await asyncio.wait_for(all_sent(uow_factory), 60)
+        async with within(120):
+            await asyncio.gather(drive(desk, shop, halfway), outage())
+            await all_sent(uow_factory)
     finally:
         for sender in senders:
             await sender.stop(1)
