@@ -28,11 +28,19 @@ def parse(url: str) -> SplitResult:
     return parts
 
 
-# IPv6 ranges that carry an IPv4 address to reach (NAT64, 6to4, Teredo, IPv4-compatible):
+# IPv6 ranges that carry an IPv4 address to reach (NAT64, 6to4, Teredo, IPv4-compatible,
+# IPv4-translated):
 # through them a public-looking address may lead inside. No webhook needs them.
 _TUNNELS = tuple(
     ipaddress.ip_network(n)
-    for n in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "::/96")
+    for n in (
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "2002::/16",
+        "2001::/32",
+        "::/96",
+        "::ffff:0:0:0/96",
+    )
 )
 
 

@@ -156,7 +156,8 @@ class WebhookSender:
         deadline = time.monotonic() + room
         outcomes: list[Outcome] = []
         for job in queue:
-            if self._stopping or time.monotonic() > deadline or not await self._ours(job):
+            # The time is looked at last, right before the send: the look-up may have waited.
+            if self._stopping or not await self._ours(job) or time.monotonic() > deadline:
                 break
             outcomes.append(outcome := await self._post(job))
             if self.metrics is not None:

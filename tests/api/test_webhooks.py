@@ -56,6 +56,7 @@ async def test_an_endpoint_is_registered_with_its_secret_shown_once(alpha: httpx
         ("http://[64:ff9b::a9fe:a9fe]/", "loopback"),  # NAT64 to 169.254.169.254
         ("http://[2002:7f00:1::]/", "loopback"),  # 6to4
         ("http://[::7f00:1]/", "loopback"),  # IPv4-compatible
+        ("http://[::ffff:0:a9fe:a9fe]/", "loopback"),  # IPv4-translated (SIIT)
         ("http://shop.invalid/hook", "url: its host does not resolve"),
         ("https://93.184.216.34:99999/", "url: it is not a URL"),
     ],
