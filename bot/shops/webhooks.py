@@ -26,6 +26,7 @@ from aiohttp.resolver import DefaultResolver
 
 from api.webhooks import body
 from bot.metrics import Metrics
+from bot.telegram.lanes import Doorbell
 from db.uow import UnitOfWorkFactory
 from services import clock, webhook_targets, webhooks
 from services.webhooks import Job, Outcome, RetryPolicy
@@ -93,11 +94,11 @@ class WebhookSender:
         self.settings = settings
         self.metrics = metrics
         self.owner = f"webhooks-{uuid.uuid4().hex[:12]}"
-        self._wake = asyncio.Event()
+        self._bell = Doorbell()  # rung by commits that wrote deliveries, and by ends of batches
         self._sending: dict[int, asyncio.Task[None]] = {}  # by endpoint
         self._http: aiohttp.ClientSession | None = None
         self._stopping = False
-        uow_factory.on_events(self._wake.set)
+        uow_factory.on_events(self._bell.ring)
 
     async def run(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -137,13 +138,11 @@ class WebhookSender:
             self._sending[endpoint_id] = task
             task.add_done_callback(partial(self._done, endpoint_id))
         if not by_endpoint or room <= len(by_endpoint):
-            self._wake.clear()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.idle_seconds)
+            await self._bell.wait(self.settings.idle_seconds)
 
     def _done(self, endpoint_id: int, _task: object) -> None:
         self._sending.pop(endpoint_id, None)
-        self._wake.set()  # its endpoint's next delivery may go
+        self._bell.ring()  # its endpoint's next delivery may go
 
     async def _deliver(self, queue: list[Job]) -> None:
         """An endpoint's deliveries in order, up to the first that fails; then what became
@@ -182,7 +181,7 @@ class WebhookSender:
             return
         if retry_at is not None:  # look again when it is due, not at the next idle round
             delay = (retry_at - clock.utcnow()).total_seconds()
-            asyncio.get_running_loop().call_later(max(0.0, delay), self._wake.set)
+            asyncio.get_running_loop().call_later(max(0.0, delay), self._bell.ring)
 
     async def _ours(self, job: Job) -> bool:
         try:
