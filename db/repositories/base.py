@@ -1,5 +1,6 @@
 """What every repository shares."""
 
+import hashlib
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar, cast
@@ -11,6 +12,12 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.util import identity_key
 
 from db.models import MAX_ID, Base
+
+
+def digest(token: str) -> str:
+    """How a secret token is stored and looked up: its SHA-256, in hex. A lone surrogate
+    (which no token we made holds) is hashed as it is, not an error."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def table(model: type[Base]) -> Table:

@@ -1,13 +1,12 @@
 """Invites and couriers' links, kept as digests of their tokens: the database alone opens
 nobody's account."""
 
-import hashlib
 from datetime import datetime
 
 from sqlalchemy import or_, update
 
 from db.models import Invite
-from db.repositories.base import Repository
+from db.repositories.base import Repository, digest
 
 
 class InviteRepository(Repository):
@@ -58,7 +57,3 @@ class InviteRepository(Repository):
             )
             .values(used_by=courier_id)
         )
-
-
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,19 +1,14 @@
 """Shops and their tokens, kept as digests: the database alone lets nobody in."""
 
-import hashlib
 import uuid
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
 from db.models import Shop, ShopToken
-from db.repositories.base import Repository, is_id, table
+from db.repositories.base import Repository, digest, is_id, table
 
 UNNAMED_KEY = ""  # the name_key of the shop that API_TOKENS stand for
-
-
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class ShopRepository(Repository):
