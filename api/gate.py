@@ -39,7 +39,12 @@ class Gate:
     def __init__(self, app: ASGIApp, api: ApiContext, routes: Collection[Route]) -> None:
         self.app = app
         self.api = api
-        self.routes = routes  # the API's: what the gate guards
+        # The API's paths, in the router's order, each with every method its template takes:
+        # worked out once here, not on each request.
+        taken: dict[str, set[str]] = {}
+        for _, template, methods in routes:
+            taken.setdefault(template, set()).update(methods)
+        self.paths = [(pattern, taken[template]) for pattern, template, _ in routes]
         self._looked: dict[int, float] = {}  # when each shop's notice was last looked for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,10 +77,7 @@ class Gate:
         if scope["type"] != "http":
             return None
         path = scope["path"]
-        template = next((t for pattern, t, _ in self.routes if pattern.match(path)), None)
-        if template is None:
-            return None
-        return set().union(*(methods for _, t, methods in self.routes if t == template))
+        return next((methods for pattern, methods in self.paths if pattern.match(path)), None)
 
     async def _telling(self, caller: Caller, send: Send) -> Send:
         """`send`, adding the notice of a disabled endpoint if the shop has one coming. Looked
