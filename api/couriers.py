@@ -113,4 +113,5 @@ def _card(card: CourierCard) -> schemas.CourierCard:
         else None,
         avg_order_complete_time=card.average_delivery,
         avg_day_orders=card.average_per_day,
+        acceptance_rate=card.acceptance.rate if card.acceptance else None,
     )

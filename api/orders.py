@@ -23,6 +23,7 @@ STATUS: dict[OrderStatus, tuple[schemas.Status, schemas.State]] = {
     OrderStatus.ASSIGNED: ("1", "in_progress"),
     OrderStatus.COMPLETED: ("2", "completed"),
     OrderStatus.CANCELLED: ("3", "cancelled"),
+    OrderStatus.OFFERED: ("4", "offered"),
 }
 NOT_FOUND = schemas.problem(404, "No such order of this shop")
 
@@ -48,7 +49,11 @@ def build_router(context: ApiContext) -> APIRouter:
         status_code=201,
         response_model=schemas.OrderAssigned,
         responses={
-            201: POSTED,
+            201: {
+                "model": schemas.OrderAssigned | schemas.OrderOffered,
+                "description": 'Assigned, or offered ("4") with OFFER_SECONDS set',
+            }
+            | POSTED,
             202: {"model": schemas.OrderQueued, "description": 'Queued ("queue": true)'} | POSTED,
         }
         | schemas.problem(409, "No courier free; nothing stored")
@@ -77,6 +82,11 @@ def build_router(context: ApiContext) -> APIRouter:
                 order_sid=order.sid, status="0", place=order.queue_position
             )
             return JSONResponse(queued.model_dump(mode="json"), status_code=202)
+        if order.status is OrderStatus.OFFERED:
+            offered = schemas.OrderOffered(
+                order_sid=order.sid, courier_sid=order.courier_sid, status="4"
+            )
+            return JSONResponse(offered.model_dump(mode="json"), status_code=201)
         return schemas.OrderAssigned(order_sid=order.sid, courier_sid=order.courier_sid)
 
     @router.get("/order")

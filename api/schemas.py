@@ -61,7 +61,11 @@ class OrderIn(_In):
     queue: bool = Field(
         default=False,
         strict=True,
-        description="Keep the order waiting when no courier is free (202).",
+        description=(
+            "Keep the order waiting when no courier is free (202). With OFFER_SECONDS set, an"
+            ' order offered to every free courier and declined by them all waits ("0")'
+            " whatever this says."
+        ),
     )
 
 
@@ -99,6 +103,15 @@ class CourierCard(CourierBrief):
     avg_day_orders: float | None = Field(
         description="Completed orders per day on which the courier completed any; null with none."
     )
+    acceptance_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "The share of the offers of the last 7 days that the courier accepted (declined and"
+            " run out ones count against it); null with none."
+        ),
+    )
 
 
 class District(BaseModel):
@@ -111,22 +124,31 @@ class OrderAssigned(BaseModel):
     courier_sid: UUID
 
 
+class OrderOffered(OrderAssigned):
+    status: Literal["4"] = Field(
+        description="Offered to `courier_sid`, who has OFFER_SECONDS to accept."
+    )
+
+
 class OrderQueued(BaseModel):
     order_sid: UUID
     status: Literal["0"]
     place: int = Field(description="Its place in its district's queue; 1 goes next.")
 
 
-Status = Literal["0", "1", "2", "3"]
-State = Literal["queued", "in_progress", "completed", "cancelled"]
+Status = Literal["0", "1", "2", "3", "4"]
+State = Literal["queued", "in_progress", "completed", "cancelled", "offered"]
 
 
 class Order(BaseModel):
     sid: UUID
     name: str
     district: str
-    courier_sid: UUID | None
-    status: Status = Field(description='"0" queued, "1" in progress, "2" completed, "3" cancelled.')
+    courier_sid: UUID | None = Field(description="The courier carrying it, or offered it.")
+    status: Status = Field(
+        description='"0" queued, "1" in progress, "2" completed, "3" cancelled, "4" offered to'
+        " `courier_sid`, who has not accepted yet."
+    )
     state: State
     created_at: datetime
     assigned_at: datetime | None
@@ -141,7 +163,9 @@ class OrderPage(BaseModel):
     )
 
 
-Event = Literal["order.assigned", "order.completed", "order.cancelled", "order.requeued"]
+Event = Literal[
+    "order.offered", "order.assigned", "order.completed", "order.cancelled", "order.requeued"
+]
 
 
 class WebhookIn(_In):

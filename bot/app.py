@@ -37,7 +37,7 @@ from bot.telegram.requests import (
 )
 from bot.telegram.sender import OutboxSender, SenderSettings
 from db.engine import create_engine, is_locked
-from db.uow import DatabaseLocked, UnitOfWorkFactory
+from db.uow import DatabaseLocked, DispatchRules, UnitOfWorkFactory
 from handlers import build_router
 from handlers.context import HandlerConfig
 from handlers.i18n import PoI18n, UserLanguageMiddleware
@@ -161,6 +161,7 @@ def build_sender(
     sender_settings = SenderSettings(
         poll_seconds=settings.outbox_poll_seconds,
         lease=timedelta(seconds=settings.outbox_lease_seconds),
+        zone=settings.zone,
     )
     bot = build_bot(
         settings, limiter=limiter, metrics=metrics, timeout=sender_settings.send_seconds
@@ -180,9 +181,11 @@ def build_inbox(
 
 def build_app(settings: Settings) -> App:
     engine = create_engine(settings.database_url)
-    uow_factory = UnitOfWorkFactory(engine)
+    rules = DispatchRules(settings.offer_seconds, settings.offer_misses_to_offline)
+    uow_factory = UnitOfWorkFactory(engine, rules=rules)
     i18n = PoI18n(default_locale=settings.default_locale)
     metrics = Metrics()
+    uow_factory.on_offers(metrics.count_offers)
     redis = build_redis(settings)
     shared = SharedWindows(redis, settings.send_rate_limit) if redis is not None else None
     limiter = FloodLimiter(settings.send_rate_limit, shared=shared)

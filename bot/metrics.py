@@ -8,7 +8,7 @@ instance shows the same): orders by state and the notifications waiting to be se
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -44,6 +44,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from db.models import OfferOutcome
+from db.repositories.offers import Decided
 from db.uow import UnitOfWorkFactory
 from services import monitoring
 from services.errors import DomainError
@@ -92,8 +94,27 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.offers = Counter(
+            "dispatch_offers",
+            "Offers decided, by outcome (accepted, declined, expired, withdrawn)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.accept_seconds = Histogram(
+            "dispatch_offer_accept_seconds",
+            "How long couriers took to accept the orders offered to them",
+            buckets=(1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 300),
+            registry=self.registry,
+        )
         self.database = DatabaseGauges()
         self.registry.register(self.database)
+
+    def count_offers(self, decided: Sequence[Decided]) -> None:
+        """UnitOfWorkFactory.on_offers: the offers a commit decided."""
+        for offer in decided:
+            self.offers.labels(offer.outcome.value).inc()
+            if offer.outcome is OfferOutcome.ACCEPTED:
+                self.accept_seconds.observe(offer.seconds)
 
     def render(self) -> bytes:
         """The Prometheus text of every metric."""
@@ -113,7 +134,7 @@ class DatabaseGauges(Collector):
             return
         orders = GaugeMetricFamily(
             "dispatch_orders",
-            "Orders waiting (queued) and in progress (assigned)",
+            "Orders waiting (queued), offered and in progress (assigned)",
             labels=["state"],
         )
         for state, count in snapshot.orders.items():

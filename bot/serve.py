@@ -20,6 +20,7 @@ from fastapi import APIRouter
 from api.context import ApiContext
 from bot import metrics
 from bot.app import App, prepare_database
+from bot.deadlines import OfferDeadlines
 from bot.jobs import Jobs
 from bot.startup import describe, the_only_instance, wait_for_telegram
 from bot.telegram import webhook
@@ -108,6 +109,9 @@ async def _serve(app: App, stop: asyncio.Event, companion: Companion | None) -> 
         poller = Poller(app.inbox, app.dispatcher.resolve_used_update_types())
         polling = asyncio.create_task(poller.run(), name="polling")
     tasks = [sending, handling, calling, *([polling] if polling else [])]
+    if app.settings.offer_seconds > 0:
+        deadlines = OfferDeadlines(app.uow_factory)
+        tasks.append(asyncio.create_task(deadlines.run(), name="offer-deadlines"))
     if web is not None:
         tasks.append(web.start())
     jobs = Jobs(app.settings, app.uow_factory)

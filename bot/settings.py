@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     send_rate_limit: float = Field(default=30.0, gt=0)
     sweep_interval_seconds: float = Field(default=60, gt=0)
     order_overdue_minutes: float = Field(default=60, gt=0)
+    # How long a courier has to accept an order offered to them; 0: assigned outright.
+    offer_seconds: int = Field(default=60, ge=0, le=3600)
+    offer_misses_to_offline: int = Field(default=2, ge=1)
     daily_report_at: str = "21:00"
     database_wait_seconds: float = Field(default=60.0, ge=0)
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)

@@ -52,6 +52,7 @@ class CourierStatus(StrEnum):
 
 class OrderStatus(StrEnum):
     QUEUED = "queued"
+    OFFERED = "offered"  # waiting for its courier to accept within OFFER_SECONDS
     ASSIGNED = "assigned"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
@@ -68,6 +69,13 @@ class WebhookState(StrEnum):
     FAILED = "failed"  # tried for WEBHOOK_RETRY_HOURS, or its endpoint deleted or disabled
 
 
+class OfferOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"  # cancelled, reassigned, or the courier's shift ended first
+
+
 class StaffRole(StrEnum):
     DISPATCHER = "dispatcher"
     ADMIN = "admin"
@@ -75,6 +83,9 @@ class StaffRole(StrEnum):
 
 class OrderEventKind(StrEnum):
     CREATED = "created"
+    OFFERED = "offered"
+    DECLINED = "declined"  # its courier declined the offer: back in the queue
+    EXPIRED = "expired"  # its courier did not answer the offer in time: back in the queue
     ASSIGNED = "assigned"
     REQUEUED = "requeued"
     COMPLETED = "completed"
@@ -137,10 +148,13 @@ class Courier(Base):
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     status: Mapped[CourierStatus] = mapped_column(state_column(CourierStatus))
     online: Mapped[bool] = mapped_column(Boolean)
-    # NULL exactly while the courier carries an order; otherwise when they became free.
+    # NULL exactly while the courier carries or is offered an order; otherwise when they
+    # became free.
     free_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Offers that ran out unanswered since the courier last answered one.
+    missed_offers: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Shop(Base):
@@ -176,6 +190,8 @@ class Order(Base):
         CheckConstraint(
             "(status = 'queued' AND courier_id IS NULL AND assigned_at IS NULL"
             " AND completed_at IS NULL AND cancelled_at IS NULL)"
+            " OR (status = 'offered' AND courier_id IS NOT NULL AND assigned_at IS NULL"
+            " AND completed_at IS NULL AND cancelled_at IS NULL)"
             " OR (status = 'assigned' AND courier_id IS NOT NULL AND assigned_at IS NOT NULL"
             " AND completed_at IS NULL AND cancelled_at IS NULL)"
             " OR (status = 'completed' AND courier_id IS NOT NULL AND assigned_at IS NOT NULL"
@@ -183,12 +199,12 @@ class Order(Base):
             " OR (status = 'cancelled' AND completed_at IS NULL AND cancelled_at IS NOT NULL)",
             name="status_matches_timestamps",
         ),
-        # One order in progress per courier, whatever the services do.
+        # One order offered or in progress per courier, whatever the services do.
         Index(
             "uq_orders_one_in_progress",
             "courier_id",
             unique=True,
-            **_partial("status = 'assigned'"),
+            **_partial("status IN ('offered', 'assigned')"),
         ),
         # The queue of each district, oldest first; holds only waiting orders.
         Index("ix_orders_queue", "district_id", "id", **_partial("status = 'queued'")),
@@ -228,6 +244,40 @@ class Order(Base):
     source_key: Mapped[str | None] = mapped_column(String(SOURCE_KEY_MAX), unique=True)
     # The shop that posted it over HTTP: the only one that may see or change it there.
     shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id"))
+    # How many couriers declined it or let its offer run out (who: in `offers`).
+    refusals: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Offer(Base):
+    """An order offered to a courier until `expires_at`: open while `outcome` is NULL.
+
+    The deadline lives here, so any instance fires it, after any restart. The offers a courier
+    declined or let run out are why an order never goes to them again by itself.
+    """
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IS NULL OR outcome IN ('accepted', 'declined', 'expired', 'withdrawn')",
+            name="outcome",
+        ),
+        # One open offer per order and per courier, whatever the services do.
+        Index("uq_offers_open_order", "order_id", unique=True, **_partial("outcome IS NULL")),
+        Index("uq_offers_open_courier", "courier_id", unique=True, **_partial("outcome IS NULL")),
+        # The deadlines to fire, soonest first.
+        Index("ix_offers_deadline", "expires_at", **_partial("outcome IS NULL")),
+        Index("ix_offers_order", "order_id", "courier_id"),
+        Index("ix_offers_courier", "courier_id", "offered_at"),
+        Index("ix_offers_offered_at", "offered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    courier_id: Mapped[int] = mapped_column(ForeignKey("couriers.id"))
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    outcome: Mapped[OfferOutcome | None] = mapped_column(state_column(OfferOutcome))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class OrderEvent(Base):

@@ -2,8 +2,9 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -15,6 +16,7 @@ from db.repositories.districts import DistrictRepository
 from db.repositories.idempotency import IdempotencyRepository
 from db.repositories.inbox import InboxRepository
 from db.repositories.invites import InviteRepository
+from db.repositories.offers import Decided, OfferRepository
 from db.repositories.orders import OrderRepository
 from db.repositories.outbox import OutboxRepository
 from db.repositories.reports import DailyReportRepository
@@ -27,6 +29,15 @@ DISPATCH_LOCK_NAMESPACE = 0x44535054
 # How long a SQLite writer waits for another process's write lock before it gives up.
 SQLITE_LOCK_WAIT_SECONDS = 30.0
 _LOCK_POLL_SECONDS = (0.001, 0.05)  # the first and the longest pause between tries
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchRules:
+    """The business's dispatch settings, carried by every unit of work so that each use case
+    that gives out orders (posting, completing, a shift starting, a sweep...) follows them."""
+
+    offer_seconds: int = 0  # 0: orders are assigned outright, without an offer
+    misses_to_offline: int = 2  # offers let run out in a row that end a courier's shift
 
 
 class AlreadyDone(Exception):
@@ -88,6 +99,7 @@ class UnitOfWork:
             self.districts = DistrictRepository(session)
             self.couriers = CourierRepository(session)
             self.orders = OrderRepository(session)
+            self.offers = OfferRepository(session)
             self.staff = StaffRepository(session)
             self.invites = InviteRepository(session)
             self.outbox = OutboxRepository(session)
@@ -104,6 +116,10 @@ class UnitOfWork:
                     await session.close()
 
     @property
+    def rules(self) -> DispatchRules:
+        return self._factory.rules
+
+    @property
     def session(self) -> AsyncSession:
         if self._session is None:
             raise RuntimeError("the unit of work is used outside `async with uow.write()/read()`")
@@ -118,6 +134,7 @@ class UnitOfWork:
         notices = await self.outbox.write_added()
         changes, self.orders.shop_changes = self.orders.shop_changes, []
         events = await self.webhooks.write_events(changes)
+        decided, self.offers.decided = self.offers.decided, []
         await self.session.commit()
         if self.stamp is not None:
             self.stamp.stamped = True
@@ -125,6 +142,8 @@ class UnitOfWork:
             self._factory.notices_committed()
         if events:
             self._factory.events_committed()
+        if decided:
+            self._factory.offers_decided(decided)
 
     async def lock_districts(
         self, district_ids: Iterable[int] = (), *, of_couriers: Iterable[int | None] = ()
@@ -156,14 +175,21 @@ class UnitOfWorkFactory:
     an asyncio lock is prompt and fair, where SQLite's busy handler polls with growing sleeps.
     """
 
-    def __init__(self, engine: AsyncEngine, lock_wait: float = SQLITE_LOCK_WAIT_SECONDS) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        lock_wait: float = SQLITE_LOCK_WAIT_SECONDS,
+        rules: DispatchRules = DispatchRules(),
+    ) -> None:
         self.engine = engine
         self.lock_wait = lock_wait
+        self.rules = rules
         self._writer = session_factory(engine, writes=True)
         self._reader = session_factory(engine, writes=False)
         self._writers = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._listeners: list[Callable[[], None]] = []
         self._event_listeners: list[Callable[[], None]] = []
+        self._offer_listeners: list[Callable[[Sequence[Decided]], None]] = []
 
     def __call__(self, stamp: Stamp | None = None) -> UnitOfWork:
         return UnitOfWork(self, stamp)
@@ -232,3 +258,11 @@ class UnitOfWorkFactory:
     def events_committed(self) -> None:
         for listener in self._event_listeners:
             listener()
+
+    def on_offers(self, listener: Callable[[Sequence[Decided]], None]) -> None:
+        """Call `listener` with the offers decided, after each commit that decided some."""
+        self._offer_listeners.append(listener)
+
+    def offers_decided(self, decided: Sequence[Decided]) -> None:
+        for listener in self._offer_listeners:
+            listener(decided)

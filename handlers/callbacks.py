@@ -20,6 +20,14 @@ class CompleteOrder(CallbackData, prefix="done"):
     order_id: RowId
 
 
+class AcceptOffer(CallbackData, prefix="acc"):
+    order_id: RowId
+
+
+class DeclineOffer(CallbackData, prefix="dec"):
+    order_id: RowId
+
+
 class DecideRegistration(CallbackData, prefix="reg"):
     courier_id: RowId
     approve: bool

@@ -1,4 +1,5 @@
-"""Courier commands: /register, /me, /online, /offline, /mydistricts, and the Complete button."""
+"""Courier commands: /register, /me, /online, /offline, /mydistricts, and the buttons of their
+orders: Accept, Decline, Complete."""
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
@@ -9,10 +10,16 @@ from aiogram.utils.i18n import gettext as _
 
 from db.uow import UnitOfWork
 from handlers import keyboards, menu, texts
-from handlers.callbacks import CompleteOrder, FinishDistricts, ToggleDistrict
+from handlers.callbacks import (
+    AcceptOffer,
+    CompleteOrder,
+    DeclineOffer,
+    FinishDistricts,
+    ToggleDistrict,
+)
 from handlers.context import HandlerConfig, current_locale
 from handlers.states import DistrictChange, Registration
-from services import couriers, districts, orders, staff
+from services import couriers, districts, offers, orders, staff
 from services.errors import ErrorCode
 from services.read_models import CourierStatus, CourierView, DistrictView
 from services.validation import NAME_MAX, clean_name
@@ -189,6 +196,17 @@ async def complete(callback: CallbackQuery, callback_data: CompleteOrder, uow: U
         )
 
 
+async def accept(callback: CallbackQuery, callback_data: AcceptOffer, uow: UnitOfWork) -> None:
+    """The offer's message becomes the order's, with Complete, through the outbox."""
+    order = await offers.accept_offer(uow, callback.from_user.id, callback_data.order_id)
+    await callback.answer(_("Order #{id} is yours. Thank you!").format(id=order.id))
+
+
+async def decline(callback: CallbackQuery, callback_data: DeclineOffer, uow: UnitOfWork) -> None:
+    order_id = await offers.decline_offer(uow, callback.from_user.id, callback_data.order_id)
+    await callback.answer(_("Declined: order #{id} goes to another courier.").format(id=order_id))
+
+
 def build_router() -> Router:
     router = Router(name="courier")
     router.message.filter(F.chat.type == "private")
@@ -208,4 +226,6 @@ def build_router() -> Router:
     router.message.register(me, Command("me"))
     router.message.register(shift, Command("online", "offline"))
     router.callback_query.register(complete, CompleteOrder.filter())
+    router.callback_query.register(accept, AcceptOffer.filter())
+    router.callback_query.register(decline, DeclineOffer.filter())
     return router

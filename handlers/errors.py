@@ -111,6 +111,12 @@ MESSAGES: dict[ErrorCode, Callable[[Params], str]] = {
     ErrorCode.DISTRICT_EXISTS: lambda p: _("District {name} already exists.").format(
         name=quote(p["name"])
     ),
+    ErrorCode.OFFER_ACCEPTED: lambda p: _("You already accepted order #{id}.").format(
+        id=p["order_id"]
+    ),
+    ErrorCode.OFFER_DECLINED: lambda p: _("You declined order #{id}.").format(id=p["order_id"]),
+    ErrorCode.OFFER_EXPIRED: lambda p: _("This offer has expired."),
+    ErrorCode.OFFER_WITHDRAWN: lambda p: _("This offer was taken back."),
     ErrorCode.ALREADY_REGISTERED: lambda p: _("You are already registered. See /me."),
     ErrorCode.NOT_PENDING: lambda p: _(
         "Courier #{id} is not waiting for approval any more."

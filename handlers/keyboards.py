@@ -13,8 +13,10 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.callbacks import (
+    AcceptOffer,
     CompleteOrder,
     DecideRegistration,
+    DeclineOffer,
     FinishDistricts,
     Listing,
     ListPage,
@@ -34,6 +36,13 @@ def complete_order(order_id: int) -> InlineKeyboardMarkup:
         text=_("✅ Complete"), callback_data=CompleteOrder(order_id=order_id).pack()
     )
     return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+def answer_offer(order_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("✅ Accept"), callback_data=AcceptOffer(order_id=order_id))
+    builder.button(text=_("✖️ Decline"), callback_data=DeclineOffer(order_id=order_id))
+    return builder.as_markup()
 
 
 def decide_registration(courier_id: int) -> InlineKeyboardMarkup:

@@ -1,7 +1,8 @@
 """How each notice reads, in its recipient's language."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
@@ -11,6 +12,8 @@ from handlers.texts import (
     daily_report,
     duration,
     names,
+    new_order,
+    offer_deadline,
     posted_to,
     quote,
     registration_verdict,
@@ -20,12 +23,18 @@ from services.notices import (
     CourierUnblocked,
     CourierUnreachable,
     DailyReport,
+    DispatchAccepted,
     DispatchAssigned,
     DispatchCompleted,
     DispatchOverdue,
+    DispatchRefused,
     DispatchRequeued,
     Notice,
+    OfferAccepted,
+    OfferRefused,
+    OffersMissed,
     OrderAssigned,
+    OrderOffered,
     OrderOverdue,
     OrderPosted,
     OrderWithdrawn,
@@ -41,24 +50,49 @@ from services.notices import (
 @dataclass(frozen=True, slots=True)
 class Rendered:
     """A new message (`text`, `keyboard`), and what becomes of the messages it supersedes:
-    `superseded_text` replaces their text; without it they only lose their buttons."""
+    `superseded_text` (and `superseded_keyboard`) replace theirs; without a text they only
+    lose their buttons."""
 
     text: str | None
     keyboard: InlineKeyboardMarkup | None = None
     superseded_text: str | None = None
+    superseded_keyboard: InlineKeyboardMarkup | None = None
 
 
-def render(notice: Notice) -> Rendered:
-    """Call inside the recipient's locale (`handlers.i18n.speaking`)."""
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def render(notice: Notice, zone: ZoneInfo = UTC_ZONE) -> Rendered:
+    """Call inside the recipient's locale (`handlers.i18n.speaking`); times are told in
+    `zone`, the business's."""
     match notice:
         case OrderAssigned():
             return Rendered(
-                _("📦 New order <b>#{id}</b> · {district}\n{description}").format(
-                    id=notice.order_id,
-                    district=quote(notice.district),
-                    description=quote(notice.description),
-                ),
+                new_order(notice.order_id, notice.district, notice.description),
                 keyboards.complete_order(notice.order_id),
+            )
+        case OrderOffered():
+            order = new_order(notice.order_id, notice.district, notice.description)
+            deadline = offer_deadline(notice.expires_at.astimezone(UTC), zone)
+            return Rendered(f"{order}\n\n{deadline}", keyboards.answer_offer(notice.order_id))
+        case OfferAccepted():
+            return Rendered(
+                None,
+                superseded_text=new_order(notice.order_id, notice.district, notice.description),
+                superseded_keyboard=keyboards.complete_order(notice.order_id),
+            )
+        case OfferRefused():
+            if notice.expired:
+                refused = _("⌛ Order #{id}: the offer expired.")
+            else:
+                refused = _("✖️ Order #{id}: you declined it.")
+            return Rendered(None, superseded_text=refused.format(id=notice.order_id))
+        case OffersMissed():
+            return Rendered(
+                _(
+                    "You let {count} offers in a row run out, so your shift is over. "
+                    "Start a new one with /online when you can take orders."
+                ).format(count=notice.missed)
             )
         case OrderWithdrawn():
             return Rendered(_withdrawn(notice))
@@ -84,7 +118,24 @@ def render(notice: Notice) -> Rendered:
                     notice.courier_id,
                     notice.courier_name,
                     notice.position,
+                    offered=notice.offered,
                 )
+            )
+        case DispatchAccepted():
+            return Rendered(
+                _("👍 Order #{id} accepted by {name} (#{courier_id}) in {time}.").format(
+                    id=notice.order_id,
+                    name=quote(notice.courier_name),
+                    courier_id=notice.courier_id,
+                    time=duration(timedelta(seconds=notice.seconds)),
+                )
+            )
+        case DispatchRefused():
+            return Rendered(
+                _(
+                    "Order #{id}: declined or let run out by every courier free for it "
+                    "({count} in all); waiting, place {place}."
+                ).format(id=notice.order_id, count=notice.couriers, place=notice.position)
             )
         case DispatchAssigned():
             return Rendered(

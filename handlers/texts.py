@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import gettext as _
 
+from services import clock
 from services.read_models import (
+    Acceptance,
     CourierCard,
     CourierStatus,
     CourierView,
@@ -65,11 +67,32 @@ def no_data() -> str:
     return _("no data yet")
 
 
+def new_order(order_id: int, district: str, description: str) -> str:
+    """An order as its courier's message shows it."""
+    return _("📦 New order <b>#{id}</b> · {district}\n{description}").format(
+        id=order_id, district=quote(district), description=quote(description)
+    )
+
+
+def offer_deadline(expires_at: datetime, zone: ZoneInfo) -> str:
+    """By when to answer an offer, and how long that leaves as this is written."""
+    left = max(0, round((expires_at - clock.utcnow()).total_seconds()))
+    return _("⏳ Accept or decline by {time} ({seconds} s).").format(
+        time=expires_at.astimezone(zone).strftime("%H:%M:%S"), seconds=left
+    )
+
+
 def order_state(order: OrderView) -> str:
     courier = quote(order.courier_name or "")
     match order.status:
         case OrderStatus.QUEUED:
             return _("queued, place {place}").format(place=order.queue_position)
+        case OrderStatus.OFFERED:
+            assert order.offer_expires_at is not None
+            left = max(0, round((order.offer_expires_at - clock.utcnow()).total_seconds()))
+            return _("offered to {name} (#{id}), {seconds} s left").format(
+                name=courier, id=order.courier_id, seconds=left
+            )
         case OrderStatus.ASSIGNED:
             return _("in progress with {name} (#{id})").format(name=courier, id=order.courier_id)
         case OrderStatus.COMPLETED:
@@ -111,14 +134,33 @@ def order_card(order: OrderView, zone: ZoneInfo) -> str:
 
 
 def posted(order: OrderView) -> str:
-    courier = order.courier_id if order.status is OrderStatus.ASSIGNED else None
-    return posted_to(order.id, order.district, courier, order.courier_name, order.queue_position)
+    return posted_to(
+        order.id,
+        order.district,
+        order.courier_id,
+        order.courier_name,
+        order.queue_position,
+        offered=order.status is OrderStatus.OFFERED,
+    )
 
 
 def posted_to(
-    order_id: int, district: str, courier_id: int | None, name: str | None, place: int | None
+    order_id: int,
+    district: str,
+    courier_id: int | None,
+    name: str | None,
+    place: int | None,
+    *,
+    offered: bool = False,
 ) -> str:
-    """Whom an order went to, or its place in the queue."""
+    """Whom an order went to (or is offered to), or its place in the queue."""
+    if courier_id is not None and offered:
+        return _(
+            "Order <b>#{id}</b> ({district}) is offered to {name} (#{courier_id}). "
+            "I'll tell you when they accept."
+        ).format(
+            id=order_id, district=quote(district), name=quote(name or ""), courier_id=courier_id
+        )
     if courier_id is not None:
         return _("Order <b>#{id}</b> ({district}) went to {name} (#{courier_id}).").format(
             id=order_id, district=quote(district), name=quote(name or ""), courier_id=courier_id
@@ -172,10 +214,25 @@ def courier_card(card: CourierCard) -> str:
             count=f"{per_day:.1f}" if per_day is not None else no_data()
         ),
         _("Delivered in total: {count}").format(count=card.total_completed),
+        _("Offers accepted (7 days): {acceptance}").format(acceptance=acceptance(card.acceptance)),
     ]
     if courier.telegram_id is None:
         lines.append(_("Not in Telegram yet: their orders are read and completed over HTTP."))
     return "\n".join(lines)
+
+
+def acceptance(figures: Acceptance | None) -> str:
+    """The share of offers accepted and the median time to accept, or that there are none."""
+    if figures is None:
+        return no_data()
+    rate = _("{percent}% of {count}").format(
+        percent=round(figures.rate * 100), count=figures.offers
+    )
+    if figures.median_to_accept is None:
+        return rate
+    return _("{rate}, in {time} (median)").format(
+        rate=rate, time=duration(figures.median_to_accept)
+    )
 
 
 def no_districts() -> str:
@@ -237,6 +294,7 @@ def _totals(today: TodayStats) -> list[str]:
         _("Delivered: {count}").format(count=today.completed),
         _("In progress: {count}").format(count=today.in_progress),
         _("Waiting: {count}").format(count=today.queued),
+        _("Offered, not accepted yet: {count}").format(count=today.offered),
         _("Average delivery time: {time}").format(time=average),
     ]
 
@@ -245,11 +303,14 @@ def _per_courier(today: TodayStats) -> list[str]:
     lines = []
     for courier in today.couriers:
         time = duration(courier.average_delivery) if courier.average_delivery else no_data()
-        lines.append(
-            _("#{id} {name}: {count} delivered, {time} on average").format(
-                id=courier.courier_id, name=quote(courier.name), count=courier.completed, time=time
-            )
+        line = _("#{id} {name}: {count} delivered, {time} on average").format(
+            id=courier.courier_id, name=quote(courier.name), count=courier.completed, time=time
         )
+        if courier.acceptance is not None:
+            line += "; " + _("offers accepted (7 days): {acceptance}").format(
+                acceptance=acceptance(courier.acceptance)
+            )
+        lines.append(line)
     return lines
 
 

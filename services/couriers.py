@@ -5,9 +5,9 @@ from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from db.models import Courier, CourierStatus
+from db.models import Courier, CourierStatus, OrderStatus
 from db.uow import UnitOfWork
-from services import clock, dispatching, notices
+from services import clock, dispatching, notices, statistics
 from services.access import Actor, Shop, require_courier, require_dispatcher
 from services.districts import all_districts
 from services.errors import Conflict, ErrorCode, InvalidInput, NotFound
@@ -203,16 +203,21 @@ async def record_request_copy(
 async def set_online(
     uow: UnitOfWork, telegram_id: int, online: bool, timezone: ZoneInfo
 ) -> CourierCard:
-    """Start or end a shift. Coming online free takes the oldest waiting order at once."""
+    """Start or end a shift. Coming online free takes the oldest waiting order at once; going
+    offline passes on an order offered and not accepted yet (one in progress stays theirs)."""
     async with uow.write():
         courier = await require_courier(uow, telegram_id)
         _require_approved(courier)
         if courier.online != online:
             now = clock.utcnow()
-            await uow.lock_districts(of_couriers=[courier.id])
+            courier = await _locked(uow, courier.id)
             await uow.couriers.set_online(courier.id, online, now)
             if online:
                 await dispatching.serve_courier(uow, courier.id, now)
+            elif (
+                order := await uow.orders.held_by(courier.id)
+            ) and order.status is OrderStatus.OFFERED:
+                await dispatching.take_back(uow, order, courier, now, WithdrawReason.RETURNED)
         card = await _card(uow, courier.id, timezone)
         await uow.commit()
     return card
@@ -298,7 +303,7 @@ async def unreachable(
         found = await uow.couriers.by_telegram_id(telegram_id)
         if found is not None:
             courier = await _locked(uow, found.id)
-            order = await uow.orders.in_progress_for(courier.id)
+            order = await uow.orders.held_by(courier.id)
             if order is not None and order.id == order_id:  # still theirs, under the locks
                 now = clock.utcnow()
                 await uow.couriers.set_online(courier.id, False, now)
@@ -368,12 +373,20 @@ async def _card(
         total_completed=len(times),
         average_delivery=mean_duration([done - start for start, done in times]),
         average_per_day=len(times) / len(days) if days else None,
+        acceptance=(await statistics.acceptance(uow, [courier_id])).get(courier_id),
     )
 
 
+async def _pass_on_offer(uow: UnitOfWork, courier: Courier, now: datetime) -> None:
+    """An order offered to the courier, not accepted, goes to the next courier."""
+    order = await uow.orders.held_by(courier.id)
+    if order is not None and order.status is OrderStatus.OFFERED:
+        await dispatching.take_back(uow, order, courier, now, WithdrawReason.RETURNED)
+
+
 async def _return_order(uow: UnitOfWork, courier: Courier, now: datetime) -> int | None:
-    """The courier's order in progress, if any, goes back to the queue; its id."""
-    order = await uow.orders.in_progress_for(courier.id)
+    """The courier's order in progress or offered, if any, goes back to the queue; its id."""
+    order = await uow.orders.held_by(courier.id)
     if order is None:
         return None
     await dispatching.take_back(uow, order, courier, now, WithdrawReason.RETURNED)
@@ -399,7 +412,7 @@ async def _locked(uow: UnitOfWork, courier_id: int) -> Courier:
     """The courier, row-locked for this transaction, once the districts of theirs and of their
     order in progress are locked: districts first, as every dispatching transaction does."""
     await _get(uow, courier_id)
-    order = await uow.orders.in_progress_for(courier_id)
+    order = await uow.orders.held_by(courier_id)
     await uow.lock_districts([order.district_id] if order else [], of_couriers=[courier_id])
     courier = await uow.couriers.lock(courier_id)
     assert courier is not None  # couriers are never deleted

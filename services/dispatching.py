@@ -4,17 +4,26 @@ Callers hold the district locks (`uow.lock_districts`) of every district they to
 before they call in here. Both claims are compare-and-set, so even a caller that
 forgot could not give one courier two orders or one order two couriers.
 
-An order a dispatcher took from a courier remembers whom from (`taken_from_courier_id`);
+With OFFER_SECONDS set (`uow.rules.offer_seconds`), an order is offered, not assigned: the
+courier is held while the offer stands, and accepts, declines or lets it run out
+(services.offers). An order a dispatcher took from a courier remembers whom from
+(`taken_from_courier_id`), and its offers remember who declined it or let it run out;
 nothing here gives it back to them. Only a dispatcher naming them can.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from db.models import Courier, Order
+from db.models import Courier, Offer, OfferOutcome, Order, OrderEventKind
 from db.uow import UnitOfWork
 from services import notices
 from services.errors import Conflict, ErrorCode
-from services.notices import DispatchRequeued, WithdrawReason
+from services.notices import (
+    DispatchRefused,
+    DispatchRequeued,
+    OfferRefused,
+    OffersMissed,
+    WithdrawReason,
+)
 
 
 class DispatchInvariantBroken(RuntimeError):
@@ -24,14 +33,16 @@ class DispatchInvariantBroken(RuntimeError):
 async def assign_free_courier(
     uow: UnitOfWork, order: Order, now: datetime, *, tell_dispatcher: bool
 ) -> Courier | None:
-    """Give a queued order to the courier of its district who has been free the longest."""
-    taken_from = order.taken_from_courier_id
-    passed_over = set() if taken_from is None else {taken_from}
+    """Give a queued order to the courier of its district who has been free the longest,
+    among those it was not taken from and who did not refuse it."""
+    passed_over = await uow.offers.refused_by(order.id) if order.refusals else set()
+    if order.taken_from_courier_id is not None:
+        passed_over.add(order.taken_from_courier_id)
     while (
         courier_id := await uow.couriers.longest_free(order.district_id, excluding=passed_over)
     ) is not None:
         if (courier := await uow.couriers.claim(courier_id)) is not None:
-            await hand_over(uow, order.id, courier, now, tell_dispatcher=tell_dispatcher)
+            await give(uow, order.id, courier, now, tell_dispatcher=tell_dispatcher)
             return courier
         passed_over.add(courier_id)  # claimed by another district's transaction meanwhile
     return None
@@ -41,7 +52,30 @@ async def serve_courier(uow: UnitOfWork, courier_id: int, now: datetime) -> None
     """Give a free courier the oldest queued order of their districts that they may take."""
     order_id = await uow.orders.oldest_queued_for(courier_id)
     if order_id is not None and (courier := await uow.couriers.claim(courier_id)) is not None:
-        await hand_over(uow, order_id, courier, now, tell_dispatcher=True)
+        await give(uow, order_id, courier, now, tell_dispatcher=True)
+
+
+async def give(
+    uow: UnitOfWork, order_id: int, courier: Courier, now: datetime, *, tell_dispatcher: bool
+) -> None:
+    """Offer a queued order to an already claimed courier, or, with offers off, hand it over.
+    A courier created over HTTP who has no Telegram yet cannot answer: they get it outright."""
+    if uow.rules.offer_seconds > 0 and courier.telegram_id is not None:
+        await offer(uow, order_id, courier, now)
+    else:
+        await hand_over(uow, order_id, courier, now, tell_dispatcher=tell_dispatcher)
+
+
+async def offer(uow: UnitOfWork, order_id: int, courier: Courier, now: datetime) -> None:
+    """Offer a queued order to an already claimed courier until OFFER_SECONDS from now."""
+    order = await uow.orders.offer(order_id, courier.id, now)
+    if order is None:
+        raise DispatchInvariantBroken(f"order {order_id} was not queued under its district lock")
+    expires_at = now + timedelta(seconds=uow.rules.offer_seconds)
+    await uow.offers.open(order.id, courier.id, now, expires_at)
+    district = await uow.districts.get(order.district_id)
+    assert district is not None
+    notices.order_offered(uow, order, courier, district.name, expires_at)
 
 
 async def hand_over(
@@ -61,11 +95,12 @@ async def hand_over(
 async def withdraw(
     uow: UnitOfWork, order: Order, courier: Courier, now: datetime, reason: WithdrawReason
 ) -> Order:
-    """Take an order in progress from its courier: they are told and freed, and the order,
-    queued again and remembering whom it was taken from, is returned."""
+    """Take an order in progress (or offered) from its courier: they are told and freed, and
+    the order, queued again and remembering whom it was taken from, is returned."""
     requeued = await uow.orders.requeue(order.id, courier.id, now)
     if requeued is None:
         raise Conflict(ErrorCode.ORDER_CHANGED, order_id=order.id)
+    await close_offer(uow, order.id, now)
     notices.order_withdrawn(uow, requeued, courier, reason)
     await uow.couriers.release(courier.id, now)
     return requeued
@@ -84,18 +119,61 @@ async def take_back(
         )
 
 
-async def sweep_district(uow: UnitOfWork, district_id: int, now: datetime) -> int:
-    """Assign the district's queued orders, oldest first, while its free couriers last.
+async def close_offer(uow: UnitOfWork, order_id: int, now: datetime) -> None:
+    """The order's open offer, if any, is withdrawn: it was cancelled or taken back first."""
+    offer = await uow.offers.open_for(order_id)
+    if offer is not None:
+        await uow.offers.decide(offer, OfferOutcome.WITHDRAWN, now)
 
-    Returns how many were assigned. An order whose only free courier is the one it was
-    taken from waits, and the orders behind it are still tried.
+
+async def refuse(uow: UnitOfWork, offer: Offer, courier: Courier, now: datetime) -> bool:
+    """The courier declined an open offer, or (once its deadline has come) let it run out.
+
+    The order goes to the next courier who may take it, or waits; the courier is free, or
+    off shift after OFFER_MISSES_TO_OFFLINE offers run out in a row. False if the offer was
+    decided already (or its deadline had not come, for one run out).
+    """
+    expired = offer.expires_at <= now
+    outcome = OfferOutcome.EXPIRED if expired else OfferOutcome.DECLINED
+    if not await uow.offers.decide(offer, outcome, now):
+        return False
+    order = await uow.orders.refuse(offer.order_id, courier.id, OrderEventKind(outcome), now)
+    if order is None:
+        raise DispatchInvariantBroken(f"order {offer.order_id} had an open offer, not offered")
+    notices.to_courier(uow, courier, OfferRefused(order_id=order.id, expired=expired))
+    await uow.couriers.release(courier.id, now)
+    missed = await uow.couriers.count_answer(courier.id, missed=expired)
+    if missed >= uow.rules.misses_to_offline:
+        await uow.couriers.set_online(courier.id, False, now)
+        notices.to_courier(uow, courier, OffersMissed(courier_id=courier.id, missed=missed))
+    await pass_on(uow, order, now)
+    if missed < uow.rules.misses_to_offline:
+        await serve_courier(uow, courier.id, now)
+    return True
+
+
+async def pass_on(uow: UnitOfWork, order: Order, now: datetime) -> None:
+    """A refused order goes to the next courier who may take it; if nobody may, it waits and
+    its dispatch chat hears how many refused it."""
+    if await assign_free_courier(uow, order, now, tell_dispatcher=True) is None:
+        position = await uow.orders.queue_position(order)
+        notice = DispatchRefused(order_id=order.id, couriers=order.refusals, position=position)
+        notices.to_dispatch_chat(uow, order, notice)
+
+
+async def sweep_district(uow: UnitOfWork, district_id: int, now: datetime) -> int:
+    """Assign (or offer) the district's queued orders, oldest first, while its free couriers
+    last.
+
+    Returns how many were given out. An order whose only free couriers are the one it was
+    taken from and those who refused it waits, and the orders behind it are still tried.
     """
     assigned, after = 0, 0
     while batch := await uow.orders.queued_in(district_id, after, limit=100):
         for order in batch:
             if await assign_free_courier(uow, order, now, tell_dispatcher=True):
                 assigned += 1
-            elif order.taken_from_courier_id is None:
+            elif await uow.couriers.longest_free(district_id) is None:
                 return assigned  # nobody at all is free here
         after = batch[-1].id
     return assigned

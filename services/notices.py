@@ -6,6 +6,7 @@ change; the bot's sender renders and delivers the outbox afterwards. Each kind o
 frozen model: its `kind` goes into the outbox's `notice` column, its fields into the payload.
 """
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -40,8 +41,43 @@ class OrderAssigned(_Notice):
     description: str
 
 
+class OrderOffered(_Notice):
+    """The order, with Accept and Decline, and by when to answer."""
+
+    kind: Literal["order_offered"] = "order_offered"
+    order_id: int
+    district: str
+    description: str
+    expires_at: datetime
+
+
+class OfferAccepted(_Notice):
+    """The offer's message becomes the order's, with the Complete button."""
+
+    kind: Literal["offer_accepted"] = "offer_accepted"
+    order_id: int
+    district: str
+    description: str
+
+
+class OfferRefused(_Notice):
+    """The courier declined the offer or let it run out: its message says so, no buttons."""
+
+    kind: Literal["offer_refused"] = "offer_refused"
+    order_id: int
+    expired: bool
+
+
+class OffersMissed(_Notice):
+    """The courier let OFFER_MISSES_TO_OFFLINE offers run out in a row: their shift ended."""
+
+    kind: Literal["offers_missed"] = "offers_missed"
+    courier_id: int
+    missed: int
+
+
 class OrderWithdrawn(_Notice):
-    """The order is no longer theirs; its message loses the Complete button."""
+    """The order is no longer theirs; its message (an offer's too) loses its buttons."""
 
     kind: Literal["order_withdrawn"] = "order_withdrawn"
     order_id: int
@@ -96,6 +132,7 @@ class OrderPosted(_Notice):
     courier_id: int | None
     courier_name: str | None
     position: int | None
+    offered: bool = False  # to courier_id, who has not accepted yet
 
 
 class DispatchAssigned(_Notice):
@@ -103,6 +140,23 @@ class DispatchAssigned(_Notice):
     order_id: int
     courier_id: int
     courier_name: str
+
+
+class DispatchAccepted(_Notice):
+    kind: Literal["dispatch_accepted"] = "dispatch_accepted"
+    order_id: int
+    courier_id: int
+    courier_name: str
+    seconds: int  # from the offer to the Accept
+
+
+class DispatchRefused(_Notice):
+    """Every free courier who may take the order declined it or let it run out: it waits."""
+
+    kind: Literal["dispatch_refused"] = "dispatch_refused"
+    order_id: int
+    couriers: int  # how many declined it or let it run out, ever
+    position: int
 
 
 class DispatchCompleted(_Notice):
@@ -166,6 +220,10 @@ class DailyReport(_Notice):
 
 Notice = Annotated[
     OrderAssigned
+    | OrderOffered
+    | OfferAccepted
+    | OfferRefused
+    | OffersMissed
     | OrderWithdrawn
     | RegistrationApproved
     | RegistrationRejected
@@ -175,6 +233,8 @@ Notice = Annotated[
     | OrderOverdue
     | OrderPosted
     | DispatchAssigned
+    | DispatchAccepted
+    | DispatchRefused
     | DispatchCompleted
     | DispatchRequeued
     | DispatchOverdue
@@ -209,13 +269,19 @@ def read(kind: str, payload: dict[str, Any]) -> Notice:
         raise UnreadableNotice(f"{kind}: {error.error_count()} problems") from error
 
 
-def supersedes(notice: Notice) -> tuple[str, dict[str, int]] | None:
-    """The earlier notice in the same chat whose messages this one replaces, if any."""
+# The notices whose messages a later notice about the same order edits.
+ORDER_MESSAGES = (OrderAssigned, OrderOffered)
+
+
+def supersedes(notice: Notice) -> tuple[tuple[str, ...], dict[str, int]] | None:
+    """The earlier notices in the same chat whose messages this one replaces, if any."""
     match notice:
         case OrderWithdrawn(order_id=order_id):
-            return kind_of(OrderAssigned), {"order_id": order_id}
+            return tuple(kind_of(kind) for kind in ORDER_MESSAGES), {"order_id": order_id}
+        case OfferAccepted(order_id=order_id) | OfferRefused(order_id=order_id):
+            return (kind_of(OrderOffered),), {"order_id": order_id}
         case RegistrationClosed(courier_id=courier_id):
-            return kind_of(RegistrationRequest), {"courier_id": courier_id}
+            return (kind_of(RegistrationRequest),), {"courier_id": courier_id}
     return None
 
 
@@ -252,6 +318,18 @@ def order_assigned(uow: UnitOfWork, order: Order, courier: Courier, district: st
     to_courier(uow, courier, notice)
 
 
+def order_offered(
+    uow: UnitOfWork, order: Order, courier: Courier, district: str, expires_at: datetime
+) -> None:
+    notice = OrderOffered(
+        order_id=order.id,
+        district=district,
+        description=order.description,
+        expires_at=expires_at,
+    )
+    to_courier(uow, courier, notice)
+
+
 def order_withdrawn(
     uow: UnitOfWork, order: Order, courier: Courier, reason: WithdrawReason
 ) -> None:
@@ -272,13 +350,13 @@ def to_dispatch_chat(uow: UnitOfWork, order: Order, notice: Notice) -> None:
 
 def order_posted(uow: UnitOfWork, order: Order, view: OrderView) -> None:
     """The chat it was posted from hears whom it went to, or its place in the queue."""
-    assigned = view.status is OrderStatus.ASSIGNED
     notice = OrderPosted(
         order_id=order.id,
         district=view.district,
-        courier_id=view.courier_id if assigned else None,
-        courier_name=view.courier_name if assigned else None,
+        courier_id=view.courier_id,
+        courier_name=view.courier_name,
         position=view.queue_position,
+        offered=view.status is OrderStatus.OFFERED,
     )
     to_dispatch_chat(uow, order, notice)
 

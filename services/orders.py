@@ -149,7 +149,7 @@ async def _who_completes(uow: UnitOfWork, actor: Actor, order: Order) -> Courier
     """The courier whose order is being completed; None when their own order already is."""
     if isinstance(actor, Shop):
         _require_active(order)
-        if order.courier_id is None:
+        if order.status is not OrderStatus.ASSIGNED or order.courier_id is None:
             raise Conflict(ErrorCode.ORDER_NOT_IN_PROGRESS, order_id=order.id)
         courier = await uow.couriers.get(order.courier_id)
         assert courier is not None
@@ -159,14 +159,16 @@ async def _who_completes(uow: UnitOfWork, actor: Actor, order: Order) -> Courier
         raise Forbidden(ErrorCode.NOT_YOUR_ORDER, order_id=order.id)
     if order.status is OrderStatus.COMPLETED:
         return None
+    if order.status is OrderStatus.OFFERED:
+        raise Conflict(ErrorCode.ORDER_NOT_IN_PROGRESS, order_id=order.id)
     if order.status is not OrderStatus.ASSIGNED:
         raise Conflict(ErrorCode.ORDER_CANCELLED, order_id=order.id)
     return courier
 
 
 async def cancel_order(uow: UnitOfWork, actor: Actor, order_key: OrderKey) -> OrderView:
-    """A dispatcher (or the shop that posted it) cancels a queued or assigned order; its
-    courier is told and freed."""
+    """A dispatcher (or the shop that posted it) cancels a queued, offered or assigned order;
+    its courier is told and freed."""
     async with uow.write():
         await require_dispatcher(uow, actor)
         order = await _get(uow, order_key, actor)
@@ -180,6 +182,7 @@ async def cancel_order(uow: UnitOfWork, actor: Actor, order_key: OrderKey) -> Or
         if courier_id is not None:
             courier = await uow.couriers.get(courier_id)
             assert courier is not None
+            await dispatching.close_offer(uow, order.id, now)
             notices.order_withdrawn(uow, order, courier, WithdrawReason.CANCELLED)
             await uow.couriers.release(courier_id, now)
             await dispatching.serve_courier(uow, courier_id, now)

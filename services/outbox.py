@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from db.uow import UnitOfWork
 from services import clock, notices, pruning
-from services.notices import Notice, OrderAssigned, RegistrationRequest, UnreadableNotice
+from services.notices import Notice, RegistrationRequest, UnreadableNotice
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +99,9 @@ async def superseded(uow: UnitOfWork, delivery: Delivery) -> tuple[int, ...]:
     replaced = notices.supersedes(delivery.notice)
     if replaced is None:
         return ()
-    kind, about = replaced
+    kinds, about = replaced
     async with uow.read():
-        return tuple(await uow.outbox.message_ids(delivery.chat_id, kind, **about))
+        return tuple(await uow.outbox.message_ids(delivery.chat_id, kinds, **about))
 
 
 async def record(uow: UnitOfWork, owner: str, outcomes: Sequence[Outcome]) -> None:
@@ -156,8 +156,8 @@ async def prune(uow: UnitOfWork, older_than: timedelta) -> int:
     """Delete delivered and failed rows past the retention period, a batch at a time; how
     many went."""
     supersedable = {
-        "order": notices.kind_of(OrderAssigned),
-        "courier": notices.kind_of(RegistrationRequest),
+        "order": [notices.kind_of(kind) for kind in notices.ORDER_MESSAGES],
+        "courier": [notices.kind_of(RegistrationRequest)],
     }
     before = clock.utcnow() - older_than
     return await pruning.in_batches(

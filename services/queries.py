@@ -1,6 +1,7 @@
 """Loaders of read models: turn ORM rows into the frozen views services return."""
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from db.models import Courier, District, Order, OrderStatus
 from db.uow import UnitOfWork
@@ -30,7 +31,11 @@ async def load_courier_view(uow: UnitOfWork, courier: Courier) -> CourierView:
 
 
 def order_view(
-    order: Order, district: District, courier: Courier | None, position: int | None = None
+    order: Order,
+    district: District,
+    courier: Courier | None,
+    position: int | None = None,
+    offer_expires_at: datetime | None = None,
 ) -> OrderView:
     return OrderView(
         id=order.id,
@@ -49,21 +54,26 @@ def order_view(
         completed_at=order.completed_at,
         cancelled_at=order.cancelled_at,
         queue_position=position,
+        offer_expires_at=offer_expires_at,
     )
 
 
 async def order_views(uow: UnitOfWork, orders: Sequence[Order]) -> list[OrderView]:
-    """Views of several orders; queued ones carry their place in line."""
+    """Views of several orders; queued ones carry their place in line, offered ones when
+    their offer runs out."""
     districts = await uow.districts.by_ids(o.district_id for o in orders)
     couriers = await uow.couriers.by_ids(o.courier_id for o in orders if o.courier_id)
     queued = [o.district_id for o in orders if o.status is OrderStatus.QUEUED]
     positions = await uow.orders.queue_positions(queued) if queued else {}
+    offered = [o.id for o in orders if o.status is OrderStatus.OFFERED]
+    deadlines = await uow.offers.deadlines(offered) if offered else {}
     return [
         order_view(
             order,
             districts[order.district_id],
             couriers.get(order.courier_id) if order.courier_id else None,
             positions.get(order.id),
+            deadlines.get(order.id),
         )
         for order in orders
     ]

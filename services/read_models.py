@@ -8,6 +8,7 @@ from uuid import UUID
 from db.models import CourierStatus, OrderSource, OrderStatus, StaffRole
 
 __all__ = [
+    "Acceptance",
     "CompletionResult",
     "CourierCard",
     "CourierStats",
@@ -73,6 +74,7 @@ class OrderView:
     completed_at: datetime | None
     cancelled_at: datetime | None
     queue_position: int | None = None
+    offer_expires_at: datetime | None = None  # while offered: when the offer runs out
 
     @property
     def delivery_time(self) -> timedelta | None:
@@ -88,12 +90,26 @@ class CompletionResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Acceptance:
+    """How a courier answered the offers made to them lately (services.offers.ACCEPTANCE_WINDOW)."""
+
+    offers: int  # accepted, declined or let run out; withdrawn ones are not theirs to answer
+    accepted: int
+    median_to_accept: timedelta | None
+
+    @property
+    def rate(self) -> float:
+        return self.accepted / self.offers if self.offers else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class CourierCard:
     courier: CourierView
     active_order: OrderView | None
     total_completed: int
     average_delivery: timedelta | None
     average_per_day: float | None
+    acceptance: Acceptance | None = None  # None: no offer answered lately
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +118,7 @@ class CourierStats:
     name: str
     completed: int
     average_delivery: timedelta | None
+    acceptance: Acceptance | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +130,7 @@ class TodayStats:
     in_progress: int
     average_delivery: timedelta | None
     couriers: tuple[CourierStats, ...]
+    offered: int = 0
 
 
 @dataclass(frozen=True, slots=True)

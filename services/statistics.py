@@ -2,7 +2,9 @@
 request, and each day's in its report at DAILY_REPORT_AT."""
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
+from statistics import median
 from zoneinfo import ZoneInfo
 
 from db.models import OrderStatus
@@ -10,12 +12,43 @@ from db.uow import UnitOfWork
 from services import clock, notices
 from services.access import require_dispatcher
 from services.notices import DailyReport
-from services.read_models import CourierStats, TodayStats
+from services.read_models import Acceptance, CourierStats, TodayStats
 
 
 def mean_duration(durations: list[timedelta]) -> timedelta | None:
     """The mean, or None when there is nothing to average."""
     return sum(durations, timedelta()) / len(durations) if durations else None
+
+
+# How far back acceptance rates and times to accept look.
+ACCEPTANCE_WINDOW = timedelta(days=7)
+
+
+async def acceptance(
+    uow: UnitOfWork, courier_ids: Iterable[int] | None = None
+) -> dict[int, Acceptance]:
+    """How each courier (of these, or every one) answered the offers of ACCEPTANCE_WINDOW."""
+    answered = await uow.offers.answered_since(clock.utcnow() - ACCEPTANCE_WINDOW, courier_ids)
+    offers: dict[int, int] = defaultdict(int)
+    waits: dict[int, list[timedelta]] = defaultdict(list)
+    for answer in answered:
+        offers[answer.courier_id] += 1
+        if answer.accepted_in is not None:
+            waits[answer.courier_id].append(answer.accepted_in)
+    return {
+        courier_id: Acceptance(
+            offers=count,
+            accepted=len(waits[courier_id]),
+            median_to_accept=_median(waits[courier_id]),
+        )
+        for courier_id, count in offers.items()
+    }
+
+
+def _median(durations: list[timedelta]) -> timedelta | None:
+    if not durations:
+        return None
+    return timedelta(seconds=median(d.total_seconds() for d in durations))
 
 
 # How far back a start looks for days whose report was missed (the bot was down at the time).
@@ -72,11 +105,18 @@ async def _day(uow: UnitOfWork, timezone: ZoneInfo, day: date) -> TodayStats:
         assert order.completed_at
         assert order.assigned_at
         durations[order.courier_id].append(order.completed_at - order.assigned_at)
-    couriers = await uow.couriers.by_ids(durations)
+    rates = await acceptance(uow)
+    couriers = await uow.couriers.by_ids(durations.keys() | rates.keys())
     per_courier = sorted(
         (
-            CourierStats(cid, couriers[cid].name, len(times), mean_duration(times))
-            for cid, times in durations.items()
+            CourierStats(
+                cid,
+                couriers[cid].name,
+                len(durations[cid]),
+                mean_duration(durations[cid]),
+                rates.get(cid),
+            )
+            for cid in couriers
         ),
         key=lambda stats: (-stats.completed, stats.courier_id),
     )
@@ -87,6 +127,7 @@ async def _day(uow: UnitOfWork, timezone: ZoneInfo, day: date) -> TodayStats:
         completed=len(completed),
         queued=counts[OrderStatus.QUEUED],
         in_progress=counts[OrderStatus.ASSIGNED],
+        offered=counts[OrderStatus.OFFERED],
         average_delivery=mean_duration([t for times in durations.values() for t in times]),
         couriers=tuple(per_courier),
     )

@@ -22,7 +22,13 @@ from services.access import Shop
 from services.errors import Conflict, ErrorCode, NotFound
 from services.read_models import WebhookCall, WebhookView
 
-EVENTS = ("order.assigned", "order.completed", "order.cancelled", "order.requeued")
+EVENTS = (
+    "order.offered",
+    "order.assigned",
+    "order.completed",
+    "order.cancelled",
+    "order.requeued",
+)
 ENDPOINTS_MAX = 10  # a shop's endpoints
 LOG_MAX = 100  # deliveries shown per endpoint
 

@@ -31,6 +31,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import groupby
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -61,9 +62,9 @@ from bot.telegram.lanes import (
 from bot.telegram.limits import FloodLimiter
 from db.uow import UnitOfWorkFactory
 from handlers.i18n import speaking
-from handlers.notices import Rendered, render
+from handlers.notices import UTC_ZONE, Rendered, render
 from services import couriers, outbox
-from services.notices import Notice, OrderAssigned, UnreadableNotice, supersedes
+from services.notices import Notice, OrderAssigned, OrderOffered, UnreadableNotice, supersedes
 from services.outbox import Delivery, Outcome, Refused, RetryAt, Sent, Untried
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ MERGE_SEPARATOR_SIZE = 2
 class SenderSettings:
     poll_seconds: float
     lease: timedelta
+    zone: ZoneInfo = UTC_ZONE  # the business's, for the times notices tell
     lanes: int = 100  # chats being sent to at once
     per_chat: int = 30  # rows of a chat claimed at once (and merged, when they can be)
 
@@ -344,7 +346,7 @@ class OutboxSender:
 
     def _render(self, locale: str | None, notice: Notice) -> Rendered:
         with speaking(self.i18n, locale):
-            return render(notice)
+            return render(notice, self.settings.zone)
 
     async def _refused_by_telegram(
         self, delivery: Delivery, error: TelegramAPIError
@@ -358,7 +360,9 @@ class OutboxSender:
             log.info("%s: the group is now %s", where, error.migrate_to_chat_id)
             await outbox.chat_moved(self.uow_factory(), delivery.chat_id, error.migrate_to_chat_id)
             return Untried(delivery.id)
-        if isinstance(error, TelegramForbiddenError) and isinstance(delivery.notice, OrderAssigned):
+        if isinstance(error, TelegramForbiddenError) and isinstance(
+            delivery.notice, OrderAssigned | OrderOffered
+        ):
             log.warning("%s: the courier cannot be reached (%s)", where, error.message)
             await couriers.unreachable(
                 self.uow_factory(),
@@ -401,7 +405,10 @@ class OutboxSender:
                 )
             else:
                 await self.bot.edit_message_text(
-                    rendered.superseded_text, chat_id=chat_id, message_id=message_id
+                    rendered.superseded_text,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    reply_markup=rendered.superseded_keyboard,
                 )
         except TelegramBadRequest as error:
             log.info("message %s in chat %s not edited: %s", message_id, chat_id, error.message)

@@ -47,6 +47,12 @@ def in_state(column: InstrumentedAttribute[Any], state: StrEnum) -> ColumnElemen
     return column == literal(state, type_=column.type, literal_execute=True)
 
 
+def in_states(column: InstrumentedAttribute[Any], *states: StrEnum) -> ColumnElement[bool]:
+    """`column IN ('a', 'b')`, written into the SQL text as `in_state` does, to match a
+    partial index with that very condition."""
+    return column.in_([literal(s, type_=column.type, literal_execute=True) for s in states])
+
+
 class Repository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session

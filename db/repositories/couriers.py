@@ -172,12 +172,26 @@ class CourierRepository(Repository):
         return released
 
     async def set_online(self, courier_id: int, online: bool, now: datetime) -> None:
-        """Start or end a shift; a free courier coming online queues up from now."""
+        """Start or end a shift; a free courier coming online queues up from now, with no
+        missed offers counted against them."""
         values: dict[str, object] = {"online": online}
         if online:
             values["free_since"] = case((Courier.free_since.is_(None), None), else_=now)
+            values["missed_offers"] = 0
         await self.session.execute(update(Courier).where(Courier.id == courier_id).values(values))
         await self._copy_availability(courier_id)
+
+    async def count_answer(self, courier_id: int, *, missed: bool) -> int:
+        """An offer they answered (the count starts again) or let run out (one more); how many
+        they have let run out in a row now."""
+        count = Courier.missed_offers + 1 if missed else 0
+        statement = (
+            update(Courier)
+            .where(Courier.id == courier_id)
+            .values(missed_offers=count)
+            .returning(Courier.missed_offers)
+        )
+        return (await self.session.execute(statement)).scalar_one()
 
     async def set_status(
         self, courier_id: int, status: CourierStatus, expected: Iterable[CourierStatus]

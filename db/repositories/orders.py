@@ -4,10 +4,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
+    Offer,
+    OfferOutcome,
     Order,
     OrderEvent,
     OrderEventKind,
@@ -15,9 +17,14 @@ from db.models import (
     OrderStatus,
     courier_districts,
 )
-from db.repositories.base import Repository, in_state, is_id, table
+from db.repositories.base import Repository, in_state, in_states, is_id, table
 
-_ACTIVE = (OrderStatus.QUEUED, OrderStatus.ASSIGNED)
+_ACTIVE = (OrderStatus.QUEUED, OrderStatus.OFFERED, OrderStatus.ASSIGNED)
+# What a shop's webhooks call each change: a refused offer puts the order back in the queue.
+_WEBHOOK_EVENT = {
+    OrderEventKind.DECLINED: OrderEventKind.REQUEUED,
+    OrderEventKind.EXPIRED: OrderEventKind.REQUEUED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +40,11 @@ def _snapshot(order: Order) -> dict[str, Any]:
 
 def _queued() -> ColumnElement[bool]:
     return in_state(Order.status, OrderStatus.QUEUED)
+
+
+def held() -> ColumnElement[bool]:
+    """Offered or in progress: what a courier holds, one at most (uq_orders_one_in_progress)."""
+    return in_states(Order.status, OrderStatus.OFFERED, OrderStatus.ASSIGNED)
 
 
 class OrderRepository(Repository):
@@ -77,6 +89,9 @@ class OrderRepository(Repository):
             return None
         return await self.session.get(Order, order_id, populate_existing=True)
 
+    async def by_ids(self, order_ids: Iterable[int]) -> dict[int, Order]:
+        return await self._by_ids(Order, order_ids)
+
     async def by_source(self, source_key: str) -> Order | None:
         """The order posted from this source (a message, a form, an idempotency key)."""
         statement = select(Order).where(Order.source_key == source_key)
@@ -101,17 +116,27 @@ class OrderRepository(Repository):
             await self.session.execute(insert(table(OrderEvent)), rows)
 
     async def in_progress_for(self, courier_id: int) -> Order | None:
-        statement = select(Order).where(
-            Order.courier_id == courier_id, in_state(Order.status, OrderStatus.ASSIGNED)
-        )
+        """The order the courier carries, not one they are offered."""
+        order = await self.held_by(courier_id)
+        return order if order is not None and order.status is OrderStatus.ASSIGNED else None
+
+    async def held_by(self, courier_id: int) -> Order | None:
+        """The order the courier carries or is offered."""
+        statement = select(Order).where(Order.courier_id == courier_id, held())
         return (await self.session.scalars(statement)).one_or_none()
 
     async def oldest_queued_for(self, courier_id: int) -> int | None:
         """The oldest waiting order of the courier's districts that they may take.
 
         One index lookup per district of theirs: the first queued order of each district
-        that was not taken from this courier, and the oldest of those.
+        that was not taken from this courier, nor declined or let run out by them, and the
+        oldest of those.
         """
+        refused = exists().where(
+            Offer.order_id == Order.id,
+            Offer.courier_id == courier_id,
+            in_states(Offer.outcome, OfferOutcome.DECLINED, OfferOutcome.EXPIRED),
+        )
         first_of_district = (
             select(Order.id)
             .where(
@@ -121,6 +146,7 @@ class OrderRepository(Repository):
                     Order.taken_from_courier_id.is_(None),
                     Order.taken_from_courier_id != courier_id,
                 ),
+                ~refused,
             )
             .order_by(Order.id)
             .limit(1)
@@ -165,19 +191,46 @@ class OrderRepository(Repository):
         return (await self.session.scalar(statement)) or 0
 
     async def assign(self, order_id: int, courier_id: int, now: datetime) -> Order | None:
-        """Give a queued order to a courier; None if it is no longer queued."""
+        """Give a queued order to a courier, or an offered one to the courier who accepted;
+        None if it is not so any more."""
+        offered_to_them = (Order.status == OrderStatus.OFFERED) & (Order.courier_id == courier_id)
         return await self._transition(
             order_id,
             OrderEventKind.ASSIGNED,
             courier_id,
             now,
-            [Order.status == OrderStatus.QUEUED],
+            [(Order.status == OrderStatus.QUEUED) | offered_to_them],
             {
                 "status": OrderStatus.ASSIGNED,
                 "courier_id": courier_id,
                 "assigned_at": now,
                 "overdue_reminded_at": None,
             },
+        )
+
+    async def offer(self, order_id: int, courier_id: int, now: datetime) -> Order | None:
+        """Offer a queued order to a courier; None if it is no longer queued."""
+        return await self._transition(
+            order_id,
+            OrderEventKind.OFFERED,
+            courier_id,
+            now,
+            [Order.status == OrderStatus.QUEUED],
+            {"status": OrderStatus.OFFERED, "courier_id": courier_id},
+        )
+
+    async def refuse(
+        self, order_id: int, courier_id: int, event: OrderEventKind, now: datetime
+    ) -> Order | None:
+        """The courier declined the order offered to them, or let the offer run out (`event`):
+        it is queued again. None if it was not offered to them."""
+        return await self._transition(
+            order_id,
+            event,
+            courier_id,
+            now,
+            [Order.status == OrderStatus.OFFERED, Order.courier_id == courier_id],
+            {"status": OrderStatus.QUEUED, "courier_id": None, "refusals": Order.refusals + 1},
         )
 
     async def complete(self, order_id: int, courier_id: int, now: datetime) -> Order | None:
@@ -207,13 +260,14 @@ class OrderRepository(Repository):
         )
 
     async def requeue(self, order_id: int, courier_id: int, now: datetime) -> Order | None:
-        """Take an order back from its courier into the queue; it remembers whom from."""
+        """Take an order back from its courier (or the one it is offered to) into the queue;
+        it remembers whom from."""
         return await self._transition(
             order_id,
             OrderEventKind.REQUEUED,
             courier_id,
             now,
-            [Order.status == OrderStatus.ASSIGNED, Order.courier_id == courier_id],
+            [held(), Order.courier_id == courier_id],
             {
                 "status": OrderStatus.QUEUED,
                 "courier_id": None,
@@ -244,7 +298,8 @@ class OrderRepository(Repository):
         if order is not None:
             self.add_event(order_id, event, courier_id, now)
             if order.shop_id is not None:
-                self.shop_changes.append(OrderChange(event, now, _snapshot(order)))
+                named = _WEBHOOK_EVENT.get(event, event)
+                self.shop_changes.append(OrderChange(named, now, _snapshot(order)))
         return order
 
     async def overdue(self, assigned_before: datetime, limit: int) -> list[Order]:
@@ -252,7 +307,8 @@ class OrderRepository(Repository):
         statement = (
             select(Order)
             .where(
-                in_state(Order.status, OrderStatus.ASSIGNED),
+                held(),
+                Order.status == OrderStatus.ASSIGNED,
                 Order.assigned_at < assigned_before,
                 Order.overdue_reminded_at.is_(None),
             )
@@ -336,10 +392,14 @@ class OrderRepository(Repository):
         return (await self.session.scalar(statement)) or 0
 
     async def count_by_status(self) -> dict[OrderStatus, int]:
-        """How many orders wait and are in progress: each state counted in its own partial
+        """How many orders wait, are offered and are in progress, each counted in a partial
         index, so the count never reads the history of completed orders."""
-        counts = {}
-        for status in _ACTIVE:
-            statement = select(func.count()).where(in_state(Order.status, status))
-            counts[status] = (await self.session.scalar(statement)) or 0
-        return counts
+        waiting = select(func.count()).where(_queued())
+        holding = select(func.count()).where(held())
+        offered = select(func.count()).select_from(Offer).where(Offer.outcome.is_(None))
+        counts = [(await self.session.scalar(s)) or 0 for s in (waiting, holding, offered)]
+        return {
+            OrderStatus.QUEUED: counts[0],
+            OrderStatus.OFFERED: counts[2],
+            OrderStatus.ASSIGNED: counts[1] - counts[2],
+        }

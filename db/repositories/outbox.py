@@ -4,9 +4,10 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, text, update
 
-from db.models import Courier, CourierStatus, Order, OrderStatus, OutboxMessage, OutboxState
+from db.models import Courier, CourierStatus, Order, OutboxMessage, OutboxState
 from db.repositories.base import Repository, in_state, table
 from db.repositories.leases import LeasedQueue
+from db.repositories.orders import held
 
 # Namespace (single-key form) of the PostgreSQL advisory locks on a recipient chat.
 _CHAT_LOCKS = "SELECT pg_advisory_xact_lock(:chat_id)"
@@ -118,15 +119,16 @@ class OutboxRepository(Repository):
     async def message_ids(
         self,
         chat_id: int,
-        notice: str,
+        notices: Collection[str],
         *,
         order_id: int | None = None,
         courier_id: int | None = None,
     ) -> list[int]:
-        """The Telegram messages that rows of this notice, about this order or courier, became."""
+        """The Telegram messages that rows of these notices, about this order or courier,
+        became, oldest first."""
         statement = select(OutboxMessage.message_id).where(
             OutboxMessage.chat_id == chat_id,
-            OutboxMessage.notice == notice,
+            OutboxMessage.notice.in_(list(notices)),
             OutboxMessage.message_id.is_not(None),
         )
         if order_id is not None:
@@ -158,16 +160,16 @@ class OutboxRepository(Repository):
         count, oldest = (await self.session.execute(statement)).one()
         return count, oldest
 
-    async def prune(self, before: datetime, supersedable: dict[str, str], limit: int) -> int:
+    async def prune(self, before: datetime, supersedable: dict[str, list[str]], limit: int) -> int:
         """Delete up to `limit` delivered and failed rows written before `before`, except the
-        messages a later notice may still supersede: those of orders in progress and of
-        couriers waiting."""
-        open_orders = select(Order.id).where(in_state(Order.status, OrderStatus.ASSIGNED))
+        messages a later notice may still supersede: those of orders offered or in progress
+        and of couriers waiting."""
+        open_orders = select(Order.id).where(held())
         waiting = select(Courier.id).where(in_state(Courier.status, CourierStatus.PENDING))
         still_needed = or_(
-            (OutboxMessage.notice == supersedable["order"])
+            OutboxMessage.notice.in_(supersedable["order"])
             & OutboxMessage.order_id.in_(open_orders),
-            (OutboxMessage.notice == supersedable["courier"])
+            OutboxMessage.notice.in_(supersedable["courier"])
             & OutboxMessage.courier_id.in_(waiting),
         )
         old = (

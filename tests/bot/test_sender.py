@@ -1,6 +1,8 @@
 """The outbox sender through the real routers and a recording Telegram: what each refusal
 does to the row, and that nothing behind it waits."""
 
+from zoneinfo import ZoneInfo
+
 import pytest
 from aiogram.exceptions import TelegramBadRequest, TelegramMigrateToChat
 from sqlalchemy import select
@@ -78,10 +80,10 @@ async def test_a_row_that_cannot_be_rendered_fails_and_the_chat_goes_on(
     await approve_all(harness)
     real_render = sender.render
 
-    def broken_for_orders(notice: notices.Notice):
+    def broken_for_orders(notice: notices.Notice, zone: ZoneInfo):
         if isinstance(notice, notices.OrderAssigned):
             raise KeyError("a text this release lost")
-        return real_render(notice)
+        return real_render(notice, zone)
 
     monkeypatch.setattr(sender, "render", broken_for_orders)
     await harness.send(DISPATCHER, "/order North soup")

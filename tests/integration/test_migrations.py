@@ -33,6 +33,7 @@ TABLES = {
     "idempotency_keys",
     "inbox",
     "invites",
+    "offers",
     "order_events",
     "orders",
     "outbox",

@@ -4,7 +4,7 @@ and the scheduled jobs that write to it, on SQLite and PostgreSQL."""
 import asyncio
 import json
 from dataclasses import replace
-from datetime import date, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import get_args
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from db.uow import UnitOfWorkFactory
 from services import couriers, notices, orders, outbox, statistics
 from services.notices import Notice, WithdrawReason
 from services.outbox import RetryAt, Sent, Untried
-from services.read_models import CourierStats, TodayStats
+from services.read_models import Acceptance, CourierStats, TodayStats
 from tests.conftest import FakeClock
 from tests.helpers import ADMIN, DISPATCH_CHAT, DISPATCHER, Desk
 
@@ -27,10 +27,24 @@ STATS = TodayStats(
     queued=1,
     in_progress=0,
     average_delivery=timedelta(minutes=12),
-    couriers=(CourierStats(1, "Ann", 2, timedelta(minutes=12)),),
+    couriers=(
+        CourierStats(1, "Ann", 2, timedelta(minutes=12)),
+        CourierStats(2, "Bob", 0, None, Acceptance(4, 3, timedelta(seconds=9))),
+    ),
+    offered=1,
 )
 EXAMPLES: list[Notice] = [
     notices.OrderAssigned(order_id=1, district="North", description="2 pizzas <b>"),
+    notices.OrderOffered(
+        order_id=1,
+        district="North",
+        description="2 pizzas <b>",
+        expires_at=datetime(2026, 3, 2, 9, 1, tzinfo=UTC),
+    ),
+    notices.OfferAccepted(order_id=1, district="North", description="2 pizzas <b>"),
+    notices.OfferRefused(order_id=1, expired=True),
+    notices.OfferRefused(order_id=1, expired=False),
+    notices.OffersMissed(courier_id=1, missed=2),
     notices.OrderWithdrawn(order_id=1, reason=WithdrawReason.RETURNED),
     notices.RegistrationApproved(courier_id=1),
     notices.RegistrationRejected(courier_id=1),
@@ -44,7 +58,12 @@ EXAMPLES: list[Notice] = [
     notices.OrderPosted(
         order_id=2, district="North", courier_id=None, courier_name=None, position=3
     ),
+    notices.OrderPosted(
+        order_id=1, district="North", courier_id=1, courier_name="Ann", position=None, offered=True
+    ),
     notices.DispatchAssigned(order_id=1, courier_id=1, courier_name="Ann"),
+    notices.DispatchAccepted(order_id=1, courier_id=1, courier_name="Ann", seconds=12),
+    notices.DispatchRefused(order_id=1, couriers=3, position=1),
     notices.DispatchCompleted(order_id=1, courier_id=1, courier_name="Ann", seconds=90),
     notices.DispatchRequeued(order_id=1, position=2),
     notices.DispatchOverdue(order_id=1, courier_id=1, courier_name="Ann", minutes=61),

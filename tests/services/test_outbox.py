@@ -22,6 +22,7 @@ def posted(order_id: int, *, courier: int | None = None, position: int | None = 
         "courier_id": courier,
         "courier_name": name,
         "position": position,
+        "offered": False,
     }
 
 
