@@ -36,7 +36,7 @@ class DispatchRules:
     """The business's dispatch settings, carried by every unit of work so that each use case
     that gives out orders (posting, completing, a shift starting, a sweep...) follows them."""
 
-    offer_seconds: int = 0  # 0: orders are assigned outright, without an offer
+    offer_seconds: float = 0  # 0: orders are assigned outright, without an offer
     misses_to_offline: int = 2  # offers let run out in a row that end a courier's shift
 
 

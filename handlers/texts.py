@@ -207,6 +207,11 @@ def courier_card(card: CourierCard) -> str:
             if active
             else "—"
         ),
+        *(
+            [_("Offered: {order}").format(order=f"#{card.offer.id} · {order_state(card.offer)}")]
+            if card.offer
+            else []
+        ),
         _("Average delivery time: {time}").format(
             time=duration(card.average_delivery) if card.average_delivery else no_data()
         ),

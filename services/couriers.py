@@ -362,9 +362,11 @@ async def _card(
 ) -> CourierCard:
     """Averages over completed orders; None (no data) rather than 0 when there are none."""
     courier = await _get(uow, courier_id)
-    active = await uow.orders.in_progress_for(courier_id)
-    if active is not None and shop is not None and active.shop_id != shop.id:
-        active = None  # another's order: not this shop's business
+    held = await uow.orders.held_by(courier_id)
+    if held is not None and shop is not None and held.shop_id != shop.id:
+        held = None  # another's order: not this shop's business
+    active = held if held is not None and held.status is OrderStatus.ASSIGNED else None
+    offer = held if held is not None and held.status is OrderStatus.OFFERED else None
     times = await uow.orders.completion_times(courier_id)
     days = {done.astimezone(timezone).date() for _, done in times}
     return CourierCard(
@@ -374,6 +376,7 @@ async def _card(
         average_delivery=mean_duration([done - start for start, done in times]),
         average_per_day=len(times) / len(days) if days else None,
         acceptance=(await statistics.acceptance(uow, [courier_id])).get(courier_id),
+        offer=await load_order_view(uow, offer) if offer else None,
     )
 
 

@@ -110,6 +110,7 @@ class CourierCard:
     average_delivery: timedelta | None
     average_per_day: float | None
     acceptance: Acceptance | None = None  # None: no offer answered lately
+    offer: OrderView | None = None  # offered to them, not accepted yet
 
 
 @dataclass(frozen=True, slots=True)

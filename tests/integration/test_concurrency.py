@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from db.models import Courier, Order, OrderEventKind, OrderStatus
 from db.repositories.couriers import CourierRepository
 from db.repositories.orders import OrderRepository
-from db.uow import UnitOfWork, UnitOfWorkFactory
+from db.uow import DispatchRules, UnitOfWork, UnitOfWorkFactory
 from tests.api.conftest import client_of
 from tests.helpers import Desk
 from tests.integration.conftest import POOL
@@ -20,13 +20,19 @@ ONE_IN_PROGRESS_INDEX = "uq_orders_one_in_progress"
 
 
 async def run_audited(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, share: float, *, over_http: bool = False
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    share: float,
+    *,
+    over_http: bool = False,
+    offer_seconds: float = 0,
 ) -> tuple[Workload, Audit]:
     """Set up couriers, run `share` of the workload with race windows open, audit the history."""
-    uow_factory = UnitOfWorkFactory(engine)
+    uow_factory = UnitOfWorkFactory(engine, rules=DispatchRules(offer_seconds))
     desk = Desk(uow_factory)
     async with client_of(uow_factory) as api:
-        workload = Workload(api=api if over_http else None).scaled(share)
+        workload = Workload(api=api if over_http else None, offers=offer_seconds > 0)
+        workload = workload.scaled(share)
         names = await workload.prepare(desk)
         open_race_windows(monkeypatch)
         await workload.run(desk, names)
@@ -49,6 +55,23 @@ async def test_concurrent_dispatch_keeps_every_guarantee(
     assert workload.outcomes["post: ok"] == workload.posts
     assert workload.outcomes["complete: ok"] >= 10
     assert report.assignments > workload.couriers
+    assert report.violations == []
+
+
+async def test_concurrent_offers_keep_every_guarantee(
+    wide_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+):
+    """Offers that couriers accept, decline or let run out (in 1.5 s), amid everything else."""
+    workload, report = await run_audited(wide_engine, monkeypatch, 0.5, offer_seconds=1.5)
+
+    print(
+        f"\n{wide_engine.dialect.name}: {workload.operations} operations, "
+        f"{report.assignments} assignments, outcomes {dict(sorted(workload.outcomes.items()))}"
+    )
+    assert workload.crashes == []
+    assert workload.outcomes["post: ok"] == workload.posts
+    assert workload.outcomes["accept: ok"] >= 1
+    assert report.refusals["declined"] + report.refusals["expired"] >= 5
     assert report.violations == []
 
 
@@ -94,7 +117,7 @@ async def naive_engine(db_url: str, engine: AsyncEngine) -> AsyncIterator[AsyncE
         await connection.execute(
             text(
                 f"CREATE UNIQUE INDEX {ONE_IN_PROGRESS_INDEX} ON orders (courier_id)"
-                " WHERE status = 'assigned'"
+                " WHERE status IN ('offered', 'assigned')"
             )
         )
     await naive.dispose()
@@ -112,4 +135,4 @@ async def test_the_audit_catches_a_naive_read_then_write_dispatcher(
         f"\nnaive on {naive_engine.dialect.name}: {len(report.violations)} violations,"
         f" {len(workload.crashes)} crashed operations, e.g. {report.violations[:3]}"
     )
-    assert any("while carrying" in v for v in report.violations)
+    assert any("while holding" in v for v in report.violations)

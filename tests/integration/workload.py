@@ -14,17 +14,38 @@ from sqlalchemy import select
 
 from db.models import Courier, Order, OrderEvent, OutboxMessage, courier_districts
 from db.repositories.couriers import CourierRepository
+from db.repositories.offers import OfferRepository
 from db.repositories.orders import OrderRepository
 from db.uow import UnitOfWorkFactory
-from services import couriers, orders
+from services import couriers, offers, orders
 from services.errors import DomainError
 from tests.helpers import DISPATCH_CHAT, DISPATCHER, Desk
 
 UTC_ZONE = ZoneInfo("UTC")
 RACY_READS = {
     CourierRepository: ["get", "by_telegram_id", "district_ids", "longest_free", "lock"],
-    OrderRepository: ["get", "oldest_queued_for", "queued_in", "in_progress_for"],
+    OrderRepository: ["get", "oldest_queued_for", "queued_in", "in_progress_for", "held_by"],
+    OfferRepository: ["open_for", "refused_by", "due", "last_between"],
 }
+# The state an order's history leaves it in, and the events that may come next.
+AFTER = {
+    "created": "queued",
+    "requeued": "queued",
+    "declined": "queued",
+    "expired": "queued",
+}
+ALLOWED = {
+    "created": {None},
+    "offered": {"created", "requeued", "declined", "expired"},
+    "declined": {"offered"},
+    "expired": {"offered"},
+    "assigned": {"created", "requeued", "declined", "expired", "offered"},
+    "requeued": {"assigned", "offered"},
+    "completed": {"assigned"},
+    "cancelled": {"created", "requeued", "declined", "expired", "assigned", "offered"},
+}
+WAITING = {"created", "requeued", "declined", "expired"}  # events after which an order waits
+HELD = {"offered", "assigned"}
 
 
 def open_race_windows(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,6 +78,10 @@ class Workload:
     http_couriers: int = 10
     http_posts: int = 200
     http_completions: int = 100
+    # With offers on: couriers who decline the offer they get (the others accept, when they
+    # come to complete, or let it run out).
+    declines: int = 60
+    offers: bool = False
     seed: int = 20261128
     outcomes: Counter[str] = field(default_factory=Counter)
     crashes: list[str] = field(default_factory=list)
@@ -65,7 +90,7 @@ class Workload:
 
     def scaled(self, share: float) -> "Workload":
         """The same mix of operations, `share` as many of each."""
-        counts = ("posts", "completions", "cancels", "toggles", "takebacks", "blocks")
+        counts = ("posts", "completions", "cancels", "toggles", "takebacks", "blocks", "declines")
         counts += ("http_posts", "http_completions")
         return replace(
             self, **{name: max(1, round(getattr(self, name) * share)) for name in counts}
@@ -82,6 +107,7 @@ class Workload:
             + self.takebacks
             + self.blocks * 2
             + over_http
+            + (self.declines if self.offers else 0)
         )
 
     async def prepare(self, desk: Desk) -> list[str]:
@@ -116,10 +142,26 @@ class Workload:
                 self._http_post(self.api, rng.choice(names), n) for n in range(self.http_posts)
             ]
             jobs += [self._http_complete(self.api, rng) for _ in range(self.http_completions)]
+        if self.offers:
+            jobs += [self._decline(desk, self._courier(rng)) for _ in range(self.declines)]
         rng.shuffle(jobs)
         self._posts_left = self.posts + (self.http_posts if self.api else 0)
+        deadlines = asyncio.create_task(self._fire_deadlines(desk)) if self.offers else None
         results = await asyncio.gather(*jobs, return_exceptions=True)
-        self.crashes = [repr(r) for r in results if isinstance(r, BaseException)]
+        if deadlines is not None:
+            deadlines.cancel()
+            results.append(await asyncio.gather(deadlines, return_exceptions=True))
+        self.crashes = [
+            repr(r)
+            for r in results
+            if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)
+        ]
+
+    async def _fire_deadlines(self, desk: Desk) -> None:
+        """What bot.deadlines does, often: offers nobody answers run out meanwhile."""
+        while True:
+            await desk(offers.expire_due)
+            await asyncio.sleep(0.01)
 
     def _courier(self, rng: random.Random) -> int:
         return rng.randint(1, self.couriers)
@@ -161,6 +203,9 @@ class Workload:
             last = self._all_posted.is_set()
             card = await desk(couriers.my_card, telegram_id, UTC_ZONE)
             await asyncio.sleep(0)
+            if card.offer is not None:
+                await self._attempt("accept", offers.accept_offer, desk, telegram_id, card.offer.id)
+                continue
             if card.active_order is not None:
                 await self._attempt(
                     "complete", orders.complete_order, desk, telegram_id, card.active_order.id
@@ -169,6 +214,21 @@ class Workload:
             if not await self._more_may_come(last):
                 break
         self.outcomes["complete: nothing to do"] += 1
+
+    async def _decline(self, desk: Desk, telegram_id: int) -> None:
+        """The courier waits for an offer (or for none to come), and declines it."""
+        for _ in range(2000):
+            last = self._all_posted.is_set()
+            card = await desk(couriers.my_card, telegram_id, UTC_ZONE)
+            await asyncio.sleep(0)
+            if card.offer is not None:
+                await self._attempt(
+                    "decline", offers.decline_offer, desk, telegram_id, card.offer.id
+                )
+                return
+            if not await self._more_may_come(last):
+                break
+        self.outcomes["decline: nothing to do"] += 1
 
     async def _cancel(self, desk: Desk, order_id: int) -> None:
         await self._attempt("cancel", orders.cancel_order, desk, DISPATCHER, order_id)
@@ -218,6 +278,7 @@ class Audit:
 
     violations: list[str] = field(default_factory=list)
     assignments: int = 0
+    refusals: Counter[str] = field(default_factory=Counter)  # offers declined, expired
 
     def fail(self, message: str) -> None:
         self.violations.append(message)
@@ -262,43 +323,47 @@ def _check_free_copies(
 
 
 def _check_histories(report: Audit, events: list[OrderEvent], all_orders: dict[int, Order]) -> None:
-    """Each order walks the state machine; no courier ever carries two orders."""
+    """Each order walks the state machine, offered to one courier at a time and never by
+    itself to one who declined it or let it run out; no courier ever holds two orders (an
+    offer counts)."""
     state: dict[int, str] = {}
-    carrying: dict[int, int] = {}
+    holding: dict[int, int] = {}  # courier -> the order they are offered or carry
+    refused: dict[int, set[int]] = defaultdict(set)
     for event in events:
         previous = state.get(event.order_id)
-        allowed = {
-            "created": {None},
-            "assigned": {"created", "requeued"},
-            "requeued": {"assigned"},
-            "completed": {"assigned"},
-            "cancelled": {"created", "requeued", "assigned"},
-        }[event.kind]
-        if previous not in allowed:
+        if previous not in ALLOWED[event.kind]:
             report.fail(f"order {event.order_id}: {event.kind} after {previous}")
+        courier = event.courier_id
+        if event.kind == "offered" and courier in refused[event.order_id]:
+            report.fail(f"order {event.order_id} offered again to {courier}, who refused it")
+        if event.kind in ("declined", "expired"):
+            assert courier is not None
+            refused[event.order_id].add(courier)
+            report.refusals[event.kind] += 1
         if event.kind == "assigned":
             report.assignments += 1
-            assert event.courier_id is not None
-            if event.courier_id in carrying:
+        if event.kind in HELD and not (event.kind == "assigned" and previous == "offered"):
+            assert courier is not None
+            if courier in holding:
                 report.fail(
-                    f"courier {event.courier_id} got order {event.order_id}"
-                    f" while carrying {carrying[event.courier_id]}"
+                    f"courier {courier} got order {event.order_id} while holding {holding[courier]}"
                 )
-            carrying[event.courier_id] = event.order_id
-        elif previous == "assigned" and event.courier_id is not None:
-            carrying.pop(event.courier_id, None)
+            holding[courier] = event.order_id
+        elif previous in HELD and courier is not None and event.kind not in HELD:
+            holding.pop(courier, None)
         state[event.order_id] = event.kind
     for order_id, order in all_orders.items():
         _check_final_state(report, order, state.get(order_id))
 
 
 def _check_final_state(report: Audit, order: Order, last_event: str | None) -> None:
-    expected = {"created": "queued", "requeued": "queued"}.get(last_event or "", last_event)
+    expected = AFTER.get(last_event or "", last_event)
     if order.status != expected:
         report.fail(f"order {order.id} is {order.status} but its history ends in {last_event}")
     stamps = (order.assigned_at, order.completed_at, order.cancelled_at)
     consistent = {
         "queued": stamps == (None, None, None) and order.courier_id is None,
+        "offered": stamps == (None, None, None) and order.courier_id is not None,
         "assigned": order.assigned_at is not None and stamps[1:] == (None, None),
         "completed": None not in stamps[:2] and order.cancelled_at is None,
         "cancelled": order.cancelled_at is not None and order.completed_at is None,
@@ -313,48 +378,54 @@ def _check_queue_order(
     all_orders: dict[int, Order],
     serves: dict[int, set[int]],
 ) -> None:
-    """Whenever a courier got an order, no older order of their districts that they may take
-    was waiting (an order taken from a courier is not theirs to take).
+    """Whenever a courier got an order (or its offer), no older order of their districts that
+    they may take was waiting (an order taken from a courier, declined or let run out by them,
+    is not theirs to take).
 
     Event ids follow commit order only between transactions that share a district lock
     (on PostgreSQL, ids come from a sequence at insert time). Each assignment is compared
     with the orders of exactly the districts its transaction held: a posted order's district;
-    a freed courier's districts; an order taken back, its district and those of the courier
-    it was taken from.
+    a freed courier's districts; an order taken back or refused, its district and those of
+    the courier it left.
     """
     created_at = {e.order_id: e.at for e in events if e.kind == "created"}
-    taken_back: dict[int, OrderEvent] = {}  # order -> its latest requeue
+    left: dict[int, OrderEvent] = {}  # order -> the latest event that took it from a courier
+    refused: dict[int, set[int]] = defaultdict(set)
+    taken_back: dict[int, int] = {}  # order -> whom a dispatcher last took it from
     waiting: set[int] = set()
+    state: dict[int, str] = {}
     for event in events:
-        if event.kind in ("created", "requeued"):
+        previous, state[event.order_id] = state.get(event.order_id), event.kind
+        if event.kind in WAITING:
             waiting.add(event.order_id)
-            if event.kind == "requeued":
-                taken_back[event.order_id] = event
+            if event.kind != "created" and event.courier_id is not None:
+                left[event.order_id] = event
+                if event.kind == "requeued":
+                    taken_back[event.order_id] = event.courier_id
+                else:
+                    refused[event.order_id].add(event.courier_id)
             continue
         waiting.discard(event.order_id)
-        if event.kind != "assigned":
-            continue
+        if event.kind not in HELD or previous == "offered":
+            continue  # an accepted offer was checked when it was made
         assert event.courier_id is not None
         order = all_orders[event.order_id]
         locked = serves[event.courier_id]
-        requeue = taken_back.get(order.id)
+        parted = left.get(order.id)
         if event.at == created_at[order.id]:
             locked = {order.district_id}
-        elif requeue is not None and requeue.at == event.at and requeue.courier_id is not None:
-            locked = {order.district_id} | serves[requeue.courier_id]
+        elif parted is not None and parted.at == event.at and parted.courier_id is not None:
+            locked = {order.district_id} | serves[parted.courier_id]
         skipped = sorted(
             other
             for other in waiting
             if other < event.order_id
-            and all_orders[other].district_id in locked
-            and _taken_from(taken_back.get(other)) != event.courier_id
+            and all_orders[other].district_id in locked & serves[event.courier_id]
+            and taken_back.get(other) != event.courier_id
+            and event.courier_id not in refused[other]
         )
         if skipped:
             report.fail(f"courier {event.courier_id} got {event.order_id} before older {skipped}")
-
-
-def _taken_from(requeue: OrderEvent | None) -> int | None:
-    return requeue.courier_id if requeue is not None else None
 
 
 def _check_outbox(
@@ -364,23 +435,34 @@ def _check_outbox(
     outbox: list[OutboxMessage],
     courier_chat: dict[int, int | None],
 ) -> None:
-    """Exactly one row for the courier per assignment, and one for the dispatcher per
-    completion and per assignment of an order that had waited in the queue."""
-    expected: Counter[tuple[int, str, int]] = Counter()
+    """Exactly one row for the courier per offer, answer, assignment and withdrawal, and one
+    for the dispatcher per completion, per accepted offer and per assignment of an order that
+    had waited in the queue."""
+    expected: Counter[tuple[int | None, str, int]] = Counter()
     created_at = {e.order_id: e.at for e in events if e.kind == "created"}
+    state: dict[int, str] = {}
     for event in events:
         order = all_orders[event.order_id]
         courier = courier_chat.get(event.courier_id) if event.courier_id else None
         dispatch = order.dispatcher_chat_id  # None: posted over HTTP, nobody to tell
-        if event.kind == "assigned":
+        previous, state[order.id] = state.get(order.id), event.kind
+        if event.kind == "offered":
+            expected[(courier, "order_offered", order.id)] += 1
+        elif event.kind == "assigned" and previous == "offered":
+            expected[(courier, "offer_accepted", order.id)] += 1
+            expected[(dispatch, "dispatch_accepted", order.id)] += 1
+        elif event.kind == "assigned":
             expected[(courier, "order_assigned", order.id)] += 1
             if event.at != created_at[order.id]:
                 expected[(dispatch, "dispatch_assigned", order.id)] += 1
+        elif event.kind in ("declined", "expired"):
+            expected[(courier, "offer_refused", order.id)] += 1
         elif event.kind == "completed":
             expected[(dispatch, "dispatch_completed", order.id)] += 1
         elif event.kind in ("cancelled", "requeued") and event.courier_id is not None:
             expected[(courier, "order_withdrawn", order.id)] += 1
-    checked = {"order_assigned", "dispatch_assigned", "dispatch_completed", "order_withdrawn"}
+    checked = {kind for _, kind, _ in expected}
+    checked |= {"order_assigned", "dispatch_assigned", "dispatch_completed", "order_withdrawn"}
     actual = Counter(
         (row.chat_id, row.notice, row.order_id)
         for row in outbox
