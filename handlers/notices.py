@@ -18,6 +18,7 @@ from handlers.texts import (
     quote,
     registration_verdict,
 )
+from services import clock
 from services.notices import (
     CourierBlocked,
     CourierUnblocked,
@@ -72,6 +73,8 @@ def render(notice: Notice, zone: ZoneInfo = UTC_ZONE) -> Rendered:
                 keyboards.complete_order(notice.order_id),
             )
         case OrderOffered():
+            if notice.expires_at <= clock.utcnow():
+                return Rendered(None)  # ran out before it could go: no dead buttons to show
             order = new_order(notice.order_id, notice.district, notice.description)
             deadline = offer_deadline(notice.expires_at.astimezone(UTC), zone)
             return Rendered(f"{order}\n\n{deadline}", keyboards.answer_offer(notice.order_id))

@@ -130,8 +130,8 @@ async def refuse(uow: UnitOfWork, offer: Offer, courier: Courier, now: datetime)
     """The courier declined an open offer, or (once its deadline has come) let it run out.
 
     The order goes to the next courier who may take it, or waits; the courier is free, or
-    off shift after OFFER_MISSES_TO_OFFLINE offers run out in a row. False if the offer was
-    decided already (or its deadline had not come, for one run out).
+    off shift after OFFER_MISSES_TO_OFFLINE offers they saw run out in a row. False if the
+    offer was decided already.
     """
     expired = offer.expires_at <= now
     outcome = OfferOutcome.EXPIRED if expired else OfferOutcome.DECLINED
@@ -142,7 +142,12 @@ async def refuse(uow: UnitOfWork, offer: Offer, courier: Courier, now: datetime)
         raise DispatchInvariantBroken(f"order {offer.order_id} had an open offer, not offered")
     notices.to_courier(uow, courier, OfferRefused(order_id=order.id, expired=expired))
     await uow.couriers.release(courier.id, now)
-    missed = await uow.couriers.count_answer(courier.id, missed=expired)
+    if not expired:
+        missed = await uow.couriers.count_answer(courier.id, missed=False)
+    elif await _seen(uow, offer, courier):
+        missed = await uow.couriers.count_answer(courier.id, missed=True)
+    else:
+        missed = courier.missed_offers  # not held against them, nor a sign they are there
     if missed >= uow.rules.misses_to_offline:
         await uow.couriers.set_online(courier.id, False, now)
         notices.to_courier(uow, courier, OffersMissed(courier_id=courier.id, missed=missed))
@@ -152,10 +157,21 @@ async def refuse(uow: UnitOfWork, offer: Offer, courier: Courier, now: datetime)
     return True
 
 
+async def _seen(uow: UnitOfWork, offer: Offer, courier: Courier) -> bool:
+    """Whether the offer reached the courier before it ran out: one that Telegram could not
+    deliver in time (an outage, the flood limits) is not held against them."""
+    if courier.telegram_id is None:
+        return True
+    kind = notices.kind_of(notices.OrderOffered)
+    return await uow.outbox.sent_by(courier.telegram_id, kind, offer.order_id, offer.expires_at)
+
+
 async def pass_on(uow: UnitOfWork, order: Order, now: datetime) -> None:
-    """A refused order goes to the next courier who may take it; if nobody may, it waits and
-    its dispatch chat hears how many refused it."""
+    """A refused order goes to the next courier who may take it. If nobody may, it waits; when
+    couriers are free but refused it (not just all busy), its dispatch chat hears so."""
     if await assign_free_courier(uow, order, now, tell_dispatcher=True) is None:
+        if await uow.couriers.longest_free(order.district_id) is None:
+            return  # it waits its turn, as any order does while every courier is busy
         position = await uow.orders.queue_position(order)
         notice = DispatchRefused(order_id=order.id, couriers=order.refusals, position=position)
         notices.to_dispatch_chat(uow, order, notice)

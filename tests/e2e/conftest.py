@@ -112,6 +112,7 @@ def bot_environment(api_url: str, database: Path, **extra: str) -> dict[str, str
         "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
         "ADMIN_IDS": str(ADMIN),
         "OUTBOX_POLL_SECONDS": "0.05",
+        "OFFER_SECONDS": "0",  # orders assigned outright, as before offers; tests of offers set it
         **report_not_due(),
         **extra,
     }

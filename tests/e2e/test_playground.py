@@ -71,7 +71,7 @@ async def say(page: Page, person: int, text: str) -> None:
     await field.press("Enter")
 
 
-async def test_an_order_posted_delivered_and_heard(playground: str, browser: Browser) -> None:
+async def test_an_order_posted_accepted_delivered_and_heard(playground: str, browser: Browser) -> None:
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     await page.goto(playground)
     await expect(pane(page, DAN)).to_contain_text("You are a dispatcher")
@@ -86,13 +86,15 @@ async def test_an_order_posted_delivered_and_heard(playground: str, browser: Bro
     assert courier_id in (ANN, BOB)  # of Old Town
     courier = pane(page, courier_id)
     offered = courier.locator(f'[data-message="{await new_order.get_attribute("data-message")}"]')
-    await offered.get_by_role("button", name="Complete").click()
+    await offered.get_by_role("button", name="Accept").click()
+    await expect(pane(page, DAN)).to_contain_text("accepted by")
+    await offered.get_by_role("button", name="Complete").click()  # the offer, edited
 
     await expect(pane(page, DAN)).to_contain_text("delivered")
     await expect(offered).to_contain_text("delivered")  # edited in place, its button gone
     await expect(offered.locator(".edited")).to_be_visible()
     await expect(offered.get_by_role("button")).to_have_count(0)
-    await expect(courier.locator(".msg.popup")).to_contain_text("Delivered")
+    await expect(courier.locator(".msg.popup").last).to_contain_text("Delivered")
     await page.screenshot(path=str(SCREENSHOT))
 
 

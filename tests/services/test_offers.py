@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.models import Offer, OrderEvent, OrderStatus
 from db.uow import DispatchRules, UnitOfWorkFactory
-from services import couriers, offers, orders, shops, statistics
+from services import couriers, offers, orders, outbox, shops, statistics
 from services.errors import Conflict, DomainError, ErrorCode, Forbidden
 from services.read_models import OrderView
 from tests.conftest import FakeClock
@@ -62,6 +62,14 @@ def told(
     outbox: list[tuple[int, str, dict[str, Any]]], chat: int, notice: str
 ) -> list[dict[str, Any]]:
     return [payload for c, kind, payload in outbox if c == chat and kind == notice]
+
+
+async def delivered(desk: Desk) -> None:
+    """The outbox sender's part: every notice written so far reaches its chat, now."""
+    lease = timedelta(seconds=60)
+    while rows := await desk(outbox.claim, "test", chats=100, per_chat=100, lease=lease):
+        sent = [outbox.Sent(row.id, 1000 + row.id) for row in rows]
+        await desk(outbox.record, "test", sent)
 
 
 async def refused(desk: Desk, courier_telegram_id: int, order_id: int) -> ErrorCode:
@@ -153,6 +161,7 @@ async def test_the_deadline_passes_it_on_and_two_misses_end_the_shift(
 ):
     await desk.add_courier(1, [north])
     first = await post(desk, north)
+    await delivered(desk)
     fake_clock.advance(seconds=59)
     assert await desk(offers.expire_due) == 0
     fake_clock.advance(seconds=1)
@@ -165,6 +174,7 @@ async def test_the_deadline_passes_it_on_and_two_misses_end_the_shift(
     # Still on shift and free: the next order is offered to them, and missed too.
     second = await post(desk, north)
     assert (await order(desk, second.id)).courier_id == 1
+    await delivered(desk)
     fake_clock.advance(seconds=60)
     await desk(offers.expire_due)
     card = await desk(couriers.my_card, 1, UTC_ZONE)
@@ -176,6 +186,20 @@ async def test_the_deadline_passes_it_on_and_two_misses_end_the_shift(
     assert third.courier_id == 1
     await desk(offers.decline_offer, 1, third.id)
     assert (await desk(couriers.my_card, 1, UTC_ZONE)).courier.online
+
+
+async def test_an_offer_telegram_did_not_deliver_in_time_is_no_miss(
+    desk: Desk, north: int, fake_clock: FakeClock
+):
+    await desk.add_courier(1, [north])
+    for _ in range(3):  # Telegram is down: none of the offers reaches the courier
+        posted = await post(desk, north)
+        fake_clock.advance(seconds=60)
+        await desk(offers.expire_due)
+        await desk(orders.cancel_order, DISPATCHER, posted.id)
+
+    assert (await desk(couriers.my_card, 1, UTC_ZONE)).courier.online
+    assert told(await desk.outbox(), 1, "offers_missed") == []
 
 
 async def test_a_tap_after_the_deadline_is_too_late_even_before_it_fires(
