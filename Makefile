@@ -34,6 +34,8 @@ bench: $(VENV)/.dev-deps ## Run every benchmark at full size (docs/benchmarks.md
 	$(BIN)/python -m benchmarks.floor 2000 $(BENCH_POSTGRES_URL)
 	$(BIN)/python -m benchmarks.dispatch_scaling 100 $(BENCH_POSTGRES_URL)
 	$(BIN)/python -m benchmarks.live latency 300
+	$(BIN)/python -m benchmarks.live offers 300
+	$(BIN)/python -m benchmarks.deadlines 1000 $(BENCH_POSTGRES_URL)
 	$(BIN)/python -m benchmarks.live burst 300
 	$(BIN)/python -m benchmarks.live memory 10000
 	$(BIN)/python -m benchmarks.http_api 2000 50

@@ -14,7 +14,7 @@ from aiogram.client.session.base import BaseSession
 from aiogram.methods import EditMessageText, GetMe, SendMessage, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, Message, User
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import create_engine
@@ -114,6 +114,15 @@ async def business(url: str, couriers_count: int, district: str = "North") -> As
             factory(), FIRST_COURIER + n, f"C{n}", [north.id], approval_required=False
         )
     return engine
+
+
+async def reset_postgres(url: str) -> None:
+    """An empty scratch database: everything in it is dropped."""
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
 
 
 def summary_ms(samples: list[float]) -> str:

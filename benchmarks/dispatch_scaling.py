@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from benchmarks.common import insert_in_batches
+from benchmarks.common import insert_in_batches, reset_postgres
 from db.engine import create_engine
 from db.migrate import upgrade
 from db.models import Courier, District, Order, StaffMember, courier_districts
@@ -221,14 +221,6 @@ async def measure(url_template: str, rounds: int) -> None:
                     print("  " + plan)
         finally:
             await engine.dispose()
-
-
-async def reset_postgres(url: str) -> None:
-    engine = create_engine(url)
-    async with engine.begin() as connection:
-        await connection.execute(text("DROP SCHEMA public CASCADE"))
-        await connection.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
 
 
 async def main(rounds: int, postgres_url: str | None, sizes: list[int]) -> None:

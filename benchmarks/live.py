@@ -2,11 +2,12 @@
 
 - latency: dispatchers post orders at a steady rate; the time from handing the `/order` update
   to the server until the courier's `sendMessage` arrives there. No flood limits.
+- offers: the same with OFFER_SECONDS=60, the courier's message being the offer.
 - burst: orders for as many couriers at once, the server enforcing 30 messages a second;
   messages a second against that cap, and the 429s the bot received.
 - memory: the bot's peak resident memory with many couriers registered and a burst in flight.
 
-Run with `.venv/bin/python -m benchmarks.live latency|burst|memory [size]`.
+Run with `.venv/bin/python -m benchmarks.live latency|offers|burst|memory [size]`.
 """
 
 import asyncio
@@ -108,9 +109,9 @@ def offer(call: Call) -> int | None:
     return int(found.group(1)) if found else None
 
 
-async def latency(orders: int, rate: float = 10.0) -> list[float]:
+async def latency(orders: int, rate: float = 10.0, **settings: str) -> list[float]:
     """Seconds from each `/order` update handed over to its offer's arrival."""
-    async with running_bot(orders, orders) as (fake, _):
+    async with running_bot(orders, orders, **settings) as (fake, _):
         handed: dict[int, float] = {}
         for n in range(1, orders + 1):
             handed[n] = time.monotonic()
@@ -168,6 +169,12 @@ def main() -> None:
         print(
             f"latency, /order to the courier's sendMessage, {len(samples)} orders at 10/s:"
             f" {summary_ms(samples)}"
+        )
+    elif what == "offers":
+        samples = asyncio.run(latency(size or 300, OFFER_SECONDS="60"))
+        print(
+            f"offers, /order to the courier's offer with Accept and Decline, {len(samples)} orders"
+            f" at 10/s: {summary_ms(samples)}"
         )
     elif what == "burst":
         rate, sent, refused = asyncio.run(burst(size or 300))

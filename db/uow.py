@@ -158,9 +158,7 @@ class UnitOfWork:
         if self.session.get_bind().dialect.name != "postgresql":
             return
         district_ids = list(district_ids)
-        for courier_id in of_couriers:
-            if courier_id is not None:
-                district_ids += await self.couriers.district_ids(courier_id)
+        district_ids += await self.couriers.districts_of(c for c in of_couriers if c is not None)
         for district_id in sorted(set(district_ids)):
             await self.session.execute(
                 text("SELECT pg_advisory_xact_lock(:namespace, :key)"),

@@ -101,20 +101,20 @@ async def _order(uow: UnitOfWork, order_id: int) -> Order:
 async def expire_due(uow: UnitOfWork, limit: int = EXPIRY_BATCH) -> int:
     """Fire the deadlines that have come, up to `limit` of them; how many were due (each run
     out here, or decided meanwhile elsewhere). Safe to run on every instance at once."""
+    async with uow.read():  # most looks find nothing: no write lock for them
+        if not await uow.offers.due(clock.utcnow(), 1):
+            return 0
     async with uow.write():
         now = clock.utcnow()
         due = await uow.offers.due(now, limit)
-        if not due:
-            return 0
         orders = await uow.orders.by_ids(offer.order_id for offer in due)
         await uow.lock_districts(
             (order.district_id for order in orders.values()),
             of_couriers=[offer.courier_id for offer in due],
         )
+        couriers = await uow.couriers.by_ids(offer.courier_id for offer in due)
         for offer in due:
-            courier = await uow.couriers.get(offer.courier_id)
-            assert courier is not None
-            await dispatching.refuse(uow, offer, courier, now)
+            await dispatching.refuse(uow, offer, couriers[offer.courier_id], now)
         await uow.commit()
     return len(due)
 

@@ -103,6 +103,18 @@ class CourierRepository(Repository):
         )
         return list(await self.session.scalars(statement))
 
+    async def districts_of(self, courier_ids: Iterable[int]) -> list[int]:
+        """The districts any of these couriers serves, in one query."""
+        wanted = {c for c in courier_ids if is_id(c)}
+        if not wanted:
+            return []
+        statement = (
+            select(courier_districts.c.district_id)
+            .where(courier_districts.c.courier_id.in_(wanted))
+            .distinct()
+        )
+        return list(await self.session.scalars(statement))
+
     async def district_names(self, courier_ids: Iterable[int]) -> dict[int, list[str]]:
         statement = (
             select(courier_districts.c.courier_id, District.name)

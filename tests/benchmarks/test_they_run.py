@@ -13,6 +13,8 @@ RUNS = {
     "floor": (["benchmarks.floor", "20"], "cycles/s"),
     "scaling": (["benchmarks.dispatch_scaling", "2", "100"], "SEARCH"),
     "latency": (["benchmarks.live", "latency", "5"], "p99"),
+    "offers": (["benchmarks.live", "offers", "5"], "p99"),
+    "deadlines": (["benchmarks.deadlines", "20"], "p99"),
     "burst": (["benchmarks.live", "burst", "10"], "x 429"),
     "memory": (["benchmarks.live", "memory", "50"], "peak RSS"),
     "http_api": (["benchmarks.http_api", "40", "4"], "requests/s"),

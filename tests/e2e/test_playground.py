@@ -71,7 +71,9 @@ async def say(page: Page, person: int, text: str) -> None:
     await field.press("Enter")
 
 
-async def test_an_order_posted_accepted_delivered_and_heard(playground: str, browser: Browser) -> None:
+async def test_an_order_posted_accepted_delivered_and_heard(
+    playground: str, browser: Browser
+) -> None:
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     await page.goto(playground)
     await expect(pane(page, DAN)).to_contain_text("You are a dispatcher")
