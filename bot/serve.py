@@ -109,9 +109,9 @@ async def _serve(app: App, stop: asyncio.Event, companion: Companion | None) -> 
         poller = Poller(app.inbox, app.dispatcher.resolve_used_update_types())
         polling = asyncio.create_task(poller.run(), name="polling")
     tasks = [sending, handling, calling, *([polling] if polling else [])]
-    if app.settings.offer_seconds > 0:
-        deadlines = OfferDeadlines(app.uow_factory)
-        tasks.append(asyncio.create_task(deadlines.run(), name="offer-deadlines"))
+    # Even with OFFER_SECONDS=0: offers made before it was set still run out.
+    deadlines = OfferDeadlines(app.uow_factory)
+    tasks.append(asyncio.create_task(deadlines.run(), name="offer-deadlines"))
     if web is not None:
         tasks.append(web.start())
     jobs = Jobs(app.settings, app.uow_factory)

@@ -129,9 +129,10 @@ async def close_offer(uow: UnitOfWork, order_id: int, now: datetime) -> None:
 async def refuse(uow: UnitOfWork, offer: Offer, courier: Courier, now: datetime) -> bool:
     """The courier declined an open offer, or (once its deadline has come) let it run out.
 
-    The order goes to the next courier who may take it, or waits; the courier is free, or
-    off shift after OFFER_MISSES_TO_OFFLINE offers they saw run out in a row. False if the
-    offer was decided already.
+    The order goes to the next courier who may take it, or waits; the courier is free (and
+    offered the oldest order waiting that they may take), or off shift after
+    OFFER_MISSES_TO_OFFLINE offers they saw run out in a row. False if the offer was decided
+    already.
     """
     expired = offer.expires_at <= now
     outcome = OfferOutcome.EXPIRED if expired else OfferOutcome.DECLINED
@@ -151,9 +152,11 @@ async def refuse(uow: UnitOfWork, offer: Offer, courier: Courier, now: datetime)
     if missed >= uow.rules.misses_to_offline:
         await uow.couriers.set_online(courier.id, False, now)
         notices.to_courier(uow, courier, OffersMissed(courier_id=courier.id, missed=missed))
-    await pass_on(uow, order, now)
+    waits = await assign_free_courier(uow, order, now, tell_dispatcher=True) is None
     if missed < uow.rules.misses_to_offline:
         await serve_courier(uow, courier.id, now)
+    if waits:
+        await _tell_refused(uow, order)
     return True
 
 
@@ -163,18 +166,19 @@ async def _seen(uow: UnitOfWork, offer: Offer, courier: Courier) -> bool:
     if courier.telegram_id is None:
         return True
     kind = notices.kind_of(notices.OrderOffered)
-    return await uow.outbox.sent_by(courier.telegram_id, kind, offer.order_id, offer.expires_at)
+    return await uow.outbox.sent_between(
+        courier.telegram_id, kind, offer.order_id, offer.offered_at, offer.expires_at
+    )
 
 
-async def pass_on(uow: UnitOfWork, order: Order, now: datetime) -> None:
-    """A refused order goes to the next courier who may take it. If nobody may, it waits; when
-    couriers are free but refused it (not just all busy), its dispatch chat hears so."""
-    if await assign_free_courier(uow, order, now, tell_dispatcher=True) is None:
-        if await uow.couriers.longest_free(order.district_id) is None:
-            return  # it waits its turn, as any order does while every courier is busy
-        position = await uow.orders.queue_position(order)
-        notice = DispatchRefused(order_id=order.id, couriers=order.refusals, position=position)
-        notices.to_dispatch_chat(uow, order, notice)
+async def _tell_refused(uow: UnitOfWork, order: Order) -> None:
+    """A refused order waits: when couriers are free but refused it (not just all busy, nor
+    the refuser handed another order), its dispatch chat hears so."""
+    if await uow.couriers.longest_free(order.district_id) is None:
+        return  # it waits its turn, as any order does while every courier is busy
+    position = await uow.orders.queue_position(order)
+    notice = DispatchRefused(order_id=order.id, couriers=order.refusals, position=position)
+    notices.to_dispatch_chat(uow, order, notice)
 
 
 async def sweep_district(uow: UnitOfWork, district_id: int, now: datetime) -> int:

@@ -10,7 +10,13 @@ from datetime import datetime, timedelta
 
 from db.uow import UnitOfWork
 from services import clock, notices, pruning
-from services.notices import Notice, RegistrationRequest, UnreadableNotice
+from services.notices import (
+    Notice,
+    OfferAccepted,
+    OfferRefused,
+    RegistrationRequest,
+    UnreadableNotice,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +107,10 @@ async def superseded(uow: UnitOfWork, delivery: Delivery) -> tuple[int, ...]:
         return ()
     kinds, about = replaced
     async with uow.read():
-        return tuple(await uow.outbox.message_ids(delivery.chat_id, kinds, **about))
+        found = await uow.outbox.message_ids(delivery.chat_id, kinds, **about)
+    if isinstance(delivery.notice, OfferAccepted | OfferRefused):
+        return tuple(found[-1:])  # the latest offer: earlier ones of the order were closed
+    return tuple(found)
 
 
 async def record(uow: UnitOfWork, owner: str, outcomes: Sequence[Outcome]) -> None:

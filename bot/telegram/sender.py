@@ -387,13 +387,17 @@ class OutboxSender:
         if supersedes(delivery.notice) is not None:
             # The messages it replaces may have gone out just now, from this very lane.
             await asyncio.shield(self._recorder.flush())
-        for message_id in await outbox.superseded(self.uow_factory(), delivery):
+        replaced = await outbox.superseded(self.uow_factory(), delivery)
+        for message_id in replaced:
             await self._supersede(delivery.chat_id, message_id, rendered)
-        if rendered.text is None:
+        text, keyboard = rendered.text, rendered.keyboard
+        if text is None and not replaced and rendered.superseded_keyboard is not None:
+            # What it should have edited never went out (or was not recorded): its buttons
+            # must reach the chat all the same, as a message of their own.
+            text, keyboard = rendered.superseded_text, rendered.superseded_keyboard
+        if text is None:
             return None
-        message = await self.bot.send_message(
-            delivery.chat_id, rendered.text, reply_markup=rendered.keyboard
-        )
+        message = await self.bot.send_message(delivery.chat_id, text, reply_markup=keyboard)
         return message.message_id
 
     async def _supersede(self, chat_id: int, message_id: int, rendered: Rendered) -> None:

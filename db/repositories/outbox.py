@@ -137,12 +137,16 @@ class OutboxRepository(Repository):
             statement = statement.where(OutboxMessage.courier_id == courier_id)
         return [i for i in await self.session.scalars(statement.order_by(OutboxMessage.id)) if i]
 
-    async def sent_by(self, chat_id: int, notice: str, order_id: int, deadline: datetime) -> bool:
-        """Whether a row of this notice about this order reached the chat by `deadline`."""
+    async def sent_between(
+        self, chat_id: int, notice: str, order_id: int, since: datetime, deadline: datetime
+    ) -> bool:
+        """Whether a row of this notice about this order, written since `since`, reached the
+        chat by `deadline`."""
         statement = select(OutboxMessage.id).where(
             OutboxMessage.order_id == order_id,
             OutboxMessage.chat_id == chat_id,
             OutboxMessage.notice == notice,
+            OutboxMessage.created_at >= since,
             OutboxMessage.sent_at <= deadline,
         )
         return (await self.session.scalar(statement.limit(1))) is not None

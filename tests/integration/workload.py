@@ -19,6 +19,7 @@ from db.repositories.orders import OrderRepository
 from db.uow import UnitOfWorkFactory
 from services import couriers, offers, orders
 from services.errors import DomainError
+from services.read_models import CourierCard
 from tests.helpers import DISPATCH_CHAT, DISPATCHER, Desk
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -197,38 +198,37 @@ class Workload:
         return True
 
     async def _complete(self, desk: Desk, telegram_id: int) -> None:
-        """The courier looks at their card until an order is there (or none will come), and
-        completes it."""
+        """The courier accepts what they are offered, until an order is theirs (or none will
+        come), and completes it."""
+        while card := await self._card_with(desk, telegram_id, "complete", order=True):
+            if card.offer is not None:
+                await self._attempt("accept", offers.accept_offer, desk, telegram_id, card.offer.id)
+            elif card.active_order is not None:
+                order_id = card.active_order.id
+                await self._attempt("complete", orders.complete_order, desk, telegram_id, order_id)
+                return
+
+    async def _decline(self, desk: Desk, telegram_id: int) -> None:
+        """The courier waits for an offer (or for none to come), and declines it."""
+        card = await self._card_with(desk, telegram_id, "decline", order=False)
+        if card is not None and card.offer is not None:
+            await self._attempt("decline", offers.decline_offer, desk, telegram_id, card.offer.id)
+
+    async def _card_with(
+        self, desk: Desk, telegram_id: int, kind: str, *, order: bool
+    ) -> CourierCard | None:
+        """The courier's card once it shows an offer (or, with `order`, an order in progress);
+        None (counted as nothing to do) when none came by the last look after every post."""
         for _ in range(2000):  # writers take turns: the orders may still be on their way
             last = self._all_posted.is_set()
             card = await desk(couriers.my_card, telegram_id, UTC_ZONE)
             await asyncio.sleep(0)
-            if card.offer is not None:
-                await self._attempt("accept", offers.accept_offer, desk, telegram_id, card.offer.id)
-                continue
-            if card.active_order is not None:
-                await self._attempt(
-                    "complete", orders.complete_order, desk, telegram_id, card.active_order.id
-                )
-                return
+            if card.offer or (order and card.active_order):
+                return card
             if not await self._more_may_come(last):
                 break
-        self.outcomes["complete: nothing to do"] += 1
-
-    async def _decline(self, desk: Desk, telegram_id: int) -> None:
-        """The courier waits for an offer (or for none to come), and declines it."""
-        for _ in range(2000):
-            last = self._all_posted.is_set()
-            card = await desk(couriers.my_card, telegram_id, UTC_ZONE)
-            await asyncio.sleep(0)
-            if card.offer is not None:
-                await self._attempt(
-                    "decline", offers.decline_offer, desk, telegram_id, card.offer.id
-                )
-                return
-            if not await self._more_may_come(last):
-                break
-        self.outcomes["decline: nothing to do"] += 1
+        self.outcomes[f"{kind}: nothing to do"] += 1
+        return None
 
     async def _cancel(self, desk: Desk, order_id: int) -> None:
         await self._attempt("cancel", orders.cancel_order, desk, DISPATCHER, order_id)

@@ -39,7 +39,7 @@ EXAMPLES: list[Notice] = [
         order_id=1,
         district="North",
         description="2 pizzas <b>",
-        expires_at=datetime(2026, 3, 2, 9, 1, tzinfo=UTC),
+        expires_at=datetime(2099, 3, 2, 9, 1, tzinfo=UTC),  # still open when rendered
     ),
     notices.OfferAccepted(order_id=1, district="North", description="2 pizzas <b>"),
     notices.OfferRefused(order_id=1, expired=True),

@@ -346,3 +346,18 @@ async def test_acceptance_figures_over_seven_days(desk: Desk, north: int, fake_c
     assert today.couriers[0].acceptance == card.acceptance
     fake_clock.advance(days=8)
     assert (await desk(couriers.my_card, 1, UTC_ZONE)).acceptance is None
+
+
+async def test_the_chat_hears_nothing_when_the_decliner_takes_the_next_order(
+    desk: Desk, north: int
+):
+    await desk.add_courier(1, [north])
+    await desk.add_courier(2, [north])
+    first = await post(desk, north)  # to 1
+    await post(desk, north)  # to 2
+    third = await post(desk, north)  # waits
+
+    await desk(offers.decline_offer, 1, first.id)
+
+    assert (await order(desk, third.id)).courier_id == 1  # the oldest they may take
+    assert told(await desk.outbox(), DISPATCH_CHAT, "dispatch_refused") == []
