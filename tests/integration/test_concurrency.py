@@ -62,7 +62,7 @@ async def test_concurrent_offers_keep_every_guarantee(
     wide_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ):
     """Offers that couriers accept, decline or let run out (in 1.5 s), amid everything else."""
-    workload, report = await run_audited(wide_engine, monkeypatch, 0.5, offer_seconds=1.5)
+    workload, report = await run_audited(wide_engine, monkeypatch, 0.3, offer_seconds=1.5)
 
     print(
         f"\n{wide_engine.dialect.name}: {workload.operations} operations, "
