@@ -76,10 +76,13 @@ def new_order(order_id: int, district: str, description: str) -> str:
 
 def offer_deadline(expires_at: datetime, zone: ZoneInfo) -> str:
     """By when to answer an offer, and how long that leaves as this is written."""
-    left = max(0, round((expires_at - clock.utcnow()).total_seconds()))
     return _("⏳ Accept or decline by {time} ({seconds} s).").format(
-        time=expires_at.astimezone(zone).strftime("%H:%M:%S"), seconds=left
+        time=expires_at.astimezone(zone).strftime("%H:%M:%S"), seconds=_seconds_left(expires_at)
     )
+
+
+def _seconds_left(until: datetime) -> int:
+    return max(0, round((until - clock.utcnow()).total_seconds()))
 
 
 def order_state(order: OrderView) -> str:
@@ -89,9 +92,8 @@ def order_state(order: OrderView) -> str:
             return _("queued, place {place}").format(place=order.queue_position)
         case OrderStatus.OFFERED:
             assert order.offer_expires_at is not None
-            left = max(0, round((order.offer_expires_at - clock.utcnow()).total_seconds()))
             return _("offered to {name} (#{id}), {seconds} s left").format(
-                name=courier, id=order.courier_id, seconds=left
+                name=courier, id=order.courier_id, seconds=_seconds_left(order.offer_expires_at)
             )
         case OrderStatus.ASSIGNED:
             return _("in progress with {name} (#{id})").format(name=courier, id=order.courier_id)
