@@ -176,21 +176,27 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return fake
 
 
-# The longest tests, which mostly wait on Telegram's limits, run first: under pytest-xdist the
-# short ones then fill in around them, where run last they would make a long tail.
+# The longest tests (measured with --durations), longest first: pytest-xdist's `load` hands
+# them out one to a worker before the short ones, which then fill in around them; run last,
+# any of them would make a long tail.
 LONGEST_FIRST = (
-    "tests/e2e/test_instances.py",
+    "tests/e2e/test_instances.py::test_two_instances_keep_every_promise",
+    "tests/e2e/test_offers.py::test_offers_answered_at_random",
+    "tests/api/test_schema_fuzz.py",
+    "tests/integration/test_concurrency.py::test_concurrent_dispatch_keeps_every_guarantee",
+    "tests/bot/test_shop_webhooks.py::test_every_event_arrives_once",
     "tests/e2e/test_delivery.py",
-    "tests/e2e/test_doors.py",
-    "tests/integration/test_concurrency.py",
     "tests/benchmarks/",
+    "tests/e2e/test_doors.py",
+    "tests/deploy/",
+    "tests/e2e/test_playground.py",
+    "tests/integration/test_concurrency.py",
     "tests/e2e/",
 )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
-        path = item.nodeid.split("::")[0]
-        return next((n for n, p in enumerate(LONGEST_FIRST) if path.startswith(p)), 99)
+        return next((n for n, p in enumerate(LONGEST_FIRST) if item.nodeid.startswith(p)), 99)
 
     items.sort(key=rank)

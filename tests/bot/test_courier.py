@@ -8,6 +8,7 @@ from aiogram.methods import (
     SendMessage,
 )
 
+from services import couriers, districts
 from tests.bot.flows import add_districts, approve_all, register
 from tests.bot.harness import Harness, buttons, sent_message, texts
 from tests.helpers import ADMIN, DISPATCH_CHAT, DISPATCHER, STRANGER
@@ -181,10 +182,13 @@ async def test_a_courier_of_ninety_long_districts_still_fits_one_message(harness
     await harness.send(COURIER, "/register")
     sent = await harness.send(COURIER, "Ann")
     keyboard = next(r for r in sent if buttons(r))
-    for _label, data in buttons(keyboard)[:-1]:
-        await harness.tap(COURIER, data)
+    assert len(buttons(keyboard)) == 91  # every district, and Done
+    await harness.tap(COURIER, buttons(keyboard)[0][1])
     finished = await harness.tap(COURIER, buttons(keyboard)[-1][1])
     assert "Welcome aboard" in texts(finished)[0]
+    # The other 89, as 89 more taps would choose them, only sooner.
+    every = [d.id for d in await districts.list_districts(harness.uow_factory())]
+    await couriers.set_districts(harness.uow_factory(), COURIER, every)
 
     (card,) = texts(await harness.send(COURIER, "/me"))
     (listing,) = texts(await harness.send(DISPATCHER, "/couriers"))

@@ -39,7 +39,7 @@ HOOK = "/telegram/updates"
 SECRET = "a-secret-of-the-tests-0123456789"
 COURIERS = list(range(10_001, 10_021))
 DISPATCHERS = list(range(2_001, 2_031))
-ORDERS = 120  # 6 a courier: each courier chat takes about a message a second
+ORDERS = 80  # 4 a courier: each courier chat takes about a message a second
 
 
 def webhook_environment(
