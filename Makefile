@@ -18,7 +18,7 @@ run: $(VENV)/.run-deps ## Set up and run the bot (BOT_TOKEN in .env or the envir
 	$(BIN)/python -m bot
 
 test: $(VENV)/.dev-deps lint ## Set up, then lint, type-check and run every test
-	$(BIN)/python -m pytest -n $(WORKERS) --dist load $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # What needs no process of the bot's and no server (no PostgreSQL, no Redis, no browser),
 # without the long concurrency audit.

@@ -176,27 +176,41 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return fake
 
 
-# The longest tests (measured with --durations), longest first: pytest-xdist's `load` hands
-# them out one to a worker before the short ones, which then fill in around them; run last,
-# any of them would make a long tail.
+# The longest tests (measured with --durations), longest first. pytest-xdist's `worksteal`
+# gives each worker an equal run of the collected tests, and a worker that runs dry steals
+# the back half of another's: so each run starts with its share of the long tests, dealt
+# round, and short ones make up the rest and are what gets stolen.
 LONGEST_FIRST = (
     "tests/e2e/test_instances.py::test_two_instances_keep_every_promise",
     "tests/e2e/test_offers.py::test_offers_answered_at_random",
-    "tests/api/test_schema_fuzz.py",
     "tests/integration/test_concurrency.py::test_concurrent_dispatch_keeps_every_guarantee",
-    "tests/bot/test_shop_webhooks.py::test_every_event_arrives_once",
+    "tests/api/test_schema_fuzz.py",
     "tests/e2e/test_delivery.py",
-    "tests/benchmarks/",
+    "tests/bot/test_shop_webhooks.py::test_every_event_arrives_once",
     "tests/e2e/test_doors.py",
-    "tests/deploy/",
-    "tests/e2e/test_playground.py",
+    "tests/benchmarks/",
+    "tests/e2e/test_stories.py",
     "tests/integration/test_concurrency.py",
     "tests/e2e/",
+    "tests/deploy/",
 )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Runs on each worker, alike: they must all collect the tests in the same order."""
+
     def rank(item: pytest.Item) -> int:
         return next((n for n, p in enumerate(LONGEST_FIRST) if item.nodeid.startswith(p)), 99)
 
-    items.sort(key=rank)
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    ordered = sorted(items, key=rank)
+    long = [item for item in ordered if rank(item) < len(LONGEST_FIRST)]
+    short = ordered[len(long) :]
+    runs: list[list[pytest.Item]] = [long[w::workers] for w in range(workers)]
+    for run_index, run in enumerate(runs):
+        size = len(items) // workers + (1 if run_index < len(items) % workers else 0)
+        taken = max(0, size - len(run))
+        run.extend(short[:taken])
+        short = short[taken:]
+    runs[-1].extend(short)
+    items[:] = [item for run in runs for item in run]
