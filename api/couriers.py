@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query
 from api import idempotency, schemas
 from api.context import ApiContext, ShopCalling
 from db.uow import UnitOfWork
-from services import couriers, districts
-from services.read_models import CourierCard, CourierView, NewCourier
+from services import clock, couriers, districts
+from services.read_models import CourierCard, CourierView, NewCourier, PositionView
 from services.validation import PAGE_MAX
 
 NOT_FOUND = schemas.problem(404, "No such courier")
@@ -114,4 +114,12 @@ def _card(card: CourierCard) -> schemas.CourierCard:
         avg_order_complete_time=card.average_delivery,
         avg_day_orders=card.average_per_day,
         acceptance_rate=card.acceptance.rate if card.acceptance else None,
+        location=_location(card.position),
     )
+
+
+def _location(position: PositionView | None) -> schemas.Location | None:
+    """Where the courier was, while that still counts."""
+    if position is None or not position.fresh(clock.utcnow()):
+        return None
+    return schemas.Location(lat=position.lat, lon=position.lon, at=position.at)

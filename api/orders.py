@@ -1,6 +1,7 @@
 """/order: post, list, read, complete and cancel a shop's orders."""
 
 import re
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
@@ -14,8 +15,8 @@ from api.context import ApiContext, ShopCalling
 from db.uow import UnitOfWork
 from services import orders
 from services.errors import Conflict, ErrorCode
-from services.orders import OrderFilter
-from services.read_models import OrderStatus, OrderView
+from services.orders import OrderFilter, Places
+from services.read_models import OrderStatus, OrderView, Point
 from services.validation import MAX_ID
 
 STATUS: dict[OrderStatus, tuple[schemas.Status, schemas.State]] = {
@@ -66,7 +67,13 @@ def build_router(context: ApiContext) -> APIRouter:
         source = getattr(request.state, "source", None)
         try:
             order = await orders.post_order_for_shop(
-                uow, shop, body.district, body.name, queue=body.queue, source=source
+                uow,
+                shop,
+                body.district,
+                body.name,
+                queue=body.queue,
+                source=source,
+                places=Places(_point(body.pickup), _point(body.dropoff)),
             )
         except Conflict as error:
             if error.code is not ErrorCode.ALREADY_POSTED:
@@ -151,7 +158,17 @@ def _order(order: OrderView) -> schemas.Order:
         assigned_at=order.assigned_at,
         completed_at=order.completed_at,
         cancelled_at=order.cancelled_at,
+        pickup=_place(order.pickup),
+        dropoff=_place(order.dropoff),
     )
+
+
+def _point(place: schemas.PlaceIn | None) -> Point | None:
+    return None if place is None else Point(place.lat, place.lon, place.address)
+
+
+def _place(point: Point | None) -> schemas.Place | None:
+    return None if point is None else schemas.Place(**asdict(point))
 
 
 def _iso_8601(value: object) -> object:

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.validation import DESCRIPTION_MAX, NAME_MAX
+from services.validation import ADDRESS_MAX, DESCRIPTION_MAX, NAME_MAX
 
 # What the services take, said in the schema (the services check it again, and more: a name
 # of invisible characters only, or one that grows past 64 characters once normalized, is a 422
@@ -50,14 +50,58 @@ class DistrictIn(_In):
     name: Name
 
 
+Latitude = Annotated[
+    float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False, description="Degrees, WGS 84.")
+]
+Longitude = Annotated[
+    float,
+    Field(strict=True, ge=-180, le=180, allow_inf_nan=False, description="Degrees, WGS 84."),
+]
+
+
+class PlaceIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"lat": 51.5237, "lon": -0.1585, "address": "221B Baker St"}]
+        }
+    )
+    lat: Latitude
+    lon: Longitude
+    address: str | None = Field(
+        default=None, max_length=ADDRESS_MAX, description="What the courier is shown with it."
+    )
+
+
+class Place(BaseModel):
+    lat: float
+    lon: float
+    address: str | None
+
+
 class OrderIn(_In):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"name": "2 pizzas to 5 Baker St", "district": "North", "queue": True}]
+            "examples": [
+                {"name": "2 pizzas to 5 Baker St", "district": "North", "queue": True},
+                {
+                    "name": "Flowers",
+                    "district": "North",
+                    "pickup": {"lat": 51.5237, "lon": -0.1585, "address": "Rose & Co"},
+                    "dropoff": {"lat": 51.5301, "lon": -0.1246},
+                },
+            ]
         }
     )
     name: Description = Field(description="What to deliver.")
     district: Name = Field(description="The name of a district that exists.")
+    pickup: PlaceIn | None = Field(
+        default=None,
+        description=(
+            "Where it is picked up. With DISPATCH_RULE=nearest it goes to the free courier"
+            " nearest this point (or the drop-off, without one), by their shared locations."
+        ),
+    )
+    dropoff: PlaceIn | None = Field(default=None, description="Where it is delivered.")
     queue: bool = Field(
         default=False,
         strict=True,
@@ -103,6 +147,13 @@ class CourierCard(CourierBrief):
     avg_day_orders: float | None = Field(
         description="Completed orders per day on which the courier completed any; null with none."
     )
+    location: "Location | None" = Field(
+        default=None,
+        description=(
+            "Where the courier was last, while it counts (shared in Telegram during a shift);"
+            " null when not shared, too old, or off shift."
+        ),
+    )
     acceptance_rate: float | None = Field(
         default=None,
         ge=0,
@@ -112,6 +163,12 @@ class CourierCard(CourierBrief):
             " run out ones count against it); null with none."
         ),
     )
+
+
+class Location(BaseModel):
+    lat: float
+    lon: float
+    at: datetime = Field(description="When Telegram had it.")
 
 
 class District(BaseModel):
@@ -154,6 +211,8 @@ class Order(BaseModel):
     assigned_at: datetime | None
     completed_at: datetime | None
     cancelled_at: datetime | None
+    pickup: Place | None = None
+    dropoff: Place | None = None
 
 
 class OrderPage(BaseModel):

@@ -28,6 +28,7 @@ from bot.settings import Settings
 from bot.shops.webhooks import WebhookSender, WebhookSettings
 from bot.startup import locked, migrate_or_check, read_only, wait_for_database
 from bot.telegram.inbox import InboxSettings, InboxWorker
+from bot.telegram.intake import Intake, PositionWriter
 from bot.telegram.limits import FloodLimiter, SharedWindows
 from bot.telegram.requests import (
     KeepToFloodLimits,
@@ -59,6 +60,7 @@ class App:
     dispatcher: Dispatcher
     sender: OutboxSender  # delivers the outbox through a Bot of its own, sharing the limits
     inbox: InboxWorker  # hands the updates stored by the webhook or the polling to the handlers
+    intake: Intake  # where the webhook and the polling put updates: the inbox, or positions
     webhooks: WebhookSender  # tells shops of their orders' changes
     metrics: Metrics = field(default_factory=Metrics)
     redis: Redis | None = None  # shared by several instances: dialogs, locks, flood limits
@@ -113,7 +115,9 @@ def build_dispatcher(
         # (bot.telegram.inbox), on one instance or several: aiogram's own isolation would only
         # add a lock per update.
         events_isolation=isolation,
-        config=HandlerConfig(courier_approval=settings.courier_approval, zone=settings.zone),
+        config=HandlerConfig(
+            courier_approval=settings.courier_approval, zone=settings.zone, nearest=settings.nearest
+        ),
     )
     if metrics is not None:
         dispatcher.update.outer_middleware(CountUpdates(metrics))
@@ -181,7 +185,12 @@ def build_inbox(
 
 def build_app(settings: Settings) -> App:
     engine = create_engine(settings.database_url)
-    rules = DispatchRules(settings.offer_seconds, settings.offer_misses_to_offline)
+    rules = DispatchRules(
+        settings.offer_seconds,
+        settings.offer_misses_to_offline,
+        nearest=settings.nearest,
+        location_fresh_seconds=settings.location_fresh_seconds,
+    )
     uow_factory = UnitOfWorkFactory(engine, rules=rules)
     i18n = PoI18n(default_locale=settings.default_locale)
     metrics = Metrics()
@@ -191,6 +200,7 @@ def build_app(settings: Settings) -> App:
     limiter = FloodLimiter(settings.send_rate_limit, shared=shared)
     bot = build_bot(settings, limiter=limiter, retry_briefly=True, metrics=metrics)
     dispatcher = build_dispatcher(settings, uow_factory, i18n, redis=redis, metrics=metrics)
+    inbox = build_inbox(settings, dispatcher, bot, uow_factory)
     return App(
         settings=settings,
         engine=engine,
@@ -199,7 +209,8 @@ def build_app(settings: Settings) -> App:
         bot=bot,
         dispatcher=dispatcher,
         sender=build_sender(settings, uow_factory, i18n, limiter, metrics),
-        inbox=build_inbox(settings, dispatcher, bot, uow_factory),
+        inbox=inbox,
+        intake=Intake(inbox, PositionWriter(uow_factory, metrics)),
         webhooks=WebhookSender(
             uow_factory,
             WebhookSettings(allow_private=settings.shop_webhooks_allow_private),

@@ -15,7 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.logs import log_failure
 from bot.settings import Settings
 from db.uow import UnitOfWorkFactory
-from services import clock, idempotency, inbox, orders, outbox, statistics, webhooks
+from services import clock, idempotency, inbox, orders, outbox, positions, statistics, webhooks
 
 log = logging.getLogger(__name__)
 # A report held up (a busy loop, a restart at the minute) still goes out within the hour.
@@ -81,6 +81,9 @@ class Jobs:
     async def _sweep(self) -> None:
         if assigned := await orders.sweep_queue(self.uow_factory()):
             log.warning("the sweep assigned %s queued orders", assigned)
+        # Erased at the end of each shift; one written at that very moment goes here.
+        if erased := await positions.erase_off_shift(self.uow_factory()):
+            log.info("erased %s positions of couriers off shift", erased)
 
     async def _remind(self) -> None:
         overdue = timedelta(minutes=self.settings.order_overdue_minutes)

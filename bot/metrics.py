@@ -106,6 +106,17 @@ class Metrics:
             buckets=(1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 300),
             registry=self.registry,
         )
+        self.positions = Counter(
+            "dispatch_positions",
+            "Live location edits taken, by outcome (written, failed); each batch is one write",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.position_batches = Counter(
+            "dispatch_position_batches",
+            "Batches of live location edits written",
+            registry=self.registry,
+        )
         self.database = DatabaseGauges()
         self.registry.register(self.database)
 
@@ -115,6 +126,12 @@ class Metrics:
             self.offers.labels(offer.outcome.value).inc()
             if offer.outcome is OfferOutcome.ACCEPTED:
                 self.accept_seconds.observe(offer.seconds)
+
+    def count_positions(self, fixes: int, written: bool) -> None:
+        """A batch of live location edits was written, or failed (each is sent again)."""
+        self.positions.labels("written" if written else "failed").inc(fixes)
+        if written:
+            self.position_batches.inc()
 
     def render(self) -> bytes:
         """The Prometheus text of every metric."""

@@ -24,6 +24,7 @@ from bot.deadlines import OfferDeadlines
 from bot.jobs import Jobs
 from bot.startup import describe, the_only_instance, wait_for_telegram
 from bot.telegram import webhook
+from bot.telegram.intake import wanted_updates
 from bot.telegram.polling import Poller
 from bot.web import health
 from bot.web.server import WebServer, bind, build_web_app
@@ -106,7 +107,7 @@ async def _serve(app: App, stop: asyncio.Event, companion: Companion | None) -> 
     calling = asyncio.create_task(app.webhooks.run(), name="shop-webhooks")
     polling = None
     if app.settings.webhook is None:
-        poller = Poller(app.inbox, app.dispatcher.resolve_used_update_types())
+        poller = Poller(app.intake, wanted_updates(app.dispatcher))
         polling = asyncio.create_task(poller.run(), name="polling")
     tasks = [sending, handling, calling, *([polling] if polling else [])]
     # Even with OFFER_SECONDS=0: offers made before it was set still run out.
@@ -172,7 +173,7 @@ async def _web_server(app: App, also_serve: Sequence[APIRouter]) -> WebServer | 
         *also_serve,
     ]
     if settings.webhook is not None:
-        routers.append(webhook.build_router(app.inbox, *settings.webhook))
+        routers.append(webhook.build_router(app.intake, *settings.webhook))
 
     return WebServer(
         build_web_app(await _api_context(app), *routers),

@@ -9,7 +9,14 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -63,6 +70,9 @@ class Settings(BaseSettings):
     # How long a courier has to accept an order offered to them; 0: assigned outright.
     offer_seconds: int = Field(default=60, ge=0, le=3600)
     offer_misses_to_offline: int = Field(default=2, ge=1)
+    # nearest: the free courier nearest the order's pickup point, by their shared locations.
+    dispatch_rule: Literal["nearest", "longest_free"] = "nearest"
+    location_fresh_seconds: int = Field(default=600, ge=10, le=86400)
     daily_report_at: str = "21:00"
     database_wait_seconds: float = Field(default=60.0, ge=0)
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
@@ -114,10 +124,12 @@ class Settings(BaseSettings):
             return frozenset(int(part) for part in parts)
         return value
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "dispatch_rule", mode="before")
     @classmethod
-    def _any_case(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "log_level" else value.lower()
 
     @field_validator("timezone")
     @classmethod
@@ -185,6 +197,10 @@ class Settings(BaseSettings):
         if official and urlsplit(self.webhook_url).scheme != "https":
             raise ValueError("WEBHOOK_URL must be https:// for Telegram")
         return self
+
+    @property
+    def nearest(self) -> bool:
+        return self.dispatch_rule == "nearest"
 
     @property
     def zone(self) -> ZoneInfo:

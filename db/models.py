@@ -1,5 +1,6 @@
 """SQLAlchemy models. The dispatch invariants are enforced here too, not only in services."""
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -34,6 +36,7 @@ NAME_MAX = 64
 NAME_KEY_MAX = 3 * NAME_MAX
 SOURCE_KEY_MAX = 320
 IDEMPOTENCY_KEY_MAX = 255
+ADDRESS_MAX = 256
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -100,6 +103,19 @@ def _public_id() -> Mapped[UUID]:
 def _partial(condition: str) -> dict[str, Any]:
     """Keyword arguments that make an index partial on both SQLite and PostgreSQL."""
     return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A place on the Earth: latitude and longitude in degrees (WGS 84), and what it is called."""
+
+    lat: float
+    lon: float
+    address: str | None = None
+
+
+def _point(lat: float | None, lon: float | None, address: str | None) -> Point | None:
+    return None if lat is None or lon is None else Point(lat, lon, address)
 
 
 class Base(DeclarativeBase):
@@ -246,6 +262,56 @@ class Order(Base):
     shop_id: Mapped[int | None] = mapped_column(ForeignKey("shops.id"))
     # How many couriers declined it or let its offer run out (who: in `offers`).
     refusals: Mapped[int] = mapped_column(Integer, default=0)
+    # Where it is picked up and delivered, when the dispatcher or the shop said.
+    pickup_lat: Mapped[float | None] = mapped_column(Float)
+    pickup_lon: Mapped[float | None] = mapped_column(Float)
+    pickup_address: Mapped[str | None] = mapped_column(String(ADDRESS_MAX))
+    dropoff_lat: Mapped[float | None] = mapped_column(Float)
+    dropoff_lon: Mapped[float | None] = mapped_column(Float)
+    dropoff_address: Mapped[str | None] = mapped_column(String(ADDRESS_MAX))
+
+    @property
+    def pickup(self) -> Point | None:
+        return _point(self.pickup_lat, self.pickup_lon, self.pickup_address)
+
+    @property
+    def dropoff(self) -> Point | None:
+        return _point(self.dropoff_lat, self.dropoff_lon, self.dropoff_address)
+
+    @property
+    def origin(self) -> Point | None:
+        """Where its courier should come from: the pickup point, else the drop-off point."""
+        return self.pickup or self.dropoff
+
+    def place(self, pickup: Point | None, dropoff: Point | None) -> None:
+        """Set both points (None: unknown)."""
+        for prefix, point in (("pickup", pickup), ("dropoff", dropoff)):
+            setattr(self, f"{prefix}_lat", point.lat if point else None)
+            setattr(self, f"{prefix}_lon", point.lon if point else None)
+            setattr(self, f"{prefix}_address", point.address if point else None)
+
+
+class CourierPosition(Base):
+    """Where a courier on shift last was, from Telegram; erased when their shift ends.
+
+    `cell` is the position's H3 cell at the finest resolution, as an integer: the cells of any
+    coarser resolution are ranges of these (services.geo), so one index finds the couriers
+    near a point. A position counts until `fresh_until`: a one-time location for
+    LOCATION_FRESH_SECONDS; a live one while its edits keep coming, until it ends.
+    """
+
+    __tablename__ = "courier_positions"
+    __table_args__ = (Index("ix_courier_positions_cell", "cell"),)
+
+    courier_id: Mapped[int] = mapped_column(
+        ForeignKey("couriers.id", ondelete="CASCADE"), primary_key=True
+    )
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    cell: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())  # when Telegram had it
+    fresh_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    live_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None: not live
 
 
 class Offer(Base):

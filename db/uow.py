@@ -19,6 +19,7 @@ from db.repositories.invites import InviteRepository
 from db.repositories.offers import Decided, OfferRepository
 from db.repositories.orders import OrderRepository
 from db.repositories.outbox import OutboxRepository
+from db.repositories.positions import PositionRepository
 from db.repositories.reports import DailyReportRepository
 from db.repositories.shops import ShopRepository
 from db.repositories.staff import StaffRepository
@@ -38,6 +39,8 @@ class DispatchRules:
 
     offer_seconds: float = 0  # 0: orders are assigned outright, without an offer
     misses_to_offline: int = 2  # offers let run out in a row that end a courier's shift
+    nearest: bool = True  # DISPATCH_RULE=nearest; False: longest_free, locations unused
+    location_fresh_seconds: float = 600  # how long a position counts without a new one
 
 
 class AlreadyDone(Exception):
@@ -100,6 +103,7 @@ class UnitOfWork:
             self.couriers = CourierRepository(session)
             self.orders = OrderRepository(session)
             self.offers = OfferRepository(session)
+            self.positions = PositionRepository(session)
             self.staff = StaffRepository(session)
             self.invites = InviteRepository(session)
             self.outbox = OutboxRepository(session)

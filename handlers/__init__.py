@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from handlers import admin, common, courier, dispatcher, errors, fallback, roster
+from handlers import admin, common, courier, dispatcher, errors, fallback, location, roster
 
 
 def build_router() -> Router:
@@ -13,6 +13,7 @@ def build_router() -> Router:
         common.build_router(),
         courier.build_router(),
         dispatcher.build_router(),
+        location.build_router(),
         roster.build_router(),
         admin.build_router(),
         fallback.build_router(),

@@ -57,3 +57,7 @@ class ListPage(CallbackData, prefix="page"):
 
 class OpenCourier(CallbackData, prefix="card"):
     courier_id: RowId
+
+
+class SkipPlace(CallbackData, prefix="skip"):
+    """The /order form's Skip, for a pickup or drop-off point."""

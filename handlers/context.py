@@ -10,6 +10,7 @@ from aiogram.utils.i18n import get_i18n
 class HandlerConfig:
     courier_approval: bool
     zone: ZoneInfo
+    nearest: bool = True  # DISPATCH_RULE=nearest: couriers are asked where they are
 
 
 def current_locale() -> str:

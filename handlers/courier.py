@@ -18,6 +18,8 @@ from handlers.callbacks import (
     ToggleDistrict,
 )
 from handlers.context import HandlerConfig, current_locale
+from handlers.keyboards import send_location
+from handlers.location import ask_for_location
 from handlers.states import DistrictChange, Registration
 from services import couriers, districts, offers, orders, staff
 from services.errors import ErrorCode
@@ -174,7 +176,10 @@ async def shift(
         text = _("You are online. Your current order is #{id}.").format(id=card.active_order.id)
     else:
         text = _("You are online. Orders of your districts will come here.")
-    await message.answer(text)
+    if online and config.nearest:
+        await message.answer(f"{text}\n\n{ask_for_location()}", reply_markup=send_location())
+    else:
+        await message.answer(text, reply_markup=ReplyKeyboardRemove())
 
 
 async def complete(callback: CallbackQuery, callback_data: CompleteOrder, uow: UnitOfWork) -> None:

@@ -4,7 +4,7 @@ a dispatch group."""
 from uuid import uuid4
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ForceReply, Message
 from aiogram.utils.deep_linking import create_start_link
@@ -13,12 +13,15 @@ from aiogram.utils.i18n import gettext as _
 from db.uow import UnitOfWork
 from handlers import keyboards, texts
 from handlers.arguments import numbers, text_argument
-from handlers.callbacks import Listing, ListPage, OrderDistrict
+from handlers.callbacks import Listing, ListPage, OrderDistrict, SkipPlace
 from handlers.context import HandlerConfig, current_locale
+from handlers.location import point_of
 from handlers.states import NewOrder
 from services import districts, invites, orders, statistics
 from services.errors import Conflict, ErrorCode, UnknownDistrict
-from services.validation import DESCRIPTION_MAX
+from services.orders import Places
+from services.read_models import Point
+from services.validation import DESCRIPTION_MAX, clean_description
 
 
 async def _ask_district(message: Message, state: FSMContext, uow: UnitOfWork, intro: str) -> None:
@@ -74,26 +77,81 @@ async def stale_order_district(callback: CallbackQuery) -> None:
     await callback.answer(_("This list is out of date. Start again with /order."), show_alert=True)
 
 
-async def order_description(message: Message, state: FSMContext, uow: UnitOfWork) -> None:
-    """Posts once per form: a second description after the order committed is refused."""
-    assert message.from_user is not None
+async def stale_skip(callback: CallbackQuery) -> None:
+    await callback.answer(_("This form is over. Start again with /order."), show_alert=True)
+
+
+async def order_description(message: Message, state: FSMContext) -> None:
     assert message.text is not None
+    clean_description(message.text)  # a description it cannot take is refused now, not last
+    await state.update_data(description=message.text)
+    await state.set_state(NewOrder.pickup)
+    await message.answer(
+        _("Where is it picked up? Send a location or a venue (📎 → Location), or tap Skip."),
+        reply_markup=keyboards.skip_place(),
+    )
+
+
+async def order_pickup(message: Message, state: FSMContext) -> None:
+    place = point_of(message)
+    assert place is not None  # the router's filter: a location or a venue
+    await state.update_data(pickup=[place.lat, place.lon, place.address])
+    await _ask_dropoff(message, state)
+
+
+async def skip_pickup(callback: CallbackQuery, state: FSMContext) -> None:
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await _ask_dropoff(callback.message, state)
+
+
+async def _ask_dropoff(message: Message, state: FSMContext) -> None:
+    await state.set_state(NewOrder.dropoff)
+    await message.answer(
+        _("Where is it delivered? Send a location or a venue, or tap Skip."),
+        reply_markup=keyboards.skip_place(),
+    )
+
+
+async def order_dropoff(message: Message, state: FSMContext, uow: UnitOfWork) -> None:
+    assert message.from_user is not None
+    place = point_of(message)
+    assert place is not None
+    await _post_form(uow, state, message.from_user.id, message.chat.id, place)
+
+
+async def skip_dropoff(callback: CallbackQuery, state: FSMContext, uow: UnitOfWork) -> None:
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await _post_form(uow, state, callback.from_user.id, callback.message.chat.id, None)
+
+
+async def _post_form(
+    uow: UnitOfWork, state: FSMContext, user_id: int, chat_id: int, dropoff: Point | None
+) -> None:
+    """Posts once per form: a second answer after the order committed is refused."""
     form = await state.get_data()
+    pickup = Point(*form["pickup"]) if form.get("pickup") else None
     try:
         await orders.post_order(
             uow,
-            message.from_user.id,
-            message.chat.id,
+            user_id,
+            chat_id,
             form["district_id"],
-            message.text,
+            form["description"],
             current_locale(),
             source=f"form:{form['form']}" if "form" in form else None,
+            places=Places(pickup, dropoff),
         )
     except Conflict as refused:
         if refused.code is ErrorCode.ALREADY_POSTED:
             await state.clear()
         raise
     await state.clear()
+
+
+async def place_not_sent(message: Message) -> None:
+    await message.answer(_("Please send a location or a venue (📎 → Location), or tap Skip."))
 
 
 async def order_description_not_text(message: Message) -> None:
@@ -185,6 +243,14 @@ def build_router() -> Router:
     router.message.register(
         order_description_not_text, NewOrder.description, ~F.text.startswith("/")
     )
+    router.message.register(order_pickup, NewOrder.pickup, F.location)
+    router.callback_query.register(skip_pickup, NewOrder.pickup, SkipPlace.filter())
+    router.message.register(order_dropoff, NewOrder.dropoff, F.location)
+    router.callback_query.register(skip_dropoff, NewOrder.dropoff, SkipPlace.filter())
+    router.message.register(
+        place_not_sent, StateFilter(NewOrder.pickup, NewOrder.dropoff), ~F.text.startswith("/")
+    )
+    router.callback_query.register(stale_skip, SkipPlace.filter())
     router.message.register(list_orders, Command("orders"))
     router.callback_query.register(turn_orders_page, ListPage.filter(F.listing == Listing.ORDERS))
     router.message.register(track, Command("track"))

@@ -22,6 +22,7 @@ from handlers.callbacks import (
     ListPage,
     OpenCourier,
     OrderDistrict,
+    SkipPlace,
     ToggleDistrict,
 )
 from services.read_models import CourierView, DistrictView, Page
@@ -82,6 +83,17 @@ def one_tap_answer(text: str) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=text)]], resize_keyboard=True, one_time_keyboard=True
     )
+
+
+def send_location() -> ReplyKeyboardMarkup:
+    """One tap sends where the courier is now (a live location is shared from 📎 only)."""
+    button = KeyboardButton(text=_("📍 Send my location"), request_location=True)
+    return ReplyKeyboardMarkup(keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True)
+
+
+def skip_place() -> InlineKeyboardMarkup:
+    button = InlineKeyboardButton(text=_("Skip ⏭"), callback_data=SkipPlace().pack())
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
 
 
 def pager(listing: Listing, page: Page[Any]) -> list[InlineKeyboardButton]:

@@ -30,6 +30,7 @@ COURIER = {
     "me": __("My card"),
     "online": __("Start my shift"),
     "offline": __("End my shift"),
+    "location": __("Share where I am"),
     "mydistricts": __("Change my districts"),
 }
 DISPATCHER = {

@@ -9,6 +9,7 @@ from aiogram.utils.i18n import gettext as _
 
 from handlers import keyboards
 from handlers.texts import (
+    courier_label,
     daily_report,
     duration,
     names,
@@ -37,8 +38,10 @@ from services.notices import (
     OrderAssigned,
     OrderOffered,
     OrderOverdue,
+    OrderPlace,
     OrderPosted,
     OrderWithdrawn,
+    PlaceRole,
     RegistrationApproved,
     RegistrationClosed,
     RegistrationRejected,
@@ -58,6 +61,17 @@ class Rendered:
     keyboard: InlineKeyboardMarkup | None = None
     superseded_text: str | None = None
     superseded_keyboard: InlineKeyboardMarkup | None = None
+    venue: "Venue | None" = None  # sent as a venue instead of a text
+
+
+@dataclass(frozen=True, slots=True)
+class Venue:
+    """A place to send as a venue (sendVenue): a tap on it opens navigation."""
+
+    lat: float
+    lon: float
+    title: str
+    address: str
 
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -78,6 +92,10 @@ def render(notice: Notice, zone: ZoneInfo = UTC_ZONE) -> Rendered:
             order = new_order(notice.order_id, notice.district, notice.description)
             deadline = offer_deadline(notice.expires_at.astimezone(UTC), zone)
             return Rendered(f"{order}\n\n{deadline}", keyboards.answer_offer(notice.order_id))
+        case OrderPlace():
+            if notice.expires_at is not None and notice.expires_at <= clock.utcnow():
+                return Rendered(None)  # its offer ran out before it could go
+            return Rendered(None, venue=_venue(notice))
         case OfferAccepted():
             return Rendered(
                 None,
@@ -122,6 +140,7 @@ def render(notice: Notice, zone: ZoneInfo = UTC_ZONE) -> Rendered:
                     notice.courier_name,
                     notice.position,
                     offered=notice.offered,
+                    metres=notice.distance_m,
                 )
             )
         case DispatchAccepted():
@@ -142,10 +161,11 @@ def render(notice: Notice, zone: ZoneInfo = UTC_ZONE) -> Rendered:
             )
         case DispatchAssigned():
             return Rendered(
-                _("Order #{id} went to {name} (#{courier_id}).").format(
+                _("Order #{id} went to {courier}.").format(
                     id=notice.order_id,
-                    name=quote(notice.courier_name),
-                    courier_id=notice.courier_id,
+                    courier=courier_label(
+                        notice.courier_name, notice.courier_id, notice.distance_m
+                    ),
                 )
             )
         case DispatchCompleted():
@@ -204,6 +224,16 @@ def render(notice: Notice, zone: ZoneInfo = UTC_ZONE) -> Rendered:
             )
         case DailyReport():
             return Rendered(daily_report(notice.stats))
+
+
+def _venue(notice: OrderPlace) -> Venue:
+    """Telegram shows a venue's title and address as plain text: nothing is escaped."""
+    if notice.role is PlaceRole.PICKUP:
+        title = _("📦 Pickup · order #{id}")
+    else:
+        title = _("🏁 Drop-off · order #{id}")
+    address = notice.address or f"{notice.lat:.5f}, {notice.lon:.5f}"
+    return Venue(notice.lat, notice.lon, title.format(id=notice.order_id), address)
 
 
 def _withdrawn(notice: OrderWithdrawn) -> str:

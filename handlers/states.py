@@ -15,3 +15,5 @@ class DistrictChange(StatesGroup):
 class NewOrder(StatesGroup):
     district = State()
     description = State()
+    pickup = State()
+    dropoff = State()

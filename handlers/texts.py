@@ -22,6 +22,8 @@ from services.read_models import (
     OrderStatus,
     OrderView,
     Page,
+    Point,
+    PositionView,
     StaffRole,
     StaffView,
     TodayStats,
@@ -132,7 +134,52 @@ def order_card(order: OrderView, zone: ZoneInfo) -> str:
         )
     if order.cancelled_at:
         lines.append(_("Cancelled: {at}").format(at=moment(order.cancelled_at, zone)))
+    if order.pickup:
+        lines.append(_("Pickup: {where}").format(where=where(order.pickup)))
+    if order.dropoff:
+        lines.append(_("Drop-off: {where}").format(where=where(order.dropoff)))
     return "\n".join(lines)
+
+
+def distance(metres: float) -> str:
+    """A distance as people say it: 350 m, 1.2 km, 35 km."""
+    if metres < 1000:
+        return _("{metres} m").format(metres=round(metres / 10) * 10)
+    kilometres = metres / 1000
+    shown = f"{kilometres:.1f}" if kilometres < 10 else f"{kilometres:.0f}"
+    return _("{kilometres} km").format(kilometres=shown)
+
+
+def courier_label(name: str | None, courier_id: int | None, metres: float | None = None) -> str:
+    """ "Ann (#3)", and how far from the pickup they were: "Ann (#3), 1.2 km away"."""
+    label = _("{name} (#{id})").format(name=quote(name or ""), id=courier_id)
+    if metres is None:
+        return label
+    return _("{courier}, {distance} away").format(courier=label, distance=distance(metres))
+
+
+def where(point: Point | PositionView) -> str:
+    """Coordinates, linked to a map; a point's address before them."""
+    coordinates = f"{point.lat:.5f}, {point.lon:.5f}"
+    url = f"https://www.openstreetmap.org/?mlat={point.lat:.6f}&mlon={point.lon:.6f}"
+    link = f'<a href="{url}">{coordinates}</a>'
+    address = getattr(point, "address", None)
+    return f"{quote(address)} ({link})" if address else link
+
+
+def position(value: PositionView | None) -> str:
+    """Where a courier was last, how long ago, and whether it still counts."""
+    if value is None:
+        return _("Location: not shared")
+    now = clock.utcnow()
+    age = duration(max(now - value.at, timedelta(0)))
+    if not value.fresh(now):
+        text = _("Location: {where}, {age} ago, too old to count")
+    elif value.live_until is not None:
+        text = _("Location: {where}, {age} ago, live")
+    else:
+        text = _("Location: {where}, {age} ago")
+    return text.format(where=where(value), age=age)
 
 
 def posted(order: OrderView) -> str:
@@ -154,18 +201,19 @@ def posted_to(
     place: int | None,
     *,
     offered: bool = False,
+    metres: float | None = None,
 ) -> str:
-    """Whom an order went to (or is offered to), or its place in the queue."""
+    """Whom an order went to (or is offered to), and how far away they were, or its place in
+    the queue."""
+    courier = courier_label(name, courier_id, metres)
     if courier_id is not None and offered:
         return _(
-            "Order <b>#{id}</b> ({district}) is offered to {name} (#{courier_id}). "
+            "Order <b>#{id}</b> ({district}) is offered to {courier}. "
             "I'll tell you when they accept."
-        ).format(
-            id=order_id, district=quote(district), name=quote(name or ""), courier_id=courier_id
-        )
+        ).format(id=order_id, district=quote(district), courier=courier)
     if courier_id is not None:
-        return _("Order <b>#{id}</b> ({district}) went to {name} (#{courier_id}).").format(
-            id=order_id, district=quote(district), name=quote(name or ""), courier_id=courier_id
+        return _("Order <b>#{id}</b> ({district}) went to {courier}.").format(
+            id=order_id, district=quote(district), courier=courier
         )
     return _(
         "Order <b>#{id}</b> ({district}) is queued, place {place}. "
@@ -222,6 +270,7 @@ def courier_card(card: CourierCard) -> str:
         ),
         _("Delivered in total: {count}").format(count=card.total_completed),
         _("Offers accepted (7 days): {acceptance}").format(acceptance=acceptance(card.acceptance)),
+        position(card.position),
     ]
     if courier.telegram_id is None:
         lines.append(_("Not in Telegram yet: their orders are read and completed over HTTP."))

@@ -77,11 +77,24 @@ class ChatLog:
             chat.messages[-1].buttons = _inline(params.get("reply_markup"))
             chat.messages[-1].shown = result
             self._trim(chat)
+        elif method == "sendVenue":
+            place = (float(params["latitude"]), float(params["longitude"]))
+            text = f"📍 {params.get('title', '')}\n{params.get('address', '')}"
+            chat.messages.append(Message(result["message_id"], "bot", text, location=place))
+            self._trim(chat)
         elif method in ("editMessageText", "editMessageReplyMarkup"):
             self._edit(chat, params, result)
         elif method == "deleteMessage":
             chat.messages = [m for m in chat.messages if m.id != _int(params.get("message_id"))]
         self._bump()
+
+    def moved(self, chat_id: int, message_id: int, where: tuple[float, float] | None) -> None:
+        """The person's live location moved (or stopped: None keeps where it last was)."""
+        message = self.find(chat_id, message_id)
+        if message is not None and message.sender == "user":
+            message.location = where or message.location
+            message.edited = True
+            self._bump()
 
     def popup(self, chat_id: int, text: str) -> None:
         if (chat := self.chats.get(chat_id)) and text:

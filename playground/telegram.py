@@ -28,7 +28,7 @@ from playground.webhooks import Deliveries, Webhook
 BOT_ID = 4242
 Params = dict[str, Any]
 # Methods that put a message in a chat: what Telegram's flood limits count.
-SENDING = ("sendMessage", "editMessageText", "editMessageReplyMarkup")
+SENDING = ("sendMessage", "sendVenue", "editMessageText", "editMessageReplyMarkup")
 
 
 @dataclass
@@ -91,6 +91,8 @@ class FakeTelegram:
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
     _tapped: dict[str, int] = field(default_factory=dict)  # callback query id -> who tapped
+    # Live locations being shared: (user, message id) -> (sent at, live period).
+    _live: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
     # The playground's: no history of calls and updates, so that it runs for days in the same
     # memory (tests look back at both).
     forgetful: bool = False
@@ -234,6 +236,15 @@ class FakeTelegram:
             markup = params.get("reply_markup")
             if isinstance(markup, dict) and "inline_keyboard" in markup:
                 result["reply_markup"] = markup  # Telegram echoes inline keyboards only
+            if method == "sendVenue":
+                del result["text"]
+                place = {"latitude": params["latitude"], "longitude": params["longitude"]}
+                result["location"] = place
+                result["venue"] = {
+                    "location": place,
+                    "title": params.get("title", ""),
+                    "address": params.get("address", ""),
+                }
             return result
         return True
 
@@ -294,11 +305,50 @@ class FakeTelegram:
         await self._push(message=message)
 
     async def send_location(
-        self, user_id: int, latitude: float, longitude: float, **how: Any
+        self,
+        user_id: int,
+        latitude: float,
+        longitude: float,
+        *,
+        live_period: int | None = None,
+        **how: Any,
+    ) -> int:
+        """A location from the user's attachment menu: one-time, or live for `live_period`
+        seconds (then `move` it). Its message id."""
+        place: Params = {"latitude": latitude, "longitude": longitude}
+        if live_period is not None:
+            place["live_period"] = live_period
+        message_id = next(self._ids)
+        await self.send(user_id, None, extra={"location": place, "message_id": message_id}, **how)
+        if live_period is not None:
+            self._live[(user_id, message_id)] = (int(time.time()), live_period)
+        return message_id
+
+    async def move(
+        self,
+        user_id: int,
+        message_id: int,
+        latitude: float,
+        longitude: float,
+        *,
+        stop: bool = False,
     ) -> None:
-        """A one-time location from the user's attachment menu."""
-        place = {"latitude": latitude, "longitude": longitude}
-        await self.send(user_id, None, extra={"location": place}, **how)
+        """A live location the user shares moved: Telegram sends its message, edited. Once
+        stopped (`stop`, or its period over) the edit has no `live_period`."""
+        sent_at, period = self._live[(user_id, message_id)]
+        place: Params = {"latitude": latitude, "longitude": longitude}
+        if not stop and time.time() < sent_at + period:
+            place["live_period"] = period
+        message = {
+            "message_id": message_id,
+            "date": sent_at,
+            "edit_date": int(time.time()),
+            "chat": {"id": user_id, "type": "private"},
+            "from": _person(user_id, "Ann", "en"),
+            "location": place,
+        }
+        self.chats.moved(user_id, message_id, None if stop else (latitude, longitude))
+        await self._push(edited_message=message)
 
     async def tap(
         self,

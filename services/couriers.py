@@ -29,6 +29,7 @@ from services.read_models import (
     NewCourier,
     Page,
     PendingRequests,
+    PositionView,
     RosterChange,
 )
 from services.statistics import mean_duration
@@ -377,7 +378,15 @@ async def _card(
         average_per_day=len(times) / len(days) if days else None,
         acceptance=(await statistics.acceptance(uow, [courier_id])).get(courier_id),
         offer=await load_order_view(uow, offer) if offer else None,
+        position=await _position(uow, courier_id),
     )
+
+
+async def _position(uow: UnitOfWork, courier_id: int) -> PositionView | None:
+    row = await uow.positions.get(courier_id)
+    if row is None:
+        return None
+    return PositionView(row.lat, row.lon, row.at, row.fresh_until, row.live_until)
 
 
 async def _pass_on_offer(uow: UnitOfWork, courier: Courier, now: datetime) -> None:

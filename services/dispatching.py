@@ -11,11 +11,13 @@ courier is held while the offer stands, and accepts, declines or lets it run out
 nothing here gives it back to them. Only a dispatcher naming them can.
 """
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from db.models import Courier, Offer, OfferOutcome, Order, OrderEventKind
+from db.models import Courier, Offer, OfferOutcome, Order, OrderEventKind, Point
 from db.uow import UnitOfWork
-from services import notices
+from services import geo, notices
 from services.errors import Conflict, ErrorCode
 from services.notices import (
     DispatchRefused,
@@ -30,40 +32,98 @@ class DispatchInvariantBroken(RuntimeError):
     """A queued order vanished under a district lock: a bug, never a user error."""
 
 
+@dataclass(frozen=True, slots=True)
+class Given:
+    """Whom an order went to, and how far from its pickup they were (None: not known)."""
+
+    courier: Courier
+    distance_m: float | None
+
+
 async def assign_free_courier(
     uow: UnitOfWork, order: Order, now: datetime, *, tell_dispatcher: bool
-) -> Courier | None:
-    """Give a queued order to the courier of its district who has been free the longest,
-    among those it was not taken from and who did not refuse it."""
+) -> Given | None:
+    """Give a queued order to the free courier of its district that the rule ranks first
+    (`next_courier`), among those it was not taken from and who did not refuse it."""
     passed_over = await uow.offers.refused_by(order.id) if order.refusals else set()
     if order.taken_from_courier_id is not None:
         passed_over.add(order.taken_from_courier_id)
-    while (
-        courier_id := await uow.couriers.longest_free(order.district_id, excluding=passed_over)
-    ) is not None:
+    while (ranked := await next_courier(uow, order, now, passed_over)) is not None:
+        courier_id, distance_m = ranked
         if (courier := await uow.couriers.claim(courier_id)) is not None:
-            await give(uow, order.id, courier, now, tell_dispatcher=tell_dispatcher)
-            return courier
+            given = Given(courier, distance_m)
+            await give(uow, order.id, given, now, tell_dispatcher=tell_dispatcher)
+            return given
         passed_over.add(courier_id)  # claimed by another district's transaction meanwhile
     return None
+
+
+async def next_courier(
+    uow: UnitOfWork, order: Order, now: datetime, passed_over: Collection[int]
+) -> tuple[int, float | None] | None:
+    """The free courier an order should go to, and their distance from it.
+
+    With DISPATCH_RULE=nearest and a point on the order: the nearest courier with a fresh
+    position (ties: free the longest, then the lower id); then, or else, the one free the
+    longest."""
+    origin = order.origin
+    if uow.rules.nearest and origin is not None:
+        nearest = await nearest_free(uow, order.district_id, origin, now, passed_over)
+        if nearest is not None:
+            return nearest
+    courier_id = await uow.couriers.longest_free(order.district_id, excluding=passed_over)
+    return None if courier_id is None else (courier_id, None)
+
+
+async def nearest_free(
+    uow: UnitOfWork, district_id: int, point: Point, now: datetime, passed_over: Collection[int]
+) -> tuple[int, float] | None:
+    """The district's free courier nearest the point, by the positions that are fresh, and
+    their distance; read area by area (services.geo), the smallest first, until the nearest
+    found is surely nearer than anyone outside."""
+    best: tuple[float, datetime, int] | None = None
+    for area in geo.areas(point):
+        found = await uow.positions.free_near(district_id, area.ranges, now, passed_over)
+        if found:
+            best = min(
+                (geo.distance_m(point, Point(c.lat, c.lon)), c.free_since, c.courier_id)
+                for c in found
+            )
+            if best[0] <= area.reach_m:
+                break
+    return None if best is None else (best[2], best[0])
 
 
 async def serve_courier(uow: UnitOfWork, courier_id: int, now: datetime) -> None:
     """Give a free courier the oldest queued order of their districts that they may take."""
     order_id = await uow.orders.oldest_queued_for(courier_id)
     if order_id is not None and (courier := await uow.couriers.claim(courier_id)) is not None:
-        await give(uow, order_id, courier, now, tell_dispatcher=True)
+        await give(
+            uow, order_id, await given_to(uow, order_id, courier, now), now, tell_dispatcher=True
+        )
+
+
+async def given_to(uow: UnitOfWork, order_id: int, courier: Courier, now: datetime) -> Given:
+    """An order for a courier chosen otherwise than by `next_courier` (they freed up, a
+    dispatcher named them), with their distance when it is known."""
+    order = await uow.orders.get(order_id)
+    if order is None or (origin := order.origin) is None:
+        return Given(courier, None)
+    position = await uow.positions.get(courier.id)
+    if position is None or position.fresh_until <= now:
+        return Given(courier, None)
+    return Given(courier, geo.distance_m(origin, Point(position.lat, position.lon)))
 
 
 async def give(
-    uow: UnitOfWork, order_id: int, courier: Courier, now: datetime, *, tell_dispatcher: bool
+    uow: UnitOfWork, order_id: int, given: Given, now: datetime, *, tell_dispatcher: bool
 ) -> None:
     """Offer a queued order to an already claimed courier, or, with offers off, hand it over.
     A courier created over HTTP who has no Telegram yet cannot answer: they get it outright."""
-    if uow.rules.offer_seconds > 0 and courier.telegram_id is not None:
-        await offer(uow, order_id, courier, now)
+    if uow.rules.offer_seconds > 0 and given.courier.telegram_id is not None:
+        await offer(uow, order_id, given.courier, now)
     else:
-        await hand_over(uow, order_id, courier, now, tell_dispatcher=tell_dispatcher)
+        await hand_over(uow, order_id, given, now, tell_dispatcher=tell_dispatcher)
 
 
 async def offer(uow: UnitOfWork, order_id: int, courier: Courier, now: datetime) -> None:
@@ -79,17 +139,17 @@ async def offer(uow: UnitOfWork, order_id: int, courier: Courier, now: datetime)
 
 
 async def hand_over(
-    uow: UnitOfWork, order_id: int, courier: Courier, now: datetime, *, tell_dispatcher: bool
+    uow: UnitOfWork, order_id: int, given: Given, now: datetime, *, tell_dispatcher: bool
 ) -> None:
     """Assign a queued order to an already claimed courier and write who must hear of it."""
-    order = await uow.orders.assign(order_id, courier.id, now)
+    order = await uow.orders.assign(order_id, given.courier.id, now)
     if order is None:
         raise DispatchInvariantBroken(f"order {order_id} was not queued under its district lock")
     district = await uow.districts.get(order.district_id)
     assert district is not None
-    notices.order_assigned(uow, order, courier, district.name)
+    notices.order_assigned(uow, order, given.courier, district.name)
     if tell_dispatcher:
-        notices.dispatch_assigned(uow, order, courier)
+        notices.dispatch_assigned(uow, order, given.courier, given.distance_m)
 
 
 async def withdraw(

@@ -11,6 +11,7 @@ class ErrorCode(StrEnum):
     DISTRICT_NAME_LENGTH = "district_name_length"
     DESCRIPTION_LENGTH = "description_length"
     NO_DISTRICTS = "no_districts"
+    POINT_INVALID = "point_invalid"
     # Roles
     DISPATCHER_ONLY = "dispatcher_only"
     ADMIN_ONLY = "admin_only"
@@ -71,6 +72,7 @@ API_ONLY = frozenset(
         ErrorCode.WEBHOOK_URL_PRIVATE,
         ErrorCode.WEBHOOK_TOO_MANY,
         ErrorCode.WEBHOOK_NOT_FOUND,
+        ErrorCode.POINT_INVALID,  # Telegram's locations are always valid
     }
 )
 

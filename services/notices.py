@@ -51,6 +51,24 @@ class OrderOffered(_Notice):
     expires_at: datetime
 
 
+class PlaceRole(StrEnum):
+    PICKUP = "pickup"
+    DROPOFF = "dropoff"
+
+
+class OrderPlace(_Notice):
+    """Where the courier picks the order up or delivers it, as a venue: one tap navigates.
+    Sent after the order's message; not at all once an offer it goes with has run out."""
+
+    kind: Literal["order_place"] = "order_place"
+    order_id: int
+    role: PlaceRole
+    lat: float
+    lon: float
+    address: str | None
+    expires_at: datetime | None = None  # the offer's deadline, when it goes with an offer
+
+
 class OfferAccepted(_Notice):
     """The offer's message becomes the order's, with the Complete button."""
 
@@ -133,6 +151,7 @@ class OrderPosted(_Notice):
     courier_name: str | None
     position: int | None
     offered: bool = False  # to courier_id, who has not accepted yet
+    distance_m: float | None = None  # from the courier's position to the pickup point
 
 
 class DispatchAssigned(_Notice):
@@ -140,6 +159,7 @@ class DispatchAssigned(_Notice):
     order_id: int
     courier_id: int
     courier_name: str
+    distance_m: float | None = None
 
 
 class DispatchAccepted(_Notice):
@@ -221,6 +241,7 @@ class DailyReport(_Notice):
 Notice = Annotated[
     OrderAssigned
     | OrderOffered
+    | OrderPlace
     | OfferAccepted
     | OfferRefused
     | OffersMissed
@@ -316,6 +337,7 @@ def write(
 def order_assigned(uow: UnitOfWork, order: Order, courier: Courier, district: str) -> None:
     notice = OrderAssigned(order_id=order.id, district=district, description=order.description)
     to_courier(uow, courier, notice)
+    _places(uow, order, courier, None)
 
 
 def order_offered(
@@ -328,6 +350,22 @@ def order_offered(
         expires_at=expires_at,
     )
     to_courier(uow, courier, notice)
+    _places(uow, order, courier, expires_at)
+
+
+def _places(uow: UnitOfWork, order: Order, courier: Courier, expires_at: datetime | None) -> None:
+    """The order's pickup and drop-off points, each as a venue after its message."""
+    for role, point in ((PlaceRole.PICKUP, order.pickup), (PlaceRole.DROPOFF, order.dropoff)):
+        if point is not None:
+            place = OrderPlace(
+                order_id=order.id,
+                role=role,
+                lat=point.lat,
+                lon=point.lon,
+                address=point.address,
+                expires_at=expires_at,
+            )
+            to_courier(uow, courier, place)
 
 
 def order_withdrawn(
@@ -348,8 +386,11 @@ def to_dispatch_chat(uow: UnitOfWork, order: Order, notice: Notice) -> None:
         write(uow, order.dispatcher_chat_id, order.dispatcher_locale, notice)
 
 
-def order_posted(uow: UnitOfWork, order: Order, view: OrderView) -> None:
-    """The chat it was posted from hears whom it went to, or its place in the queue."""
+def order_posted(
+    uow: UnitOfWork, order: Order, view: OrderView, distance_m: float | None = None
+) -> None:
+    """The chat it was posted from hears whom it went to (and how far away they were), or its
+    place in the queue."""
     notice = OrderPosted(
         order_id=order.id,
         district=view.district,
@@ -357,12 +398,20 @@ def order_posted(uow: UnitOfWork, order: Order, view: OrderView) -> None:
         courier_name=view.courier_name,
         position=view.queue_position,
         offered=view.status is OrderStatus.OFFERED,
+        distance_m=distance_m,
     )
     to_dispatch_chat(uow, order, notice)
 
 
-def dispatch_assigned(uow: UnitOfWork, order: Order, courier: Courier) -> None:
-    notice = DispatchAssigned(order_id=order.id, courier_id=courier.id, courier_name=courier.name)
+def dispatch_assigned(
+    uow: UnitOfWork, order: Order, courier: Courier, distance_m: float | None = None
+) -> None:
+    notice = DispatchAssigned(
+        order_id=order.id,
+        courier_id=courier.id,
+        courier_name=courier.name,
+        distance_m=distance_m,
+    )
     to_dispatch_chat(uow, order, notice)
 
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from db.models import Courier, Order, OrderSource, OrderStatus
+from db.models import Courier, Order, OrderSource, OrderStatus, Point
 from db.uow import UnitOfWork
 from services import clock, dispatching, notices
 from services.access import Actor, Shop, require_courier, require_dispatcher
@@ -13,7 +13,7 @@ from services.errors import Conflict, ErrorCode, Forbidden, NotFound
 from services.notices import DispatchCompleted, DispatchOverdue, OrderOverdue, WithdrawReason
 from services.queries import load_order_view, order_views
 from services.read_models import CompletionResult, DistrictView, OrderView, Page
-from services.validation import clean_description, name_key, page_window
+from services.validation import clean_description, clean_point, name_key, page_window
 
 # An order's number, as people in Telegram know it, or its public id, as the HTTP API does.
 OrderKey = int | UUID
@@ -24,6 +24,20 @@ class OrderFilter:
     status: OrderStatus | None = None
     district: str | None = None
     since: datetime | None = None  # created at or after
+
+
+@dataclass(frozen=True, slots=True)
+class Places:
+    """Where an order is picked up and delivered; either may be unknown."""
+
+    pickup: Point | None = None
+    dropoff: Point | None = None
+
+    def cleaned(self) -> "Places":
+        return Places(clean_point(self.pickup), clean_point(self.dropoff))
+
+
+NOWHERE = Places()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +55,20 @@ async def post_order(
     locale: str | None = None,
     *,
     source: str | None = None,
+    places: Places = NOWHERE,
 ) -> OrderView:
     """Post an order and assign it at once to a free courier, or queue it; the chat hears
     which (OrderPosted). A `source` (the form it was typed in) posts once: again, it is
     refused with ALREADY_POSTED."""
     description = clean_description(description)
+    places = places.cleaned()
     async with uow.write():
         await require_dispatcher(uow, actor_id)
         district = await uow.districts.get(district_id)
         if district is None:
             raise NotFound(ErrorCode.DISTRICT_NOT_FOUND, district=str(district_id))
         chat = Chat(actor_id, chat_id, locale)
-        view = await _post(uow, district.id, description, chat, source)
+        view = await _post(uow, district.id, description, chat, source, places)
         await uow.commit()
     return view
 
@@ -85,14 +101,16 @@ async def post_order_for_shop(
     *,
     queue: bool,
     source: str | None = None,
+    places: Places = NOWHERE,
 ) -> OrderView:
     """An order from a shop's software: assigned at once, or queued if the shop allows it;
     otherwise nothing is stored (NO_COURIER_FREE). A `source` (an idempotency key) posts
     once."""
     description = clean_description(description)
+    places = places.cleaned()
     async with uow.write():
         district = await district_named(uow, district_name)
-        view = await _post(uow, district.id, description, shop, source)
+        view = await _post(uow, district.id, description, shop, source, places)
         if view.status is OrderStatus.QUEUED and not queue:
             raise Conflict(ErrorCode.NO_COURIER_FREE, district=district.name)
         await uow.commit()
@@ -221,7 +239,8 @@ async def reassign_order(
                 await dispatching.withdraw(uow, order, previous, now, WithdrawReason.REASSIGNED)
         if courier_id is not None:
             courier = await _claim_named(uow, courier_id)
-            await dispatching.hand_over(uow, order_id, courier, now, tell_dispatcher=True)
+            given = await dispatching.given_to(uow, order_id, courier, now)
+            await dispatching.hand_over(uow, order_id, given, now, tell_dispatcher=True)
         if previous_id is not None:
             await dispatching.serve_courier(uow, previous_id, now)
         view = await load_order_view(uow, order)
@@ -332,6 +351,7 @@ async def _post(
     description: str,
     chat: Chat | Shop,
     source: str | None = None,
+    places: Places = NOWHERE,
 ) -> OrderView:
     """Record an order (from a chat, or a shop over HTTP) and give it to a free courier if
     any; a chat hears which. An order from a `source` that posted one already is refused."""
@@ -341,7 +361,17 @@ async def _post(
     await uow.lock_districts([district_id])
     if isinstance(chat, Shop):
         order = await uow.orders.add(
-            district_id, description, OrderSource.API, None, None, None, now, source, chat.id
+            district_id,
+            description,
+            OrderSource.API,
+            None,
+            None,
+            None,
+            now,
+            source,
+            chat.id,
+            pickup=places.pickup,
+            dropoff=places.dropoff,
         )
     else:
         order = await uow.orders.add(
@@ -353,11 +383,13 @@ async def _post(
             chat.locale,
             now,
             source,
+            pickup=places.pickup,
+            dropoff=places.dropoff,
         )
-    await dispatching.assign_free_courier(uow, order, now, tell_dispatcher=False)
+    given = await dispatching.assign_free_courier(uow, order, now, tell_dispatcher=False)
     view = await load_order_view(uow, order)
     if isinstance(chat, Chat):
-        notices.order_posted(uow, order, view)
+        notices.order_posted(uow, order, view, given.distance_m if given else None)
     return view
 
 

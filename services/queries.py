@@ -55,6 +55,8 @@ def order_view(
         cancelled_at=order.cancelled_at,
         queue_position=position,
         offer_expires_at=offer_expires_at,
+        pickup=order.pickup,
+        dropoff=order.dropoff,
     )
 
 

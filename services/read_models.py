@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from db.models import CourierStatus, OrderSource, OrderStatus, StaffRole
+from db.models import CourierStatus, OrderSource, OrderStatus, Point, StaffRole
 
 __all__ = [
     "Acceptance",
@@ -23,6 +23,8 @@ __all__ = [
     "OrderView",
     "Page",
     "PendingRequests",
+    "Point",
+    "PositionView",
     "RosterChange",
     "ShopView",
     "StaffRole",
@@ -57,6 +59,20 @@ class CourierView:
 
 
 @dataclass(frozen=True, slots=True)
+class PositionView:
+    """Where a courier was last, by Telegram, and until when that counts."""
+
+    lat: float
+    lon: float
+    at: datetime
+    fresh_until: datetime
+    live_until: datetime | None  # a live location's end; None: a one-time location
+
+    def fresh(self, now: datetime) -> bool:
+        return now < self.fresh_until
+
+
+@dataclass(frozen=True, slots=True)
 class OrderView:
     id: int
     sid: UUID
@@ -75,6 +91,8 @@ class OrderView:
     cancelled_at: datetime | None
     queue_position: int | None = None
     offer_expires_at: datetime | None = None  # while offered: when the offer runs out
+    pickup: Point | None = None
+    dropoff: Point | None = None
 
     @property
     def delivery_time(self) -> timedelta | None:
@@ -111,6 +129,7 @@ class CourierCard:
     average_per_day: float | None
     acceptance: Acceptance | None = None  # None: no offer answered lately
     offer: OrderView | None = None  # offered to them, not accepted yet
+    position: PositionView | None = None  # kept during a shift only
 
 
 @dataclass(frozen=True, slots=True)

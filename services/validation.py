@@ -2,11 +2,14 @@
 names are the same."""
 
 import unicodedata
+from collections.abc import Iterator
 
-from db.models import MAX_ID, NAME_KEY_MAX, NAME_MAX
+from db.models import ADDRESS_MAX, MAX_ID, NAME_KEY_MAX, NAME_MAX, Point
+from services import geo
 from services.errors import ErrorCode, InvalidInput
 
 __all__ = [
+    "ADDRESS_MAX",
     "DESCRIPTION_MAX",
     "MAX_ID",
     "NAME_KEY_MAX",
@@ -14,6 +17,7 @@ __all__ = [
     "PAGE_MAX",
     "clean_description",
     "clean_name",
+    "clean_point",
     "district_key",
     "name_key",
     "page_window",
@@ -67,15 +71,32 @@ def district_key(name: str) -> str:
 def clean_description(value: str) -> str:
     """Trimmed, 1 to 1000 characters; line breaks and tabs stay, control and invisible
     characters go (as in names), but for the joiners."""
-    storable = (
+    description = "".join(_storable(value)).strip()
+    if not 1 <= len(description) <= DESCRIPTION_MAX:
+        raise InvalidInput(ErrorCode.DESCRIPTION_LENGTH, min=1, max=DESCRIPTION_MAX)
+    return description
+
+
+def clean_point(point: Point | None) -> Point | None:
+    """A point with finite coordinates in range (else InvalidInput), its address cleaned as a
+    description is, on one line, cut to ADDRESS_MAX; an empty address is none."""
+    if point is None:
+        return None
+    if not geo.valid(point.lat, point.lon):
+        raise InvalidInput(ErrorCode.POINT_INVALID)
+    address = None
+    if point.address is not None:
+        kept = "".join(_storable(point.address))
+        address = " ".join(kept.split())[:ADDRESS_MAX] or None
+    return Point(point.lat, point.lon, address)
+
+
+def _storable(value: str) -> Iterator[str]:
+    return (
         "\n" if ch in _LINE_BREAKS else ch
         for ch in value
         if ch in "\n\t" or ch in _JOINERS or unicodedata.category(ch) not in _UNSTORABLE
     )
-    description = "".join(storable).strip()
-    if not 1 <= len(description) <= DESCRIPTION_MAX:
-        raise InvalidInput(ErrorCode.DESCRIPTION_LENGTH, min=1, max=DESCRIPTION_MAX)
-    return description
 
 
 def page_window(offset: int, limit: int) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from aiogram.utils.backoff import Backoff
 
 from bot.logs import log_failure
 from bot.startup import BACKOFF
-from bot.telegram.inbox import InboxWorker, incoming
+from bot.telegram.intake import Intake
 from handlers.errors import transient
 
 log = logging.getLogger(__name__)
@@ -24,9 +24,9 @@ POLL_SECONDS = 30  # how long one getUpdates waits for an update
 
 
 class Poller:
-    def __init__(self, worker: InboxWorker, allowed_updates: list[str]) -> None:
-        self.worker = worker
-        self.bot: Bot = worker.bot
+    def __init__(self, intake: Intake, allowed_updates: list[str]) -> None:
+        self.intake = intake
+        self.bot: Bot = intake.inbox.bot
         self.allowed_updates = allowed_updates
         self._offset: int | None = None
 
@@ -47,7 +47,7 @@ class Poller:
         updates of every other chat must not wait on it."""
         while True:
             try:
-                await self.worker.store([incoming(update) for update in updates])
+                await self.intake.keep(updates)
                 return
             except Exception as error:
                 if transient(error):

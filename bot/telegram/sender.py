@@ -395,6 +395,11 @@ class OutboxSender:
             # What it should have edited never went out (or was not recorded): its buttons
             # must reach the chat all the same, as a message of their own.
             text, keyboard = rendered.superseded_text, rendered.superseded_keyboard
+        if (venue := rendered.venue) is not None:
+            sent = await self.bot.send_venue(
+                delivery.chat_id, venue.lat, venue.lon, venue.title, venue.address
+            )
+            return sent.message_id
         if text is None:
             return None
         message = await self.bot.send_message(delivery.chat_id, text, reply_markup=keyboard)

@@ -19,7 +19,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from bot.logs import log_failure
 from bot.startup import StartupError
-from bot.telegram.inbox import InboxWorker, incoming, read_update
+from bot.telegram.inbox import read_update
+from bot.telegram.intake import Intake, wanted_updates
 from handlers.errors import transient
 
 log = logging.getLogger(__name__)
@@ -30,22 +31,23 @@ MAX_UPDATE_BYTES = 1024 * 1024
 STORE_SECONDS = 5.0
 
 
-def build_router(worker: InboxWorker, url: str, secret: str) -> APIRouter:
+def build_router(intake: Intake, url: str, secret: str) -> APIRouter:
     router = APIRouter()
 
     @router.post(urlsplit(url).path or "/", include_in_schema=False, max_body_size=MAX_UPDATE_BYTES)
     async def take_update(request: Request) -> Response:
-        """Store the update, then answer: it is handled after, from the inbox."""
+        """Keep the update, then answer: it is handled after, from the inbox (a live
+        location's edit is written with others in a batch: bot.telegram.intake)."""
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, secret.encode()):
             raise HTTPException(401, "Wrong or missing secret token.")
         try:
-            update = read_update(await request.body(), worker.bot)
+            update = read_update(await request.body(), intake.inbox.bot)
         except ValueError:
             raise HTTPException(400, "The body is not a Telegram update.") from None
         try:
             async with asyncio.timeout(STORE_SECONDS):
-                await worker.store([incoming(update)])
+                await intake.keep([update])
         except Exception as error:
             if transient(error):
                 log_failure(
@@ -74,7 +76,7 @@ async def take_updates(bot: Bot, dispatcher: Dispatcher, webhook: tuple[str, str
         await bot.set_webhook(
             url,
             secret_token=secret,
-            allowed_updates=dispatcher.resolve_used_update_types(),
+            allowed_updates=wanted_updates(dispatcher),
             drop_pending_updates=False,
         )
     except TelegramBadRequest as error:

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from sqlalchemy import and_, case, delete, func, insert, select, update
 
-from db.models import Courier, CourierStatus, District, courier_districts
+from db.models import Courier, CourierPosition, CourierStatus, District, courier_districts
 from db.repositories.base import Repository, in_state, is_id
 
 _CAN_TAKE_ORDERS = and_(in_state(Courier.status, CourierStatus.ACTIVE), Courier.online)
@@ -185,13 +185,15 @@ class CourierRepository(Repository):
 
     async def set_online(self, courier_id: int, online: bool, now: datetime) -> None:
         """Start or end a shift; a free courier coming online queues up from now, with no
-        missed offers counted against them."""
+        missed offers counted against them. At the end, where they were is forgotten."""
         values: dict[str, object] = {"online": online}
         if online:
             values["free_since"] = case((Courier.free_since.is_(None), None), else_=now)
             values["missed_offers"] = 0
         await self.session.execute(update(Courier).where(Courier.id == courier_id).values(values))
         await self._copy_availability(courier_id)
+        if not online:
+            await self._forget_position(courier_id)
 
     async def count_answer(self, courier_id: int, *, missed: bool) -> int:
         """An offer they answered (the count starts again) or let run out (one more); how many
@@ -215,11 +217,19 @@ class CourierRepository(Repository):
         )
         if changed:
             await self._copy_availability(courier_id)
+            if status is not CourierStatus.ACTIVE:
+                await self._forget_position(courier_id)
         return changed
 
     async def set_locale(self, courier_id: int, locale: str) -> None:
         await self.session.execute(
             update(Courier).where(Courier.id == courier_id).values(locale=locale)
+        )
+
+    async def _forget_position(self, courier_id: int) -> None:
+        """Positions are kept during a shift only."""
+        await self.session.execute(
+            delete(CourierPosition).where(CourierPosition.courier_id == courier_id)
         )
 
     async def _copy_availability(self, courier_id: int) -> None:

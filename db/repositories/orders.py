@@ -15,6 +15,7 @@ from db.models import (
     OrderEventKind,
     OrderSource,
     OrderStatus,
+    Point,
     courier_districts,
 )
 from db.repositories.base import Repository, in_state, in_states, is_id, table
@@ -66,6 +67,9 @@ class OrderRepository(Repository):
         now: datetime,
         source_key: str | None = None,
         shop_id: int | None = None,
+        *,
+        pickup: Point | None = None,
+        dropoff: Point | None = None,
     ) -> Order:
         order = Order(
             source_key=source_key,
@@ -79,6 +83,7 @@ class OrderRepository(Repository):
             dispatcher_locale=dispatcher_locale,
             created_at=now,
         )
+        order.place(pickup, dropoff)
         self.session.add(order)
         await self.session.flush()
         self.add_event(order.id, OrderEventKind.CREATED, None, now)

@@ -192,6 +192,7 @@ def _delivery(
             key: order[key].isoformat() if order[key] else None
             for key in ("created_at", "assigned_at", "completed_at", "cancelled_at")
         },
+        **{point: _place(order, point) for point in ("pickup", "dropoff")},
     }
     return {
         "endpoint_id": endpoint_id,
@@ -203,3 +204,11 @@ def _delivery(
         "state": WebhookState.PENDING,
         "attempts": 0,
     }
+
+
+def _place(order: dict[str, Any], point: str) -> dict[str, Any] | None:
+    """A point of the order as the API shows it, or None."""
+    lat, lon = order[f"{point}_lat"], order[f"{point}_lon"]
+    if lat is None or lon is None:
+        return None
+    return {"lat": lat, "lon": lon, "address": order[f"{point}_address"]}

@@ -14,10 +14,20 @@ from aiogram.methods import (
     EditMessageText,
     GetMe,
     SendMessage,
+    SendVenue,
     TelegramMethod,
 )
 from aiogram.methods.base import TelegramType
-from aiogram.types import CallbackQuery, Chat, InlineKeyboardMarkup, Message, Update, User
+from aiogram.types import (
+    CallbackQuery,
+    Chat,
+    InlineKeyboardMarkup,
+    Location,
+    Message,
+    Update,
+    User,
+    Venue,
+)
 
 from bot.telegram.limits import FloodLimiter
 from bot.telegram.sender import OutboxSender, SenderSettings
@@ -80,6 +90,15 @@ class RecordingSession(BaseSession):
                 if isinstance(method.reply_markup, InlineKeyboardMarkup)
                 else None,
             )
+        elif isinstance(method, SendVenue):
+            place = Location(latitude=method.latitude, longitude=method.longitude)
+            result = Message(
+                message_id=next(self._message_ids),
+                date=datetime.now(UTC),
+                chat=Chat(id=int(chat_id or 0), type="private"),
+                venue=Venue(location=place, title=method.title, address=method.address),
+                location=place,
+            )
         if isinstance(result, Message):
             self._texts[(result.chat.id, result.message_id)] = result.text or ""
         self.results[id(method)] = result
@@ -132,12 +151,14 @@ class Harness:
     async def send(
         self,
         user_id: int,
-        text: str,
+        text: str | None,
         *,
         chat_id: int | None = None,
         language: str = "en",
         name: str = "Ann",
+        **content: Any,
     ) -> list[TelegramMethod[Any]]:
+        """A message from the user: a text, or what `content` holds (a location, a venue)."""
         chat = Chat(id=chat_id or user_id, type="private" if chat_id is None else "supergroup")
         message = Message(
             message_id=next(self._message_ids),
@@ -145,6 +166,7 @@ class Harness:
             chat=chat,
             from_user=self.user(user_id, language, name),
             text=text,
+            **content,
         )
         return await self._feed(Update(update_id=next(self._update_ids), message=message))
 

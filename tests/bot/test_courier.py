@@ -141,7 +141,8 @@ async def test_me_online_offline_and_my_districts(harness: Harness):
     assert "shift is over" in texts(await harness.send(COURIER, "/offline"))[0]
     await harness.send(DISPATCHER, "/order South soup")
     online = texts(await harness.send(COURIER, "/online"))[0]
-    assert online == "You are online. Orders of your districts will come here."  # not South's
+    # Not South's order; and where they are, please.
+    assert online.startswith("You are online. Orders of your districts will come here.\n\n📍")
 
     sent = await harness.send(COURIER, "/mydistricts")
     keyboard = next(r for r in sent if buttons(r))

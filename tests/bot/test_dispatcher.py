@@ -5,7 +5,9 @@ from aiogram.methods import (
     EditMessageReplyMarkup,
     EditMessageText,
     SendMessage,
+    SendVenue,
 )
+from aiogram.types import Location, Venue
 
 from tests.bot.flows import add_districts, approve_all, register
 from tests.bot.harness import Harness, buttons, sent_message, texts
@@ -50,10 +52,54 @@ async def test_order_alone_walks_through_the_form(harness: Harness):
     (district,) = buttons(sent[0])
     prompt = await harness.tap(DISPATCHER, district[1], chat_id=DISPATCH_CHAT)
     assert any(isinstance(r, SendMessage) and "What should be delivered" in r.text for r in prompt)
-    (reply,) = texts(await harness.say(DISPATCHER, "pizza", chat_id=DISPATCH_CHAT))
+    (pickup,) = await harness.send(DISPATCHER, "pizza", chat_id=DISPATCH_CHAT)
+    assert "Where is it picked up?" in texts([pickup])[0]
+    (skip,) = buttons(pickup)
+    (dropoff,) = [
+        r
+        for r in await harness.tap(DISPATCHER, skip[1], chat_id=DISPATCH_CHAT)
+        if isinstance(r, SendMessage)
+    ]
+    assert "Where is it delivered?" in dropoff.text
+    await harness.tap(DISPATCHER, skip[1], chat_id=DISPATCH_CHAT)
+    (reply,) = texts(await harness.deliver())
     assert "Order <b>#1</b> (North) is queued" in reply
-    # The form is finished: more text is not a second order.
+    # The form is finished: more text is not a second order, a late Skip says so.
     assert texts(await harness.say(DISPATCHER, "pizza", chat_id=DISPATCH_CHAT)) == []
+    late = await harness.tap(DISPATCHER, skip[1], chat_id=DISPATCH_CHAT)
+    assert any("This form is over" in (getattr(r, "text", None) or "") for r in late)
+
+
+async def test_the_form_takes_a_venue_and_a_location(harness: Harness):
+    await add_districts(harness, "North")
+    await register(harness, 7, "Ann", ["North"])
+    await approve_all(harness)
+    await harness.deliver()
+    sent = await harness.send(DISPATCHER, "/order", chat_id=DISPATCH_CHAT)
+    await harness.tap(DISPATCHER, buttons(sent[0])[0][1], chat_id=DISPATCH_CHAT)
+    await harness.send(DISPATCHER, "flowers", chat_id=DISPATCH_CHAT)
+    shop = Venue(
+        location=Location(latitude=52.52, longitude=13.405), title="Rose & Co", address="1 Main St"
+    )
+    asked = await harness.send(
+        DISPATCHER, None, chat_id=DISPATCH_CHAT, venue=shop, location=shop.location
+    )
+    assert "Where is it delivered?" in texts(asked)[0]
+    # Text where a place is wanted is answered, and changes nothing.
+    (again,) = texts(await harness.send(DISPATCHER, "Baker St", chat_id=DISPATCH_CHAT))
+    assert "Please send a location or a venue" in again
+    await harness.send(
+        DISPATCHER, None, chat_id=DISPATCH_CHAT, location=Location(latitude=52.53, longitude=13.42)
+    )
+    delivered = await harness.deliver()
+    venues = [r for r in delivered if isinstance(r, SendVenue)]
+    assert [(v.chat_id, v.title, v.address) for v in venues] == [
+        (7, "📦 Pickup · order #1", "Rose & Co, 1 Main St"),
+        (7, "🏁 Drop-off · order #1", "52.53000, 13.42000"),
+    ]
+    (card,) = texts(await harness.say(DISPATCHER, "/track 1"))
+    assert "Pickup: Rose &amp; Co, 1 Main St" in card
+    assert "Drop-off: <a href" in card
 
 
 async def test_unknown_district_gets_the_district_buttons(harness: Harness):

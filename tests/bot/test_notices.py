@@ -17,7 +17,8 @@ from tests.services.test_delivery import EXAMPLES, STATS
 def test_every_notice_renders(notice: notices.Notice, locale: str):
     with speaking(PoI18n("en"), locale):
         rendered = render(notice)
-    shown = rendered.text or rendered.superseded_text or ""
+    venue = rendered.venue.title + rendered.venue.address if rendered.venue else ""
+    shown = rendered.text or rendered.superseded_text or venue
     assert shown
     assert len(shown) <= MESSAGE_LIMIT
     assert "2 pizzas <b>" not in shown  # user text is escaped

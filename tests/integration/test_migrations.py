@@ -34,6 +34,7 @@ TABLES = {
     "inbox",
     "invites",
     "offers",
+    "courier_positions",
     "order_events",
     "orders",
     "outbox",

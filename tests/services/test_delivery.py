@@ -41,6 +41,14 @@ EXAMPLES: list[Notice] = [
         description="2 pizzas <b>",
         expires_at=datetime(2099, 3, 2, 9, 1, tzinfo=UTC),  # still open when rendered
     ),
+    notices.OrderPlace(
+        order_id=1,
+        role=notices.PlaceRole.PICKUP,
+        lat=52.52,
+        lon=13.405,
+        address="Rose & Co <b>",
+        expires_at=datetime(2099, 3, 2, 9, 1, tzinfo=UTC),
+    ),
     notices.OfferAccepted(order_id=1, district="North", description="2 pizzas <b>"),
     notices.OfferRefused(order_id=1, expired=True),
     notices.OfferRefused(order_id=1, expired=False),

@@ -23,6 +23,7 @@ def posted(order_id: int, *, courier: int | None = None, position: int | None = 
         "courier_name": name,
         "position": position,
         "offered": False,
+        "distance_m": None,
     }
 
 
@@ -47,7 +48,12 @@ async def test_each_change_writes_exactly_its_notifications(desk: Desk):
         (
             DISPATCH_CHAT,
             "dispatch_assigned",
-            {"order_id": second.id, "courier_id": 1, "courier_name": "Courier 1"},
+            {
+                "order_id": second.id,
+                "courier_id": 1,
+                "courier_name": "Courier 1",
+                "distance_m": None,
+            },
         ),
     ]
 
