@@ -63,6 +63,7 @@ class Deliveries:
 
 
 def _chat_of(update: dict[str, Any]) -> int:
-    if "message" in update:
-        return int(update["message"]["chat"]["id"])
+    for kind in ("message", "edited_message"):
+        if kind in update:
+            return int(update[kind]["chat"]["id"])
     return int(update["callback_query"]["from"]["id"])
