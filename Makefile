@@ -35,6 +35,7 @@ bench: $(VENV)/.dev-deps ## Run every benchmark at full size (docs/benchmarks.md
 	$(BIN)/python -m benchmarks.dispatch_scaling 100 $(BENCH_POSTGRES_URL)
 	$(BIN)/python -m benchmarks.live latency 300
 	$(BIN)/python -m benchmarks.live offers 300
+	$(BIN)/python -m benchmarks.live locations 300
 	$(BIN)/python -m benchmarks.deadlines 1000 $(BENCH_POSTGRES_URL)
 	$(BIN)/python -m benchmarks.live burst 300
 	$(BIN)/python -m benchmarks.live memory 10000

@@ -1,15 +1,19 @@
 """Does assigning an order slow down as the business grows? Prints milliseconds per order.
 
-For 100 to 100,000 couriers it times the two ways an order is assigned. First, with nothing
-queued: post an order that a free courier takes at once (its completion untimed). Then, with
-10,000 orders queued in the district: a courier's Complete, which hands them the oldest one.
-District 1 has five free couriers; every other courier carries an order elsewhere. At the
-largest size it prints the plans of the two hot queries, as the database chose them. Run with
+For 100 to 100,000 couriers it times the ways an order is assigned. First, with nothing
+queued: post an order that a free courier takes at once (its completion untimed); then the
+same with a pickup point, to the nearest free courier by their positions. Then, with 10,000
+orders queued in the district: a courier's Complete, which hands them the oldest one.
+District 1 has five free couriers; every other courier carries an order elsewhere; every
+courier has a fresh position, all within 15 km of the city centre. At the largest size it
+prints the plans of the three hot queries, as the database chose them. Run with
 `.venv/bin/python -m benchmarks.dispatch_scaling [rounds] [postgresql+asyncpg://…/scratch_db]`;
 the PostgreSQL database given is wiped.
 """
 
 import asyncio
+import math
+import random
 import sys
 import tempfile
 import time
@@ -24,15 +28,34 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from benchmarks.common import insert_in_batches, reset_postgres
 from db.engine import create_engine
 from db.migrate import upgrade
-from db.models import Courier, District, Order, StaffMember, courier_districts
+from db.models import (
+    Courier,
+    CourierPosition,
+    District,
+    Order,
+    Point,
+    StaffMember,
+    courier_districts,
+)
 from db.uow import UnitOfWorkFactory
-from services import orders
+from services import geo, orders
+from services.orders import Places
 
 DISPATCHER = 1
 FREE = 5  # couriers free in district 1; every other one carries an order
 DISTRICTS = 50
 COURIERS = [100, 1_000, 10_000, 100_000]
 QUEUED = 10_000
+CENTRE = Point(52.52, 13.405)
+SPREAD_M = 15_000
+
+
+def somewhere(rng: random.Random) -> Point:
+    """A point within SPREAD_M of the centre, near enough uniformly."""
+    metres, bearing = SPREAD_M * math.sqrt(rng.random()), rng.uniform(0, 2 * math.pi)
+    lat = CENTRE.lat + metres * math.cos(bearing) / 111_320
+    lon = CENTRE.lon + metres * math.sin(bearing) / (111_320 * math.cos(math.radians(lat)))
+    return Point(lat, lon)
 
 
 async def fill(uow_factory: UnitOfWorkFactory, couriers: int) -> None:
@@ -67,6 +90,9 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int) -> None:
                 for c in range(1, couriers + 1)
             ],
         )
+        rng = random.Random(couriers)
+        spots = {c: somewhere(rng) for c in range(1, couriers + 1)}
+        cells = {c: geo.cell_of(spot.lat, spot.lon) for c, spot in spots.items()}
         await insert_in_batches(
             run,
             courier_districts,
@@ -75,8 +101,24 @@ async def fill(uow_factory: UnitOfWorkFactory, couriers: int) -> None:
                     "courier_id": c,
                     "district_id": 1 if c <= FREE else 2 + c % (DISTRICTS - 1),
                     "free_since": now if c <= FREE else None,
+                    "cell": cells[c],
                 }
                 for c in range(1, couriers + 1)
+            ],
+        )
+        await insert_in_batches(
+            run,
+            CourierPosition,
+            [
+                {
+                    "courier_id": c,
+                    "lat": spot.lat,
+                    "lon": spot.lon,
+                    "cell": cells[c],
+                    "at": now,
+                    "fresh_until": now + timedelta(days=1),
+                }
+                for c, spot in spots.items()
             ],
         )
         busy = [
@@ -174,14 +216,33 @@ async def time_assignment(uow_factory: UnitOfWorkFactory, rounds: int) -> float:
     return took / rounds * 1000
 
 
+async def time_nearest(uow_factory: UnitOfWorkFactory, rounds: int) -> float:
+    """Milliseconds to post an order with a pickup point, which the nearest free courier
+    takes at once (its completion untimed)."""
+    rng = random.Random(rounds)
+    took = 0.0
+    for _ in range(rounds):
+        places = Places(pickup=somewhere(rng))
+        started = time.perf_counter()
+        order = await orders.post_order(
+            uow_factory(), DISPATCHER, DISPATCHER, 1, "parcel", places=places
+        )
+        took += time.perf_counter() - started
+        assert order.courier_telegram_id is not None, "the order should be assigned at once"
+        await orders.complete_order(uow_factory(), order.courier_telegram_id, order.id)
+    return took / rounds * 1000
+
+
 async def with_plans(engine: AsyncEngine, work: Awaitable[float]) -> tuple[float, list[str]]:
     """What `work` returns, and the plans of the queries it ran that find a free courier and
     the oldest queued order (each kind once)."""
     seen: dict[str, tuple[str, Any]] = {}
 
     def capture(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if ("free_since IS NOT NULL" in statement and "ORDER BY" in statement) or (
-            "'queued'" in statement and statement.lstrip().startswith("SELECT")
+        if (
+            ("free_since IS NOT NULL" in statement and "ORDER BY" in statement)
+            or ("'queued'" in statement and statement.lstrip().startswith("SELECT"))
+            or ("BETWEEN" in statement and "courier_positions" in statement)
         ):
             seen.setdefault(statement, (statement, parameters))
 
@@ -212,12 +273,16 @@ async def measure(url_template: str, rounds: int) -> None:
         try:
             await fill(uow_factory, couriers)
             idle = await time_assignment(uow_factory, rounds)
+            nearest, near_plans = await with_plans(engine, time_nearest(uow_factory, rounds))
             await add_queue(uow_factory, QUEUED)
             taking = time_taking_the_queue(engine, uow_factory, rounds)
             queued, plans = await with_plans(engine, taking)
-            print(f"{engine.dialect.name:<10} {couriers:>9,} {idle:>8.2f} {queued:>29.2f}")
+            print(
+                f"{engine.dialect.name:<10} {couriers:>9,} {idle:>8.2f} {nearest:>10.2f}"
+                f" {queued:>12.2f}"
+            )
             if couriers == COURIERS[-1]:
-                for plan in plans:
+                for plan in [*plans, *near_plans[:1]]:
                     print("  " + plan)
         finally:
             await engine.dispose()
@@ -225,9 +290,10 @@ async def measure(url_template: str, rounds: int) -> None:
 
 async def main(rounds: int, postgres_url: str | None, sizes: list[int]) -> None:
     COURIERS[:] = sizes
+    print(f"{'backend':<10} {'couriers':>9} {'post ms':>8} {'nearest ms':>10} {'complete ms':>12}")
     print(
-        f"{'backend':<10} {'couriers':>9} {'post ms':>8} (taken at once)"
-        f" {'complete ms':>12} (takes the oldest of {QUEUED:,} queued)"
+        "  post: taken at once; nearest: the same with a pickup point;"
+        f" complete: takes the oldest of {QUEUED:,} queued"
     )
     with tempfile.TemporaryDirectory() as folder:
         await measure(f"sqlite+aiosqlite:///{Path(folder)}/bench-{{size}}.sqlite3", rounds)

@@ -130,7 +130,16 @@ courier_districts = Table(
     # The courier's free_since while they are active and online, else NULL: a copy kept by
     # CourierRepository so that finding a district's free courier is one index lookup.
     Column("free_since", UTCDateTime()),
+    # The courier's position's cell (CourierPosition.cell), copied by PositionRepository:
+    # the free couriers near a point are then read from one index of the district's free.
+    Column("cell", BigInteger),
     Index("ix_courier_districts_district", "district_id", "courier_id"),
+    Index(
+        "ix_courier_districts_free_near",
+        "district_id",
+        "cell",
+        **_partial("free_since IS NOT NULL"),
+    ),
     # The free couriers of each district, free the longest first.
     Index(
         "ix_courier_districts_free",
@@ -295,13 +304,13 @@ class CourierPosition(Base):
     """Where a courier on shift last was, from Telegram; erased when their shift ends.
 
     `cell` is the position's H3 cell at the finest resolution, as an integer: the cells of any
-    coarser resolution are ranges of these (services.geo), so one index finds the couriers
-    near a point. A position counts until `fresh_until`: a one-time location for
+    coarser resolution are ranges of these (services.geo). It is copied to the courier's
+    district rows, so that one index finds a district's free couriers near a point, however
+    many others there are. A position counts until `fresh_until`: a one-time location for
     LOCATION_FRESH_SECONDS; a live one while its edits keep coming, until it ends.
     """
 
     __tablename__ = "courier_positions"
-    __table_args__ = (Index("ix_courier_positions_cell", "cell"),)
 
     courier_id: Mapped[int] = mapped_column(
         ForeignKey("couriers.id", ondelete="CASCADE"), primary_key=True

@@ -324,6 +324,13 @@ class FakeTelegram:
             self._live[(user_id, message_id)] = (int(time.time()), live_period)
         return message_id
 
+    def shared_before(self, user_id: int, live_period: int) -> int:
+        """A live location the user began sharing before the bot started (its message is not
+        sent again); its message id, for `move`."""
+        message_id = next(self._ids)
+        self._live[(user_id, message_id)] = (int(time.time()), live_period)
+        return message_id
+
     async def move(
         self,
         user_id: int,

@@ -7,6 +7,7 @@ from sqlalchemy import and_, case, delete, func, insert, select, update
 
 from db.models import Courier, CourierPosition, CourierStatus, District, courier_districts
 from db.repositories.base import Repository, in_state, is_id
+from db.repositories.positions import copy_cells
 
 _CAN_TAKE_ORDERS = and_(in_state(Courier.status, CourierStatus.ACTIVE), Courier.online)
 
@@ -136,6 +137,7 @@ class CourierRepository(Repository):
             [{"courier_id": courier_id, "district_id": d} for d in district_ids],
         )
         await self._copy_availability(courier_id)
+        await copy_cells(self.session, [courier_id])
 
     async def longest_free(
         self, district_id: int, *, excluding: Collection[int] = ()
@@ -231,6 +233,7 @@ class CourierRepository(Repository):
         await self.session.execute(
             delete(CourierPosition).where(CourierPosition.courier_id == courier_id)
         )
+        await copy_cells(self.session, [courier_id])
 
     async def _copy_availability(self, courier_id: int) -> None:
         """Copy the courier's free_since to their district rows while they can take orders."""

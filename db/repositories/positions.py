@@ -3,7 +3,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Courier, CourierPosition, CourierStatus, courier_districts
 from db.repositories.base import Repository, in_state, is_id, table
@@ -17,6 +18,20 @@ class Nearby:
     lat: float
     lon: float
     free_since: datetime
+
+
+async def copy_cells(session: AsyncSession, courier_ids: Collection[int]) -> None:
+    """Copy each courier's position's cell (none: NULL) to their district rows."""
+    kept = (
+        select(CourierPosition.cell)
+        .where(CourierPosition.courier_id == courier_districts.c.courier_id)
+        .scalar_subquery()
+    )
+    await session.execute(
+        update(courier_districts)
+        .where(courier_districts.c.courier_id.in_(set(courier_ids)))
+        .values(cell=kept)
+    )
 
 
 class PositionRepository(Repository):
@@ -48,6 +63,7 @@ class PositionRepository(Repository):
             where=positions.c.at <= statement.excluded.at,
         )
         await self.session.execute(statement, list(rows))
+        await copy_cells(self.session, [row["courier_id"] for row in rows])
 
     async def get(self, courier_id: int) -> CourierPosition | None:
         if not is_id(courier_id):
@@ -59,6 +75,7 @@ class PositionRepository(Repository):
         await self.session.execute(
             delete(CourierPosition).where(CourierPosition.courier_id.in_(set(courier_ids)))
         )
+        await copy_cells(self.session, courier_ids)
 
     async def erase_off_shift(self) -> int:
         """Forget the positions of couriers who are not on shift; how many went. A position
@@ -66,10 +83,15 @@ class PositionRepository(Repository):
         off = select(Courier.id).where(
             or_(~Courier.online, ~in_state(Courier.status, CourierStatus.ACTIVE))
         )
-        result: Any = await self.session.execute(
-            delete(CourierPosition).where(CourierPosition.courier_id.in_(off.scalar_subquery()))
+        statement = (
+            delete(CourierPosition)
+            .where(CourierPosition.courier_id.in_(off.scalar_subquery()))
+            .returning(CourierPosition.courier_id)
         )
-        return int(result.rowcount or 0)
+        erased = list(await self.session.scalars(statement))
+        if erased:
+            await copy_cells(self.session, erased)
+        return len(erased)
 
     async def free_near(
         self,
@@ -78,7 +100,8 @@ class PositionRepository(Repository):
         now: datetime,
         excluding: Collection[int] = (),
     ) -> list[Nearby]:
-        """The district's free couriers whose fresh positions lie in these ranges of cells."""
+        """The district's free couriers whose fresh positions lie in these ranges of cells: read
+        from the index of the district's free couriers (ix_courier_districts_free_near)."""
         statement = (
             select(
                 CourierPosition.courier_id,
@@ -86,17 +109,12 @@ class PositionRepository(Repository):
                 CourierPosition.lon,
                 courier_districts.c.free_since,
             )
-            .join(
-                courier_districts,
-                and_(
-                    courier_districts.c.courier_id == CourierPosition.courier_id,
-                    courier_districts.c.district_id == district_id,
-                ),
-            )
+            .join(CourierPosition, CourierPosition.courier_id == courier_districts.c.courier_id)
             .where(
-                or_(*(CourierPosition.cell.between(low, high) for low, high in ranges)),
-                CourierPosition.fresh_until > now,
+                courier_districts.c.district_id == district_id,
                 courier_districts.c.free_since.is_not(None),
+                or_(*(courier_districts.c.cell.between(low, high) for low, high in ranges)),
+                CourierPosition.fresh_until > now,
             )
         )
         if excluding:

@@ -14,6 +14,7 @@ RUNS = {
     "scaling": (["benchmarks.dispatch_scaling", "2", "100"], "SEARCH"),
     "latency": (["benchmarks.live", "latency", "5"], "p99"),
     "offers": (["benchmarks.live", "offers", "5"], "p99"),
+    "locations": (["benchmarks.live", "locations", "5"], "edits/s taken"),
     "deadlines": (["benchmarks.deadlines", "20"], "p99"),
     "burst": (["benchmarks.live", "burst", "10"], "x 429"),
     "memory": (["benchmarks.live", "memory", "50"], "peak RSS"),

@@ -38,12 +38,16 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['courier_id'], ['couriers.id'], name=op.f('fk_courier_positions_courier_id_couriers'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('courier_id', name=op.f('pk_courier_positions'))
     )
-    with op.batch_alter_table('courier_positions', schema=None) as batch_op:
-        batch_op.create_index('ix_courier_positions_cell', ['cell'], unique=False)
+    with op.batch_alter_table('courier_districts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('cell', sa.BigInteger(), nullable=True))
+        batch_op.create_index('ix_courier_districts_free_near', ['district_id', 'cell'], unique=False, sqlite_where=sa.text('free_since IS NOT NULL'), postgresql_where=sa.text('free_since IS NOT NULL'))
 
 
 def downgrade() -> None:
     op.drop_table('courier_positions')
+    with op.batch_alter_table('courier_districts', schema=None) as batch_op:
+        batch_op.drop_index('ix_courier_districts_free_near', sqlite_where=sa.text('free_since IS NOT NULL'), postgresql_where=sa.text('free_since IS NOT NULL'))
+        batch_op.drop_column('cell')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         for point in POINTS:
             for column in ('lat', 'lon', 'address'):
