@@ -128,7 +128,8 @@ class Metrics:
                 self.accept_seconds.observe(offer.seconds)
 
     def count_positions(self, fixes: int, written: bool) -> None:
-        """A batch of live location edits was written, or failed (each is sent again)."""
+        """Live location edits written in one batch, or that failed (sent again, but for
+        one no database takes)."""
         self.positions.labels("written" if written else "failed").inc(fixes)
         if written:
             self.position_batches.inc()

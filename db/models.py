@@ -319,6 +319,9 @@ class CourierPosition(Base):
     lon: Mapped[float] = mapped_column(Float)
     cell: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(UTCDateTime())  # when Telegram had it
+    # The update it came in: of two in the same second (Telegram's dates are in seconds),
+    # the later update is the later position.
+    update_id: Mapped[int] = mapped_column(BigInteger, default=0)
     fresh_until: Mapped[datetime] = mapped_column(UTCDateTime())
     live_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None: not live
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
-from aiogram.types import Message, ReplyKeyboardRemove
+from aiogram.types import Message, ReplyKeyboardRemove, Update
 from aiogram.utils.i18n import gettext as _
 
 from db.uow import UnitOfWork
@@ -16,17 +16,22 @@ from services import positions
 from services.positions import Fix
 from services.read_models import Point
 
+LIVE_AT_MOST = 365 * 24 * 3600  # seconds a live location is taken to last, at most
 
-def fix_of(message: Message) -> Fix | None:
+
+def fix_of(message: Message, update_id: int = 0) -> Fix | None:
     """The position a message from a private chat carries, as Telegram gave it: one-time,
-    live (while its period runs), or a live one stopped (an edit without `live_period`)."""
+    live (while its period runs), or a live one stopped (an edit without `live_period`).
+    None for anything else, a venue or a forwarded location too: not where the sender is."""
     location = message.location
     if location is None or message.from_user is None or message.chat.type != "private":
+        return None
+    if message.venue is not None or message.forward_origin is not None:
         return None
     at = message.date
     if message.edit_date is not None:
         at = datetime.fromtimestamp(message.edit_date, UTC)
-    period = location.live_period
+    period = min(location.live_period or 0, LIVE_AT_MOST)  # "indefinitely": a year will do
     return Fix(
         telegram_id=message.from_user.id,
         lat=location.latitude,
@@ -34,6 +39,7 @@ def fix_of(message: Message) -> Fix | None:
         at=at,
         live_until=message.date + timedelta(seconds=period) if period else None,
         stopped=message.edit_date is not None and not period,
+        update_id=update_id,
     )
 
 
@@ -60,13 +66,22 @@ async def location_command(message: Message) -> None:
     await message.answer(ask_for_location(), reply_markup=keyboards.send_location())
 
 
-async def shared(message: Message, uow: UnitOfWork, config: HandlerConfig) -> None:
+async def shared(
+    message: Message, uow: UnitOfWork, config: HandlerConfig, event_update: Update
+) -> None:
     """A courier's location: one sent from the button, or the first of a live one."""
-    fix = fix_of(message)
-    assert fix is not None  # the router's filters: a location in a private chat
+    fix = fix_of(message, event_update.update_id)
+    if fix is None:  # a venue, or a location forwarded: somewhere, not where they are
+        await message.answer(
+            _("That is a place, not where you are. Send your own location, please."),
+            reply_markup=keyboards.send_location(),
+        )
+        return
     kept = await positions.share(uow, fix)
     if kept is None:
         text = _("You are off shift, so I keep no location. Start a shift with /online first.")
+    elif kept.live_until is not None and kept.live_until - kept.at > timedelta(days=1):
+        text = _("📍 Thanks! I follow your live location until you stop sharing it.")
     elif kept.live_until is not None:
         text = _("📍 Thanks! I follow your live location until {time}.").format(
             time=kept.live_until.astimezone(config.zone).strftime("%H:%M")

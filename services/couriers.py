@@ -5,7 +5,7 @@ from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from db.models import Courier, CourierStatus, OrderStatus
+from db.models import Courier, CourierStatus, Order, OrderStatus
 from db.uow import UnitOfWork
 from services import clock, dispatching, notices, statistics
 from services.access import Actor, Shop, require_courier, require_dispatcher
@@ -378,12 +378,20 @@ async def _card(
         average_per_day=len(times) / len(days) if days else None,
         acceptance=(await statistics.acceptance(uow, [courier_id])).get(courier_id),
         offer=await load_order_view(uow, offer) if offer else None,
-        position=await _position(uow, courier_id),
+        position=await _position(uow, courier, held, shop),
     )
 
 
-async def _position(uow: UnitOfWork, courier_id: int) -> PositionView | None:
-    row = await uow.positions.get(courier_id)
+async def _position(
+    uow: UnitOfWork, courier: Courier, held: Order | None, shop: Shop | None
+) -> PositionView | None:
+    """Where the courier is, while on shift; to a shop, only while they carry (or are
+    offered) the shop's own order: where a courier goes is no other shop's business."""
+    if not courier.online or courier.status is not CourierStatus.ACTIVE:
+        return None
+    if shop is not None and held is None:
+        return None
+    row = await uow.positions.get(courier.id)
     if row is None:
         return None
     return PositionView(row.lat, row.lon, row.at, row.fresh_until, row.live_until)

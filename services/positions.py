@@ -18,7 +18,7 @@ from typing import Any
 from db.uow import UnitOfWork
 from services import geo
 from services.access import require_courier
-from services.read_models import CourierStatus, PositionView
+from services.read_models import PositionView
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,11 @@ class Fix:
     at: datetime
     live_until: datetime | None = None  # a live location: when Telegram stops updating it
     stopped: bool = False  # the courier stopped sharing it: it no longer counts
+    update_id: int = 0  # of two in the same second, the later update wins
+
+    @property
+    def order(self) -> tuple[datetime, int]:
+        return self.at, self.update_id
 
 
 async def record(uow: UnitOfWork, fixes: Sequence[Fix]) -> int:
@@ -39,7 +44,7 @@ async def record(uow: UnitOfWork, fixes: Sequence[Fix]) -> int:
     latest: dict[int, Fix] = {}
     for fix in fixes:
         kept = latest.get(fix.telegram_id)
-        if geo.valid(fix.lat, fix.lon) and (kept is None or kept.at <= fix.at):
+        if geo.valid(fix.lat, fix.lon) and (kept is None or kept.order <= fix.order):
             latest[fix.telegram_id] = fix
     if not latest:
         return 0
@@ -58,10 +63,11 @@ async def share(uow: UnitOfWork, fix: Fix) -> PositionView | None:
     """A courier sent their location (once, or the start of a live one): kept, and how it
     stands; None when they are off shift, and nothing is kept."""
     async with uow.write():
-        courier = await require_courier(uow, fix.telegram_id)
-        if not courier.online or courier.status is not CourierStatus.ACTIVE:
+        await require_courier(uow, fix.telegram_id)
+        on_shift = await uow.positions.on_shift([fix.telegram_id])
+        if not on_shift:
             return None
-        row = _row(courier.id, fix, uow.rules.location_fresh_seconds)
+        row = _row(on_shift[fix.telegram_id], fix, uow.rules.location_fresh_seconds)
         await uow.positions.write([row])
         await uow.commit()
     return PositionView(fix.lat, fix.lon, fix.at, row["fresh_until"], fix.live_until)
@@ -85,6 +91,7 @@ def _row(courier_id: int, fix: Fix, fresh_seconds: float) -> dict[str, Any]:
         "lon": fix.lon,
         "cell": geo.cell_of(fix.lat, fix.lon),
         "at": fix.at,
+        "update_id": fix.update_id,
         "fresh_until": fresh_until,
         "live_until": None if fix.stopped else fix.live_until,
     }

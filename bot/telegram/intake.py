@@ -10,6 +10,7 @@ courier's other updates in the inbox, nor holds up dispatching for longer than a
 """
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 from aiogram import Dispatcher
@@ -18,10 +19,12 @@ from aiogram.types import Update
 from bot.metrics import Metrics
 from bot.telegram.inbox import InboxWorker, incoming
 from db.uow import UnitOfWorkFactory
+from handlers.errors import transient
 from handlers.location import fix_of
 from services import positions
 from services.positions import Fix
 
+log = logging.getLogger(__name__)
 # How long the first position of a batch waits for others to join it: what a live location
 # waits before Telegram hears it was taken.
 GATHER_SECONDS = 0.05
@@ -36,7 +39,7 @@ def position_of(update: Update) -> Fix | None:
     """The position a live location's edit carries; None for any other update."""
     if update.edited_message is None:
         return None
-    return fix_of(update.edited_message)
+    return fix_of(update.edited_message, update.update_id)
 
 
 class _Batch:
@@ -81,14 +84,33 @@ class PositionWriter:
             self._next = _Batch()  # who comes now joins the next batch
             try:
                 await positions.record(self.uow_factory(), batch.fixes)
-            except Exception:
-                self._count(batch, written=False)
-                raise
-            self._count(batch, written=True)
+            except Exception as error:
+                if transient(error) or len(batch.fixes) == 1:
+                    self._count(len(batch.fixes), written=False)
+                    raise
+                # One position no database takes must not sink the others: each alone.
+                await self._one_by_one(batch.fixes)
+                return
+            self._count(len(batch.fixes), written=True)
 
-    def _count(self, batch: _Batch, *, written: bool) -> None:
+    async def _one_by_one(self, fixes: Sequence[Fix]) -> None:
+        """Write each position in its own transaction; one that cannot be written is logged
+        and let go (as an update that can never be stored is); raises if the database is
+        away."""
+        for fix in fixes:
+            try:
+                await positions.record(self.uow_factory(), [fix])
+            except Exception as error:
+                if transient(error):
+                    raise
+                log.error("a position of user %s cannot be written: %r", fix.telegram_id, error)
+                self._count(1, written=False)
+            else:
+                self._count(1, written=True)
+
+    def _count(self, fixes: int, *, written: bool) -> None:
         if self.metrics is not None:
-            self.metrics.count_positions(len(batch.fixes), written)
+            self.metrics.count_positions(fixes, written)
 
 
 class Intake:
@@ -103,8 +125,10 @@ class Intake:
         for update in updates:
             if (fix := position_of(update)) is not None:
                 fixes.append(fix)
-            else:
+            elif update.edited_message is None:
                 others.append(incoming(update))
+            # Any other edit (of a text, in a group) is asked for only with live locations'
+            # and no handler wants it: taken, and let go.
         if others:
             await self.inbox.store(others)
         if fixes:

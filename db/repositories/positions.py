@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Courier, CourierPosition, CourierStatus, courier_districts
@@ -38,20 +38,28 @@ class PositionRepository(Repository):
     """Couriers' last positions (models.CourierPosition), kept during their shift only."""
 
     async def on_shift(self, telegram_ids: Iterable[int]) -> dict[int, int]:
-        """The couriers on shift among these Telegram users: telegram id -> courier id."""
+        """The couriers on shift among these Telegram users: telegram id -> courier id. Their
+        rows stay locked (FOR SHARE) until the transaction ends: no shift ends meanwhile, to
+        leave a position written after it was erased."""
         wanted = set(telegram_ids)
         if not wanted:
             return {}
-        statement = select(Courier.telegram_id, Courier.id).where(
-            Courier.telegram_id.in_(wanted),
-            Courier.online,
-            in_state(Courier.status, CourierStatus.ACTIVE),
+        statement = (
+            select(Courier.telegram_id, Courier.id)
+            .where(
+                Courier.telegram_id.in_(wanted),
+                Courier.online,
+                in_state(Courier.status, CourierStatus.ACTIVE),
+            )
+            .order_by(Courier.id)
+            .with_for_update(read=True)
         )
         rows = await self.session.execute(statement)
         return {telegram_id: courier_id for telegram_id, courier_id in rows if telegram_id}
 
     async def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Upsert positions; a row older than the one kept (a late copy) changes nothing."""
+        """Upsert positions; a row older than the one kept (a late copy: by its time, then by
+        its update) changes nothing."""
         if not rows:
             return
         positions = table(CourierPosition)
@@ -60,7 +68,13 @@ class PositionRepository(Repository):
         statement = statement.on_conflict_do_update(
             index_elements=["courier_id"],
             set_=newer,
-            where=positions.c.at <= statement.excluded.at,
+            where=or_(
+                positions.c.at < statement.excluded.at,
+                and_(
+                    positions.c.at == statement.excluded.at,
+                    positions.c.update_id <= statement.excluded.update_id,
+                ),
+            ),
         )
         await self.session.execute(statement, list(rows))
         await copy_cells(self.session, [row["courier_id"] for row in rows])

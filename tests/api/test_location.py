@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from services import positions
+from db.uow import UnitOfWorkFactory
+from services import positions, shops
 from services.positions import Fix
+from tests.api.conftest import client_of
 from tests.helpers import Desk
 
 PICKUP = {"lat": 52.52, "lon": 13.405, "address": "Rose & Co"}
@@ -29,7 +31,7 @@ async def couriers_near(desk: Desk, api: httpx.AsyncClient) -> dict[int, str]:
 
 
 async def test_an_order_with_a_pickup_goes_to_the_nearest_courier(
-    desk: Desk, api: httpx.AsyncClient
+    desk: Desk, api: httpx.AsyncClient, uow_factory: UnitOfWorkFactory
 ):
     sids = await couriers_near(desk, api)
     body = {
@@ -45,9 +47,14 @@ async def test_an_order_with_a_pickup_goes_to_the_nearest_courier(
     assert order["pickup"] == PICKUP
     assert order["dropoff"] == {"lat": 52.53, "lon": 13.42, "address": None}
 
-    card = (await api.get(f"/courier/{sids[13]}")).json()
+    card = (await api.get(f"/courier/{sids[12]}")).json()
     assert card["location"]["lat"] == PICKUP["lat"]
     assert set(card["location"]) == {"lat", "lon", "at"}
+    # A courier carrying none of the shop's orders: where they are is not its business.
+    assert (await api.get(f"/courier/{sids[13]}")).json()["location"] is None
+    _, beta = await shops.add_token(uow_factory(), "Beta")
+    async with client_of(uow_factory, beta) as other:
+        assert (await other.get(f"/courier/{sids[12]}")).json()["location"] is None
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from aiogram.methods import SendMessage, SendVenue
-from aiogram.types import Chat, Location, Message, Update
+from aiogram.types import Chat, Location, Message, MessageOriginUser, Update, Venue
 from sqlalchemy import func, select
 
 from bot.metrics import Metrics
@@ -49,7 +49,7 @@ def intake_of(harness: Harness, metrics: Metrics) -> Intake:
 
 async def kept(harness: Harness) -> dict[int, tuple[float, float]]:
     uow = harness.uow_factory()
-    async with uow.read():
+    async with uow.write():  # on_shift locks the couriers' rows
         rows = await uow.session.scalars(select(CourierPosition))
         by_courier = {row.courier_id: (row.lat, row.lon) for row in rows}
         ids = await uow.positions.on_shift(COURIERS)
@@ -78,6 +78,19 @@ async def test_a_courier_shares_a_location_and_is_asked_for_it_at_shift_start(ha
     assert "Location: not shared" in card  # erased with the shift
     (answer,) = texts(await harness.send(7, None, location=place))
     assert "You are off shift" in answer
+    # A venue, or a location forwarded from someone, is a place, not where they are.
+    await harness.send(7, "/online")
+    venue = Venue(location=place, title="Rose & Co", address="1 Main St")
+    (answer,) = texts(await harness.send(7, None, venue=venue, location=place))
+    assert "That is a place, not where you are" in answer
+    forwarded = MessageOriginUser(date=datetime.now(UTC), sender_user=harness.user(9))
+    (answer,) = texts(await harness.send(7, None, location=place, forward_origin=forwarded))
+    assert "That is a place" in answer
+    (card,) = texts(await harness.send(DISPATCHER, "/courier 1"))
+    assert "Location: not shared" in card
+    forever = Location(latitude=52.52, longitude=13.405, live_period=0x7FFFFFFF)
+    (answer,) = texts(await harness.send(7, None, location=forever))
+    assert "until you stop sharing it" in answer
     # Someone who is no courier is told so, and nothing is kept.
     (answer,) = texts(await harness.send(8, None, location=place))
     assert "registered couriers" in answer
@@ -153,3 +166,18 @@ async def test_a_stopped_live_location_no_longer_counts(harness: Harness):
     assert "went to Bob (#2), 5.6 km away" in told
     (venue,) = [r for r in delivered if isinstance(r, SendVenue)]
     assert (venue.chat_id, venue.latitude) == (8, PICKUP.lat)
+
+
+async def test_a_position_no_database_takes_sinks_no_other(harness: Harness):
+    await add_districts(harness, "North")
+    await register(harness, 7, "Ann", ["North"])
+    await approve_all(harness)
+    intake = intake_of(harness, Metrics())
+    forged = live_edit(1, 2**64, 1.0, 1.0)  # no Telegram id is this large
+    await asyncio.gather(
+        intake.keep([forged]),
+        intake.keep([live_edit(2, 7, PICKUP.lat, PICKUP.lon)]),
+    )
+    uow = harness.uow_factory()
+    async with uow.read():
+        assert await uow.session.scalar(select(func.count()).select_from(CourierPosition)) == 1

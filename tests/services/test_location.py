@@ -284,7 +284,7 @@ async def test_the_latest_position_wins_whatever_order_they_come_in(
     for batch in range(0, len(edits), 500):
         await desk(positions.record, edits[batch : batch + 500])
     uow = desk.uow_factory()
-    async with uow.read():
+    async with uow.write():  # on_shift locks the couriers' rows
         kept = {
             row.courier_id: (row.lat, row.lon)
             for row in await uow.session.scalars(select(CourierPosition))
@@ -328,3 +328,17 @@ def _towards(start: Point, metres: float, bearing: float) -> Point:
         math.cos(d) - math.sin(lat1) * math.sin(lat2),
     )
     return Point(math.degrees(lat2), (math.degrees(lon2) + 540) % 360 - 180)
+
+
+async def test_of_two_positions_in_the_same_second_the_later_update_wins(
+    desk: Desk, north: int, fake_clock: FakeClock
+):
+    courier = await courier_at(desk, fake_clock, 11, north, None)
+    now = fake_clock.now
+    later = Fix(11, 1.0, 1.0, now, update_id=10)
+    await desk(positions.record, [later])
+    await desk(positions.record, [Fix(11, 2.0, 2.0, now, update_id=9)])  # redelivered late
+    await desk(positions.record, [Fix(11, 3.0, 3.0, now, update_id=12), later])
+    card = await desk(couriers.courier_card, DISPATCHER, courier, UTC_ZONE)
+    assert card.position is not None
+    assert (card.position.lat, card.position.lon) == (3.0, 3.0)

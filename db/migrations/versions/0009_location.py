@@ -33,6 +33,7 @@ def upgrade() -> None:
     sa.Column('lon', sa.Float(), nullable=False),
     sa.Column('cell', sa.BigInteger(), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('update_id', sa.BigInteger(), nullable=False),
     sa.Column('fresh_until', sa.DateTime(timezone=True), nullable=False),
     sa.Column('live_until', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['courier_id'], ['couriers.id'], name=op.f('fk_courier_positions_courier_id_couriers'), ondelete='CASCADE'),
