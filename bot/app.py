@@ -31,6 +31,7 @@ from bot.telegram.inbox import InboxSettings, InboxWorker
 from bot.telegram.intake import Intake, PositionWriter
 from bot.telegram.limits import FloodLimiter, SharedWindows
 from bot.telegram.requests import (
+    KeepResponseModels,
     KeepToFloodLimits,
     RetryBriefly,
     TolerateUnchangedEdits,
@@ -89,6 +90,7 @@ def build_bot(
         session.middleware(RetryBriefly())
     if metrics is not None:
         session.middleware(CountTelegramErrors(metrics))
+    session.middleware(KeepResponseModels())
     session.middleware(TolerateUnchangedEdits())
     if limiter is not None:
         session.middleware(KeepToFloodLimits(limiter))

@@ -7,6 +7,7 @@ SHUTDOWN_GRACE_SECONDS.
 """
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -118,6 +119,10 @@ async def _serve(app: App, stop: asyncio.Event, companion: Companion | None) -> 
     jobs = Jobs(app.settings, app.uow_factory)
     jobs.start()
     log.info("%s", await _what_runs_where(app, web))
+    # What start-up built lives as long as the bot. Out of the collector's sight, a full
+    # collection no longer walks it: that walk stalled everything for 300 ms at a time
+    # while couriers streamed live locations (docs/benchmarks.md).
+    gc.freeze()
     if companion is not None:
         await companion.ready(web.address if web else None)
     stopping = asyncio.create_task(stop.wait())
