@@ -61,12 +61,14 @@ $(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 
+# --no-compile: Python compiles what it imports as it imports it; compiling every installed
+# file up front took 20 of the 47 seconds an install takes.
 $(VENV)/.run-deps: requirements.lock | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-compile --require-hashes -r requirements.lock
 	touch $@
 
 $(VENV)/.dev-deps: requirements-dev.lock | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-compile --require-hashes -r requirements-dev.lock
 	touch $@ $(VENV)/.run-deps
 
 clean: ## Remove the virtual environment and the caches

@@ -36,7 +36,7 @@ from tests.integration.workload import audit
 
 DISPATCHER = 2001
 COURIERS = list(range(10_001, 10_011))
-ORDERS = 30
+ORDERS = 20
 # A courier's chat takes about a message a second, and each offer is two (the offer, and its
 # edit when answered or run out): offers of 2 s would keep every chat a message behind.
 OFFER_SECONDS = "3"
